@@ -1,0 +1,260 @@
+//! The HTTP edge: `/metrics`, the landing page, health, readiness and the
+//! flapping list.
+//!
+//! The server reads two things: the Prometheus [`Registry`] and a [`Status`]
+//! that the MQTT task publishes (readiness, and a snapshot of the flapping
+//! clients refreshed every second). It never touches the pipeline, so a scrape
+//! cannot slow event handling. Connections are capped, request headers must
+//! arrive within a timeout, and shutdown drains in-flight requests.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus::{Encoder, Registry, TextEncoder};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::flapping::FlappingClient;
+use crate::shutdown::Shutdown;
+
+/// Concurrent connections served; more are closed at once.
+const MAX_CONNECTIONS: usize = 512;
+/// Time a client has to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time in-flight requests get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the MQTT task tells the HTTP server.
+pub struct Status {
+    registry: Registry,
+    ready: AtomicBool,
+    flapping: RwLock<Arc<Vec<FlappingClient>>>,
+}
+
+impl Status {
+    pub fn new(registry: Registry) -> Self {
+        Status {
+            registry,
+            ready: AtomicBool::new(false),
+            flapping: RwLock::new(Arc::new(Vec::new())),
+        }
+    }
+
+    /// Ready means subscribed to at least one topic on a live session.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn set_flapping(&self, clients: Vec<FlappingClient>) {
+        if let Ok(mut guard) = self.flapping.write() {
+            *guard = Arc::new(clients);
+        }
+    }
+
+    pub fn flapping(&self) -> Arc<Vec<FlappingClient>> {
+        self.flapping
+            .read()
+            .map(|guard| Arc::clone(&guard))
+            .unwrap_or_default()
+    }
+}
+
+/// Serves until `shutdown` fires, then drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    status: Arc<Status>,
+    telemetry_path: String,
+    mut shutdown: Shutdown,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let path: Arc<str> = telemetry_path.into();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.recv() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::debug!(%peer, "connection limit reached, closing");
+            continue;
+        };
+        let status = Arc::clone(&status);
+        let path = Arc::clone(&path);
+        let service = service_fn(move |req| {
+            let response = route(&req, &status, &path);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "http connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("http connections still open after the drain timeout");
+    }
+}
+
+fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only GET and HEAD are served.\n",
+        );
+    }
+    let path = req.uri().path();
+    if path == telemetry_path {
+        return metrics(&status.registry);
+    }
+    match path {
+        "/" => html(landing_page(telemetry_path, &status.flapping())),
+        "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
+        "/-/ready" if status.is_ready() => text(StatusCode::OK, "Ready.\n"),
+        "/-/ready" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: no live subscription to the broker.\n",
+        ),
+        "/api/v1/flapping" => json(&*status.flapping()),
+        _ => text(StatusCode::NOT_FOUND, "Not found.\n"),
+    }
+}
+
+fn metrics(registry: &Registry) -> Response<Full<Bytes>> {
+    let encoder = TextEncoder::new();
+    let mut body = Vec::with_capacity(16 * 1024);
+    if let Err(e) = encoder.encode(&registry.gather(), &mut body) {
+        tracing::error!(error = %e, "encoding metrics failed");
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Encoding metrics failed.\n",
+        );
+    }
+    respond(StatusCode::OK, encoder.format_type(), body)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => respond(StatusCode::OK, "application/json", body),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "Encoding failed.\n"),
+    }
+}
+
+fn text(code: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    respond(code, "text/plain; charset=utf-8", body.as_bytes().to_vec())
+}
+
+fn html(body: String) -> Response<Full<Bytes>> {
+    respond(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        body.into_bytes(),
+    )
+}
+
+fn respond(code: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn landing_page(telemetry_path: &str, flapping: &[FlappingClient]) -> String {
+    let mut rows = String::new();
+    for c in flapping.iter().take(100) {
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&c.clientid),
+            c.kind,
+            c.count,
+            escape(&c.peers.join(", "))
+        );
+    }
+    if rows.is_empty() {
+        rows.push_str("<tr><td colspan=\"4\">No client is flapping now.</td></tr>");
+    }
+    let path = escape(telemetry_path);
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>MQTT Disconnect Exporter</title></head>\n\
+<body><h1>MQTT Disconnect Exporter</h1>\n<p>Version {version}</p>\n<ul>\n\
+<li><a href=\"{path}\">Metrics</a></li>\n\
+<li><a href=\"/api/v1/flapping\">Flapping clients (JSON)</a></li>\n\
+<li><a href=\"/-/healthy\">Health</a> and <a href=\"/-/ready\">readiness</a></li>\n</ul>\n\
+<h2>Flapping clients now</h2>\n<table border=\"1\"><tr><th>client ID</th><th>kind</th><th>events in window</th><th>peers</th></tr>\n\
+{rows}\n</table>\n</body></html>\n",
+        version = env!("CARGO_PKG_VERSION"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn landing_page_escapes_client_ids() {
+        let page = landing_page(
+            "/metrics",
+            &[FlappingClient {
+                clientid: "<script>x</script>".into(),
+                kind: "takeover",
+                count: 3,
+                window_seconds: 300.0,
+                peers: vec!["1.2.3.4:5".into()],
+                first_seen: 0,
+                last_seen: 1,
+            }],
+        );
+        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("<td>takeover</td><td>3</td><td>1.2.3.4:5</td>"));
+    }
+}

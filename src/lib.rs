@@ -1,0 +1,77 @@
+//! mqtt-disconnect-exporter: a Prometheus exporter for MQTT client
+//! disconnect reasons and takeover flapping.
+//!
+//! A broker publishes a JSON event each time a client connects, disconnects
+//! or subscribes. This crate subscribes to those events, maps each raw
+//! disconnect reason onto a fixed reference table, detects client-ID
+//! takeover flapping, and serves the counts on `/metrics`.
+//!
+//! Layout (dependencies point down; the core never does I/O or reads a clock):
+//! - [`cli`], [`config`]: flags, and their validation into a [`config::Config`].
+//! - [`mqtt`], [`http`], [`shutdown`]: the edges (rumqttc, hyper, signals).
+//! - [`pipeline`]: one message in, metrics out; synchronous.
+//! - [`event`], [`reasons`], [`flapping`], [`metrics`]: the pure core.
+//!
+//! [`run`] is the one entry point of the `serve` mode.
+
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod flapping;
+pub mod http;
+pub mod metrics;
+pub mod mqtt;
+pub mod pipeline;
+pub mod reasons;
+pub mod shutdown;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use prometheus::Registry;
+
+use crate::config::Config;
+use crate::http::Status;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::shutdown::Shutdown;
+
+/// Why [`run`] could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Serves `/metrics` and subscribes to the broker until `shutdown` fires.
+pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), RunError> {
+    let registry = Registry::new();
+    metrics::register_process_collector(&registry)?;
+    let metrics = Metrics::new(&registry)?;
+    let pipeline = Pipeline::new(metrics, config.pipeline.clone());
+    let status = Arc::new(Status::new(registry));
+
+    let addr = config.web.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(address = %local, path = %config.web.telemetry_path, "serving metrics");
+
+    let http = tokio::spawn(http::serve(
+        listener,
+        Arc::clone(&status),
+        config.web.telemetry_path.clone(),
+        shutdown.clone(),
+    ));
+    mqtt::run(config.mqtt, pipeline, status, shutdown).await;
+    if let Err(e) = http.await {
+        tracing::error!(error = %e, "http server task failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! Every metric the exporter serves, by name, in one place.
+//!
+//! [`Metrics`] registers the domain metrics and the exporter's self-metrics on
+//! a [`Registry`] passed in (never the global one) and keeps pre-resolved
+//! handles, so the hot path is an atomic add with no label lookup. Label values
+//! come only from closed sets: the reason table, the event kinds, the error
+//! kinds and the flapping kinds, all created at start so every series exists
+//! from the first scrape.
+
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
+};
+
+use crate::event::{EventError, EventKind};
+use crate::flapping::{FlapKind, FlappingClient};
+use crate::reasons::{Reason, TABLE};
+
+/// Handles to every metric.
+pub struct Metrics {
+    pub connects: IntCounter,
+    /// Indexed by [`Reason::index`].
+    pub disconnects: Vec<IntCounter>,
+    pub subscriptions: IntCounter,
+    /// Indexed by [`FlapKind`].
+    pub flapping_clients: [IntGauge; 2],
+    pub flapping_detections: [IntCounter; 2],
+    pub client_flapping: IntGaugeVec,
+    pub event_delay: Histogram,
+    pub broker_up: IntGauge,
+    pub broker_reconnects: IntCounter,
+    /// Indexed like [`EventKind::LABELS`].
+    received: Vec<IntCounter>,
+    /// Indexed like [`EventError::ALL`].
+    errors: Vec<IntCounter>,
+    pub last_event: Gauge,
+    pub tracked_clients: IntGauge,
+    pub tracked_evicted: IntCounter,
+}
+
+impl Metrics {
+    /// Creates and registers every metric on `registry`.
+    pub fn new(registry: &Registry) -> prometheus::Result<Metrics> {
+        let connects = IntCounter::new("mqtt_client_connects_total", "Client connect events.")?;
+        let disconnects_vec = IntCounterVec::new(
+            Opts::new(
+                "mqtt_client_disconnects_total",
+                "Client disconnect events (and refused CONNACKs) by canonical reason.",
+            ),
+            &["reason"],
+        )?;
+        let disconnects = Reason::all()
+            .map(|r| disconnects_vec.with_label_values(&[r.as_str()]))
+            .collect();
+        let subscriptions = IntCounter::new(
+            "mqtt_session_subscriptions_total",
+            "Session subscribed events.",
+        )?;
+        let info = GaugeVec::new(
+            Opts::new(
+                "mqtt_disconnect_reason_info",
+                "The reference table of disconnect reasons: meaning and recommended action (value is always 1).",
+            ),
+            &["reason", "category", "severity", "meaning", "action"],
+        )?;
+        for row in &TABLE {
+            info.with_label_values(&[
+                row.id,
+                row.category,
+                row.severity.as_str(),
+                row.meaning,
+                row.action,
+            ])
+            .set(1.0);
+        }
+        let flapping_vec = IntGaugeVec::new(
+            Opts::new(
+                "mqtt_flapping_clients",
+                "Client IDs flapping now, by kind (takeover: client ID conflict; reconnect: connect/disconnect loop).",
+            ),
+            &["kind"],
+        )?;
+        let detections_vec = IntCounterVec::new(
+            Opts::new(
+                "mqtt_flapping_detections_total",
+                "Times a client ID entered the flapping state, by kind.",
+            ),
+            &["kind"],
+        )?;
+        let by_kind = |k: FlapKind| k.as_str();
+        let flapping_clients = FlapKind::ALL.map(|k| flapping_vec.with_label_values(&[by_kind(k)]));
+        let flapping_detections =
+            FlapKind::ALL.map(|k| detections_vec.with_label_values(&[by_kind(k)]));
+        let client_flapping = IntGaugeVec::new(
+            Opts::new(
+                "mqtt_client_flapping",
+                "Events in the flapping window, for the top flapping client IDs only.",
+            ),
+            &["clientid", "kind"],
+        )?;
+        let event_delay = Histogram::with_opts(
+            HistogramOpts::new(
+                "mqtt_event_delay_seconds",
+                "Arrival time minus the event's own time.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "mqtt_exporter_build_info",
+                "Build information (value is always 1).",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let broker_up = IntGauge::new(
+            "mqtt_exporter_broker_up",
+            "1 while the MQTT session to the broker is up.",
+        )?;
+        let broker_reconnects = IntCounter::new(
+            "mqtt_exporter_broker_reconnects_total",
+            "Successful reconnections to the broker after a loss.",
+        )?;
+        let events_received = IntCounterVec::new(
+            Opts::new(
+                "mqtt_exporter_events_received_total",
+                "Events accepted, by kind.",
+            ),
+            &["kind"],
+        )?;
+        let received = EventKind::LABELS
+            .iter()
+            .map(|k| events_received.with_label_values(&[k]))
+            .collect();
+        let errors_vec = IntCounterVec::new(
+            Opts::new(
+                "mqtt_exporter_event_errors_total",
+                "Events rejected, by error.",
+            ),
+            &["error"],
+        )?;
+        let errors = EventError::ALL
+            .iter()
+            .map(|e| errors_vec.with_label_values(&[e.label()]))
+            .collect();
+        let last_event = Gauge::new(
+            "mqtt_exporter_last_event_timestamp_seconds",
+            "Arrival time of the last accepted event.",
+        )?;
+        let tracked_clients = IntGauge::new(
+            "mqtt_exporter_tracked_clients",
+            "Client IDs held in flapping state.",
+        )?;
+        let tracked_evicted = IntCounter::new(
+            "mqtt_exporter_tracked_clients_evicted_total",
+            "Client states dropped at the --clients.max-tracked cap.",
+        )?;
+
+        registry.register(Box::new(connects.clone()))?;
+        registry.register(Box::new(disconnects_vec))?;
+        registry.register(Box::new(subscriptions.clone()))?;
+        registry.register(Box::new(info))?;
+        registry.register(Box::new(flapping_vec))?;
+        registry.register(Box::new(detections_vec))?;
+        registry.register(Box::new(client_flapping.clone()))?;
+        registry.register(Box::new(event_delay.clone()))?;
+        registry.register(Box::new(build_info))?;
+        registry.register(Box::new(broker_up.clone()))?;
+        registry.register(Box::new(broker_reconnects.clone()))?;
+        registry.register(Box::new(events_received))?;
+        registry.register(Box::new(errors_vec))?;
+        registry.register(Box::new(last_event.clone()))?;
+        registry.register(Box::new(tracked_clients.clone()))?;
+        registry.register(Box::new(tracked_evicted.clone()))?;
+
+        Ok(Metrics {
+            connects,
+            disconnects,
+            subscriptions,
+            flapping_clients,
+            flapping_detections,
+            client_flapping,
+            event_delay,
+            broker_up,
+            broker_reconnects,
+            received,
+            errors,
+            last_event,
+            tracked_clients,
+            tracked_evicted,
+        })
+    }
+
+    pub fn disconnect(&self, reason: Reason) -> &IntCounter {
+        &self.disconnects[reason.index()]
+    }
+
+    pub fn received(&self, kind: EventKind) -> &IntCounter {
+        &self.received[kind.label_index()]
+    }
+
+    pub fn error(&self, error: EventError) -> &IntCounter {
+        &self.errors[error as usize]
+    }
+
+    /// Replaces the per-client series with the top `n` of `clients` (which is
+    /// sorted, most events first).
+    pub fn set_top_flapping(&self, clients: &[FlappingClient], n: usize) {
+        self.client_flapping.reset();
+        for client in clients.iter().take(n) {
+            self.client_flapping
+                .with_label_values(&[&client.clientid, client.kind])
+                .set(client.count as i64);
+        }
+    }
+}
+
+/// Registers the process collector (CPU, memory, file descriptors) on Linux.
+pub fn register_process_collector(registry: &Registry) -> prometheus::Result<()> {
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = registry;
+    Ok(())
+}

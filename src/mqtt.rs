@@ -1,0 +1,252 @@
+//! The MQTT edge: connect, subscribe on every CONNACK, feed the pipeline.
+//!
+//! One task owns both the rumqttc event loop and the [`Pipeline`], so the hot
+//! path takes no lock. The session speaks MQTT 5 with a session expiry, so a
+//! persistent session queues QoS 1 events while the exporter is away and is
+//! dropped by the broker once the exporter is gone for good.
+//!
+//! Rules learned from peers' bug trackers:
+//! - resubscribe on every CONNACK: a reconnect that does not resubscribe leaves
+//!   a "zombie" exporter serving stale numbers while `broker_up` says 1;
+//! - subscribe with `try_subscribe_many`, never awaiting inside the task that
+//!   polls the event loop (bytebeamio/rumqtt#1025);
+//! - raise rumqttc's 10 KiB default packet limit, or one large event kills the
+//!   connection in a loop.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Filter, Packet, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport as MqttTransport};
+
+use crate::config::{MqttConfig, Transport};
+use crate::http::Status;
+use crate::pipeline::Pipeline;
+use crate::shutdown::Shutdown;
+
+/// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often flapping windows advance and the HTTP snapshot is refreshed.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn qos(level: u8) -> QoS {
+    match level {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+/// Builds the rumqttc options from validated configuration.
+pub fn options(cfg: &MqttConfig) -> MqttOptions {
+    let mut options = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
+    options
+        .set_keep_alive(cfg.keepalive)
+        .set_clean_start(cfg.clean_session)
+        .set_max_packet_size(Some(cfg.max_packet_size))
+        .set_request_channel_capacity(64);
+    if !cfg.clean_session {
+        let secs = u32::try_from(cfg.session_expiry.as_secs()).unwrap_or(u32::MAX);
+        options.set_session_expiry_interval(Some(secs));
+    }
+    if let Some(user) = &cfg.username {
+        let password = cfg.password.clone().unwrap_or_default();
+        options.set_credentials(user.clone(), password);
+    }
+    if let Transport::Tls { ca, client_auth } = &cfg.transport {
+        options.set_transport(MqttTransport::tls_with_config(TlsConfiguration::Simple {
+            ca: ca.clone(),
+            alpn: None,
+            client_auth: client_auth.clone(),
+        }));
+    }
+    options
+}
+
+/// Delay before reconnect attempt `failures` (1-based): exponential, capped,
+/// with jitter in [d/2, d] so replicas do not reconnect in lockstep.
+pub fn backoff(failures: u32) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    let capped = exp.min(BACKOFF_MAX);
+    let ms = capped.as_millis() as u64;
+    Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
+}
+
+/// Runs the subscriber until `shutdown` fires.
+pub async fn run(
+    cfg: MqttConfig,
+    mut pipeline: Pipeline,
+    status: Arc<Status>,
+    mut shutdown: Shutdown,
+) {
+    let (client, mut eventloop) = AsyncClient::new(options(&cfg), 64);
+    let filters: Vec<Filter> = cfg
+        .topics
+        .iter()
+        .map(|t| Filter::new(t.clone(), qos(cfg.qos)))
+        .collect();
+    tracing::info!(
+        broker = %format!("{}:{}", cfg.host, cfg.port),
+        client_id = %cfg.client_id,
+        topics = ?cfg.topics,
+        qos = cfg.qos,
+        clean_session = cfg.clean_session,
+        "connecting to the broker"
+    );
+
+    let mut connected = false;
+    let mut ever_connected = false;
+    let mut failures: u32 = 0;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut next_tick = tokio::time::Instant::now();
+
+    loop {
+        // While connecting, the poll future must not be cancelled by the
+        // ticker (that would abort a slow TLS handshake), so the windows
+        // advance between polls instead.
+        let polled = if connected {
+            tokio::select! {
+                biased;
+                _ = shutdown.recv() => break,
+                _ = ticker.tick() => {
+                    status.set_flapping(pipeline.tick(now_ms()));
+                    continue;
+                }
+                polled = eventloop.poll() => polled,
+            }
+        } else {
+            if tokio::time::Instant::now() >= next_tick {
+                status.set_flapping(pipeline.tick(now_ms()));
+                next_tick = tokio::time::Instant::now() + TICK;
+            }
+            tokio::select! {
+                _ = shutdown.recv() => break,
+                polled = eventloop.poll() => polled,
+            }
+        };
+
+        match polled {
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                pipeline.handle(&publish.topic, &publish.payload, now_ms());
+            }
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                connected = true;
+                failures = 0;
+                pipeline.metrics().broker_up.set(1);
+                if ever_connected {
+                    pipeline.metrics().broker_reconnects.inc();
+                }
+                ever_connected = true;
+                tracing::info!(
+                    session_present = ack.session_present,
+                    "connected to the broker; subscribing"
+                );
+                if let Err(e) = client.try_subscribe_many(filters.clone()) {
+                    tracing::error!(error = %e, "could not queue the subscription");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let mut granted = 0;
+                for (topic, code) in cfg.topics.iter().zip(&ack.return_codes) {
+                    match code {
+                        SubscribeReasonCode::Success(q) => {
+                            granted += 1;
+                            tracing::info!(%topic, granted_qos = ?q, "subscribed");
+                        }
+                        refused => {
+                            tracing::error!(%topic, reason = ?refused, "the broker refused the subscription (check the exporter user's ACL)");
+                        }
+                    }
+                }
+                status.set_ready(granted > 0);
+            }
+            Ok(Event::Incoming(Packet::Disconnect(d))) => {
+                tracing::warn!(reason = ?d.reason_code, "the broker sent DISCONNECT");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if connected {
+                    tracing::warn!(error = %e, "lost the broker connection");
+                }
+                connected = false;
+                pipeline.metrics().broker_up.set(0);
+                status.set_ready(false);
+                failures = failures.saturating_add(1);
+                let delay = backoff(failures);
+                log_failure(&e, failures, delay);
+                tokio::select! {
+                    _ = shutdown.recv() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+
+    status.set_ready(false);
+    if connected {
+        disconnect(&client, &mut eventloop).await;
+    }
+    pipeline.metrics().broker_up.set(0);
+    tracing::info!("mqtt subscriber stopped");
+}
+
+fn log_failure(e: &ConnectionError, failures: u32, delay: Duration) {
+    match e {
+        ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword)
+        | ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized) => {
+            tracing::error!(error = %e, attempt = failures, retry_in = ?delay, "the broker refused the credentials");
+        }
+        _ => {
+            tracing::warn!(error = %e, attempt = failures, retry_in = ?delay, "cannot reach the broker; retrying");
+        }
+    }
+}
+
+/// Sends DISCONNECT (normal, so a persistent session is kept) and polls until
+/// it is written or a short timeout passes.
+async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
+    if client.try_disconnect().is_err() {
+        return;
+    }
+    let flush = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        for _ in 0..100 {
+            let first = backoff(1);
+            assert!(
+                first >= BACKOFF_BASE / 2 && first <= BACKOFF_BASE,
+                "{first:?}"
+            );
+            let late = backoff(40);
+            assert!(late >= BACKOFF_MAX / 2 && late <= BACKOFF_MAX, "{late:?}");
+        }
+        assert!(backoff(4) <= BACKOFF_BASE * 8);
+    }
+}
