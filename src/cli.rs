@@ -91,8 +91,8 @@ pub struct ServeArgs {
     )]
     pub mqtt_password_file: Option<PathBuf>,
 
-    /// CA certificate (PEM) to verify an mqtts:// broker; default: the
-    /// system's root certificates are not used, so set this for mqtts://.
+    /// CA certificate (PEM) that signed the broker's certificate; required
+    /// for mqtts://.
     #[arg(
         long = "mqtt.ca-file",
         env = "MQTT_EXPORTER_MQTT_CA_FILE",

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting, lints, unit, property and integration
+# tests against a real Mosquitto (and, for the alerting tests, a real
+# Prometheus and Alertmanager). On a fresh Debian machine it first installs
+# what the tests use from Debian's packages; it fails loudly if anything is
+# still missing afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
+need=()
+have mosquitto || need+=(mosquitto)
+have mosquitto_pub || need+=(mosquitto-clients)
+have promtool || need+=(prometheus)
+have prometheus || need+=(prometheus)
+have prometheus-alertmanager || need+=(prometheus-alertmanager)
+have amtool || need+=(prometheus-alertmanager)
+if [ "${#need[@]}" -gt 0 ]; then
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+  echo "==> installing test dependencies: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
+fi
+for bin in mosquitto mosquitto_pub mosquitto_sub promtool prometheus prometheus-alertmanager amtool; do
+  if ! have "$bin"; then
+    echo "error: $bin is still missing after installing packages" >&2
+    exit 1
+  fi
+done
+
+echo "==> cargo fmt --check"
+cargo fmt --check
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+echo "==> cargo test"
+cargo test

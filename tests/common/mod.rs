@@ -1,0 +1,428 @@
+//! Shared test helpers: the fixture table, a real Mosquitto broker on a free
+//! 127.0.0.1 port, the exporter binary, and a tiny HTTP scraper.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One captured event: file under tests/fixtures, the topic it is published
+/// on, the `kind` label it counts under, and the reason it maps to.
+pub struct Fixture {
+    pub file: &'static str,
+    pub topic: &'static str,
+    pub kind: &'static str,
+    pub reason: Option<&'static str>,
+}
+
+pub const FIXTURES: &[Fixture] = &[
+    Fixture {
+        file: "tdmq/client_disconnected_keepalive_timeout.json",
+        topic: "$events/client_disconnected",
+        kind: "disconnected",
+        reason: Some("keepalive_timeout"),
+    },
+    Fixture {
+        file: "tdmq/client_disconnected_takeovered.json",
+        topic: "$events/client_disconnected",
+        kind: "disconnected",
+        reason: Some("takeovered"),
+    },
+    Fixture {
+        file: "tdmq/client_disconnected_too_many_connection.json",
+        topic: "$events/client_disconnected",
+        kind: "disconnected",
+        reason: Some("too_many_connection"),
+    },
+    Fixture {
+        file: "tdmq/client_connected.json",
+        topic: "$events/client_connected",
+        kind: "connected",
+        reason: None,
+    },
+    Fixture {
+        file: "tdmq/session_subscribed.json",
+        topic: "$events/session_subscribed",
+        kind: "subscribed",
+        reason: None,
+    },
+    Fixture {
+        file: "emqx5/client_disconnected_takenover.json",
+        topic: "emqx/events/client_disconnected",
+        kind: "disconnected",
+        reason: Some("takeovered"),
+    },
+    Fixture {
+        file: "emqx5/client_disconnected_discarded.json",
+        topic: "emqx/events/client_disconnected",
+        kind: "disconnected",
+        reason: Some("takeovered"),
+    },
+    Fixture {
+        file: "emqx5/client_disconnected_econnreset.json",
+        topic: "emqx/events/client_disconnected",
+        kind: "disconnected",
+        reason: Some("tcp_closed"),
+    },
+    Fixture {
+        file: "emqx5/client_disconnected_use_another_server.json",
+        topic: "emqx/events/client_disconnected",
+        kind: "disconnected",
+        reason: Some("go_away"),
+    },
+    Fixture {
+        file: "emqx5/client_connected.json",
+        topic: "emqx/events/client_connected",
+        kind: "connected",
+        reason: None,
+    },
+    Fixture {
+        file: "emqx5/client_connack_bad_username_or_password.json",
+        topic: "emqx/events/client_connack",
+        kind: "other",
+        reason: Some("not_authenticated"),
+    },
+    Fixture {
+        file: "emqx5/client_connack_success.json",
+        topic: "emqx/events/client_connack",
+        kind: "other",
+        reason: None,
+    },
+    Fixture {
+        file: "emqx5/session_subscribed.json",
+        topic: "emqx/events/session_subscribed",
+        kind: "subscribed",
+        reason: None,
+    },
+    Fixture {
+        file: "sys/disconnected_keepalive_timeout.json",
+        topic: "sys/brokers/emqx@127.0.0.1/clients/emqtt-8348fe27a87976ad4db3/disconnected",
+        kind: "disconnected",
+        reason: Some("keepalive_timeout"),
+    },
+    Fixture {
+        file: "sys/disconnected_tcp_closed.json",
+        topic: "sys/brokers/emqx@127.0.0.1/clients/emqtt-8348fe27a87976ad4db4/disconnected",
+        kind: "disconnected",
+        reason: Some("tcp_closed"),
+    },
+    Fixture {
+        file: "sys/connected.json",
+        topic: "sys/brokers/emqx@127.0.0.1/clients/emqtt-8348fe27a87976ad4db3/connected",
+        kind: "connected",
+        reason: None,
+    },
+];
+
+/// Topic filters that cover every fixture topic.
+pub const FIXTURE_FILTERS: &[&str] = &[
+    "$events/#",
+    "emqx/events/#",
+    "sys/brokers/+/clients/+/connected",
+    "sys/brokers/+/clients/+/disconnected",
+];
+
+pub fn fixture_path(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file)
+}
+
+pub fn fixture(file: &str) -> Vec<u8> {
+    std::fs::read(fixture_path(file)).unwrap_or_else(|e| panic!("fixture {file}: {e}"))
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `check` returns Some, polling; panics with `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn require(bin: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {bin}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{bin} is not installed: run scripts/test.sh, which installs the test dependencies"
+    );
+}
+
+fn mosquitto_bin() -> String {
+    for candidate in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
+        if Path::new(candidate).exists() {
+            return candidate.to_string();
+        }
+    }
+    require("mosquitto");
+    "mosquitto".to_string()
+}
+
+/// A real Mosquitto broker on 127.0.0.1, killed on drop.
+pub struct Broker {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("mde-broker-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut broker = Broker {
+            port,
+            dir,
+            child: None,
+        };
+        broker.restart();
+        broker
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let conf = self.dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\nlog_type error\nlog_type warning\n",
+                self.port
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(self.dir.join("mosquitto.log")).unwrap();
+        let child = Command::new(mosquitto_bin())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start mosquitto");
+        self.child = Some(child);
+        let port = self.port;
+        wait_for("mosquitto to listen", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Publishes one message with mosquitto_pub and checks it succeeded.
+    pub fn publish(&self, topic: &str, payload: &[u8], qos: u8) {
+        require("mosquitto_pub");
+        let file = self.dir.join(format!("payload-{}", rand_suffix()));
+        std::fs::write(&file, payload).unwrap();
+        let status = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-q", &qos.to_string(), "-t", topic, "-f"])
+            .arg(&file)
+            .status()
+            .expect("run mosquitto_pub");
+        assert!(status.success(), "mosquitto_pub to {topic} failed");
+        let _ = std::fs::remove_file(file);
+    }
+
+    /// Publishes many payloads on one connection (`mosquitto_pub -l`, one per line).
+    pub fn publish_lines(&self, topic: &str, lines: &[String], qos: u8) {
+        require("mosquitto_pub");
+        let mut child = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-q", &qos.to_string(), "-t", topic, "-l"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run mosquitto_pub");
+        {
+            let stdin = child.stdin.as_mut().unwrap();
+            for line in lines {
+                stdin.write_all(line.as_bytes()).unwrap();
+                stdin.write_all(b"\n").unwrap();
+            }
+        }
+        drop(child.stdin.take());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "mosquitto_pub -l to {topic} failed");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The exporter binary under test, stopped with SIGTERM on drop.
+pub struct Exporter {
+    pub web_port: u16,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+pub fn exporter_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mqtt-disconnect-exporter")
+}
+
+impl Exporter {
+    pub fn start(args: &[&str]) -> Exporter {
+        let web_port = free_port();
+        let log = std::env::temp_dir().join(format!(
+            "mde-exporter-{}-{web_port}.log",
+            std::process::id()
+        ));
+        let child = Command::new(exporter_bin())
+            .arg("--web.listen-address")
+            .arg(format!("127.0.0.1:{web_port}"))
+            .args(args)
+            .env_remove("MQTT_EXPORTER_MQTT_PASSWORD")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start exporter");
+        let exporter = Exporter {
+            web_port,
+            child: Some(child),
+            log,
+        };
+        wait_for("exporter to serve HTTP", Duration::from_secs(20), || {
+            get(web_port, "/-/healthy").ok()
+        });
+        exporter
+    }
+
+    pub fn wait_ready(&self) {
+        let port = self.web_port;
+        wait_for("exporter to subscribe", Duration::from_secs(20), || {
+            get(port, "/-/ready").ok().filter(|(code, _)| *code == 200)
+        });
+    }
+
+    pub fn metrics(&self) -> String {
+        let (code, body) = get(self.web_port, "/metrics").expect("scrape");
+        assert_eq!(code, 200);
+        body
+    }
+
+    /// Value of one series, e.g. `mqtt_client_disconnects_total{reason="normal"}`.
+    pub fn value(&self, series: &str) -> Option<f64> {
+        metric(&self.metrics(), series)
+    }
+
+    /// Waits until `series` equals `want`, then returns; panics with the last value.
+    pub fn wait_value(&self, series: &str, want: f64) {
+        let limit = Duration::from_secs(20);
+        let start = Instant::now();
+        loop {
+            let got = self.value(series);
+            if got == Some(want) {
+                return;
+            }
+            if start.elapsed() > limit {
+                panic!(
+                    "{series}: want {want}, got {got:?} after {limit:?}\nlog:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        wait_for("exporter to exit", Duration::from_secs(15), || {
+            child.try_wait().ok().flatten()
+        })
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1; returns (status, body).
+pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    Ok((code, body.to_string()))
+}
+
+/// Finds one series' value in a text exposition.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+/// The series lines of one metric family.
+pub fn series<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| {
+            l.starts_with(family)
+                && matches!(l.as_bytes().get(family.len()), Some(b'{') | Some(b' '))
+        })
+        .collect()
+}

@@ -1,0 +1,62 @@
+//! Every captured fixture through the pure pipeline: no sockets, exact counts.
+
+mod common;
+
+use common::{fixture, FIXTURES};
+use mqtt_disconnect_exporter::event::EventKind;
+use mqtt_disconnect_exporter::metrics::Metrics;
+use mqtt_disconnect_exporter::pipeline::{Outcome, Pipeline, PipelineSettings};
+use mqtt_disconnect_exporter::reasons::Reason;
+use prometheus::Registry;
+
+fn pipeline() -> Pipeline {
+    Pipeline::new(
+        Metrics::new(&Registry::new()).unwrap(),
+        PipelineSettings::default(),
+    )
+}
+
+#[test]
+fn each_fixture_maps_to_its_reason() {
+    for f in FIXTURES {
+        let mut p = pipeline();
+        let out = p.handle(f.topic.as_bytes(), &fixture(f.file), 1_717_651_200_000);
+        let Outcome::Accepted { kind, reason } = out else {
+            panic!("{}: rejected: {out:?}", f.file);
+        };
+        assert_eq!(kind.label(), f.kind, "{}", f.file);
+        assert_eq!(reason.map(|r| r.as_str()), f.reason, "{}", f.file);
+    }
+}
+
+#[test]
+fn all_fixtures_together_give_exact_totals() {
+    let mut p = pipeline();
+    for f in FIXTURES {
+        p.handle(f.topic.as_bytes(), &fixture(f.file), 1_717_651_200_000);
+    }
+    let m = p.metrics();
+    let want = [
+        (Reason::KeepaliveTimeout, 2),
+        (Reason::Takeovered, 3),
+        (Reason::TooManyConnection, 1),
+        (Reason::TcpClosed, 2),
+        (Reason::GoAway, 1),
+        (Reason::NotAuthenticated, 1),
+    ];
+    for reason in Reason::all() {
+        let expected = want
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n);
+        assert_eq!(m.disconnect(reason).get(), expected, "{reason}");
+    }
+    assert_eq!(m.connects.get(), 3);
+    assert_eq!(m.subscriptions.get(), 2);
+    assert_eq!(m.received(EventKind::Disconnected).get(), 9);
+    assert_eq!(m.received(EventKind::Connected).get(), 3);
+    assert_eq!(m.received(EventKind::Subscribed).get(), 2);
+    assert_eq!(m.received(EventKind::Other).get(), 2);
+    // three different client IDs took over once each: nobody is flapping
+    assert_eq!(m.flapping_clients[0].get(), 0);
+}
