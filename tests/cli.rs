@@ -1,5 +1,7 @@
 //! The binary's command line: help, bad flags, the reasons table, the README.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::Command;

@@ -1,5 +1,7 @@
 //! Every captured fixture through the pure pipeline: no sockets, exact counts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{fixture, FIXTURES};

@@ -2,6 +2,8 @@
 //! exact counters out over HTTP; bad input; takeover flapping; broker restart
 //! (resubscribe, not a zombie); a persistent session across an exporter restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};

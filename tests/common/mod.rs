@@ -1,6 +1,6 @@
 //! Shared test helpers: the fixture table, a real Mosquitto broker on a free
 //! 127.0.0.1 port, the exporter binary, and a tiny HTTP scraper.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
