@@ -1,0 +1,153 @@
+//! Property tests for the flapping detector against a naive reference model
+//! that keeps every event.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mqtt_disconnect_exporter::flapping::{Detector, FlapKind, Settings};
+use proptest::prelude::*;
+
+const TAKEOVER_WINDOW: i64 = 300_000;
+const RECONNECT_WINDOW: i64 = 60_000;
+
+fn settings(max_tracked: usize) -> Settings {
+    Settings {
+        takeover_window_ms: TAKEOVER_WINDOW,
+        takeover_threshold: 3,
+        reconnect_window_ms: RECONNECT_WINDOW,
+        reconnect_threshold: 4,
+        max_tracked,
+        max_peers: 8,
+    }
+}
+
+/// (client index, takeover?, time offset in ms)
+fn events() -> impl Strategy<Value = Vec<(u8, bool, i64)>> {
+    prop::collection::vec((0u8..6, any::<bool>(), 0i64..900_000), 0..120)
+}
+
+/// Keeps every event; flapping = count in (now - window, now] >= threshold.
+#[derive(Default)]
+struct Model {
+    times: BTreeMap<(u8, FlapKind), Vec<i64>>,
+    now: i64,
+}
+
+impl Model {
+    fn observe(&mut self, client: u8, takeover: bool, t: i64) {
+        self.now = self.now.max(t);
+        self.times
+            .entry((client, FlapKind::Reconnect))
+            .or_default()
+            .push(t);
+        if takeover {
+            self.times
+                .entry((client, FlapKind::Takeover))
+                .or_default()
+                .push(t);
+        }
+    }
+
+    fn flapping(&self) -> BTreeMap<(String, &'static str), usize> {
+        let mut out = BTreeMap::new();
+        for ((client, kind), times) in &self.times {
+            let (window, threshold) = match kind {
+                FlapKind::Takeover => (TAKEOVER_WINDOW, 3),
+                FlapKind::Reconnect => (RECONNECT_WINDOW, 4),
+            };
+            let n = times
+                .iter()
+                .filter(|&&t| t > self.now - window && t <= self.now)
+                .count();
+            if n >= threshold {
+                out.insert((format!("client-{client}"), kind.as_str()), n);
+            }
+        }
+        out
+    }
+}
+
+fn detector_view(d: &Detector) -> BTreeMap<(String, &'static str), usize> {
+    d.flapping_clients()
+        .into_iter()
+        .map(|c| ((c.clientid, c.kind), c.count))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// After every event and clock advance, the detector flags exactly the
+    /// clients the naive model flags, with the same counts.
+    #[test]
+    fn agrees_with_the_naive_model(events in events()) {
+        let base = 1_700_000_000_000i64;
+        let mut d = Detector::new(settings(1_000_000));
+        let mut model = Model { now: i64::MIN, ..Model::default() };
+        for (client, takeover, offset) in events {
+            let t = base + offset;
+            let id = format!("client-{client}");
+            d.observe_disconnect(&id, takeover, Some("10.0.0.1:1"), t);
+            model.observe(client, takeover, t);
+            d.advance(t);
+            let want = model.flapping();
+            prop_assert_eq!(detector_view(&d), want.clone());
+            for kind in FlapKind::ALL {
+                let n = want.keys().filter(|(_, k)| *k == kind.as_str()).count();
+                prop_assert_eq!(d.flapping(kind), n);
+            }
+        }
+    }
+
+    /// One takeover per client ID never flags, however many clients.
+    #[test]
+    fn a_single_takeover_never_flags(times in prop::collection::vec(0i64..10_000_000, 1..300)) {
+        let mut d = Detector::new(settings(1_000_000));
+        for (i, t) in times.iter().enumerate() {
+            let e = d.observe_disconnect(&format!("dev-{i}"), true, None, *t);
+            prop_assert!(!e.takeover);
+        }
+        prop_assert_eq!(d.flapping(FlapKind::Takeover), 0);
+    }
+
+    /// Everything clears once the window has passed the newest event.
+    #[test]
+    fn clears_after_the_window(events in events()) {
+        let mut d = Detector::new(settings(1_000_000));
+        let mut newest = 0;
+        for (client, takeover, t) in events {
+            d.observe_disconnect(&format!("c{client}"), takeover, None, t);
+            newest = newest.max(t);
+        }
+        d.advance(newest + TAKEOVER_WINDOW);
+        prop_assert_eq!(d.flapping(FlapKind::Takeover), 0);
+        prop_assert_eq!(d.flapping(FlapKind::Reconnect), 0);
+        prop_assert!(d.flapping_clients().is_empty());
+    }
+
+    /// The client table never exceeds the cap, and evictions account for the rest.
+    #[test]
+    fn stays_under_the_cap(ids in prop::collection::vec(0u32..500, 1..400), cap in 1usize..50) {
+        let mut d = Detector::new(settings(cap));
+        let mut distinct = BTreeSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            d.observe_disconnect(&id.to_string(), i % 3 == 0, Some("p"), i as i64);
+            distinct.insert(*id);
+            prop_assert!(d.tracked() <= cap);
+        }
+        prop_assert!(d.tracked() as u64 + d.evicted() >= distinct.len() as u64);
+    }
+}
+
+#[test]
+fn a_million_distinct_ids_stay_within_the_cap() {
+    let cap = 100_000;
+    let mut d = Detector::new(settings(cap));
+    for i in 0..1_000_000u32 {
+        d.observe_disconnect(&format!("device-{i:07}"), i % 10 == 0, None, i64::from(i));
+    }
+    assert_eq!(d.tracked(), cap);
+    assert_eq!(d.evicted(), 900_000);
+    assert_eq!(d.flapping(FlapKind::Takeover), 0);
+}
