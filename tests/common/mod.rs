@@ -426,3 +426,4 @@ pub fn series<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
         })
         .collect()
 }
+pub mod rules;
