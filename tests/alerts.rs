@@ -33,6 +33,17 @@ fn generated_files_are_current() {
     check_generated(RULES_FILE, &rules::rules_yaml(&Scale { divisor: 1 }));
     check_generated(TESTS_FILE, &rules::tests_yaml());
     check_generated(RUNBOOK_FILE, &rules::runbook_md());
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let (start, end) = ("<!-- alerts:start -->\n", "<!-- alerts:end -->");
+    let from = readme.find(start).expect("README lacks alerts:start") + start.len();
+    let to = readme.find(end).expect("README lacks alerts:end");
+    let want = rules::readme_alerts_table();
+    if std::env::var_os("UPDATE_GENERATED").is_some() && readme[from..to] != want {
+        let updated = format!("{}{want}{}", &readme[..from], &readme[to..]);
+        std::fs::write(root().join("README.md"), updated).unwrap();
+    } else {
+        assert_eq!(&readme[from..to], want, "README's alert table is stale");
+    }
 }
 
 #[test]

@@ -387,14 +387,11 @@ impl Drop for Exporter {
     }
 }
 
-/// A plain HTTP/1.1 GET on 127.0.0.1; returns (status, body).
+/// A plain HTTP/1.0 GET on 127.0.0.1 (no chunked bodies); returns (status, body).
 pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();

@@ -445,3 +445,37 @@ pub fn runbook_md() -> String {
         - MQTTExporterEventErrors: `mqtt_exporter_event_errors_total{error}` says why events are rejected; the first rejection of each kind is logged at warn with its topic.\n");
     out
 }
+
+/// The README's alert table.
+pub fn readme_alerts_table() -> String {
+    let mut out = String::from("| alert | severity | fires when | reason |\n|---|---|---|---|\n");
+    for a in alerts() {
+        let when = match &a.kind {
+            Kind::Spike { floor } => format!(
+                "rate over 5m above {floor}/s and above 3x the rate of the hour before, for {}",
+                fmt_dur(a.for_.0)
+            ),
+            Kind::Sustained { min, window } => format!(
+                "{min} or more in {}, for {}",
+                fmt_dur(window.0),
+                fmt_dur(a.for_.0)
+            ),
+            Kind::Expr(f) => format!(
+                "`{}` for {}",
+                f(&Scale { divisor: 1 }).replace('\n', " "),
+                fmt_dur(a.for_.0)
+            ),
+        };
+        let reason = a
+            .reason
+            .map_or(String::new(), |r| format!("`{}`", r.as_str()));
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {reason} |",
+            a.name,
+            a.severity,
+            when.replace('|', "\\|")
+        );
+    }
+    out
+}

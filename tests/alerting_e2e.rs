@@ -1,0 +1,346 @@
+//! End to end with every real part on 127.0.0.1: Mosquitto -> exporter ->
+//! Prometheus (scraping every second, evaluating the shipped rules with
+//! ranges and `for:` divided by 20) -> Alertmanager (the example routing) ->
+//! a webhook receiver in this test. A keepalive_timeout storm and a
+//! too_many_connection burst must page with the table's recommended action;
+//! then every dashboard panel query must run and return data.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::rules::{rules_yaml, Scale};
+use common::{free_port, get, wait_for, Broker, Exporter};
+use mqtt_disconnect_exporter::reasons::Reason;
+use serde_json::Value;
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(bin: &str, args: &[String], log: &Path) -> Proc {
+    let child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin}: {e} (run scripts/test.sh to install it)"));
+    Proc(child)
+}
+
+/// Every webhook POST body received, with its path.
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+fn webhook() -> (u16, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received: Received = Arc::default();
+    let sink = Arc::clone(&received);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(json) = serde_json::from_slice(&body) {
+                    sink.lock().unwrap().push((path, json));
+                }
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, received)
+}
+
+fn prom_query(port: u16, query: &str) -> Value {
+    let encoded: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
+    let (code, body) = get(port, &format!("/api/v1/query?query={encoded}")).unwrap();
+    let json: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|_| panic!("prometheus answered {code}: {body}"));
+    assert_eq!(json["status"], "success", "query {query} failed: {body}");
+    json
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
+    let dir = std::env::temp_dir().join(format!("mde-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let broker = Broker::start();
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "e2e-exporter",
+        "--mqtt.topic",
+        "$events/#",
+    ]);
+    exporter.wait_ready();
+
+    // Alertmanager with the example routing, receivers pointed at this test.
+    let (hook_port, received) = webhook();
+    let am_port = free_port();
+    let am_config = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/alertmanager.example.yml"),
+    )
+    .unwrap()
+    .replace(
+        "http://127.0.0.1:9095/",
+        &format!("http://127.0.0.1:{hook_port}/"),
+    )
+    .replace("group_wait: 30s", "group_wait: 1s")
+    .replace("group_interval: 5m", "group_interval: 1s");
+    std::fs::write(dir.join("alertmanager.yml"), am_config).unwrap();
+    let _am = spawn(
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", dir.join("alertmanager.yml").display()),
+            format!("--storage.path={}", dir.join("am-data").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        &dir.join("alertmanager.log"),
+    );
+
+    // Prometheus scraping the exporter every second, with the shipped rules
+    // at a twentieth of their ranges and `for:` durations.
+    std::fs::write(dir.join("rules.yml"), rules_yaml(&Scale { divisor: 20 })).unwrap();
+    let prom_port = free_port();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
+             scrape_configs:\n  - job_name: mqtt-disconnect-exporter\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            exporter.web_port
+        ),
+    )
+    .unwrap();
+    let _prom = spawn(
+        "prometheus",
+        &[
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        &dir.join("prometheus.log"),
+    );
+    wait_for(
+        "prometheus to scrape the exporter",
+        Duration::from_secs(60),
+        || {
+            let json = get(prom_port, "/api/v1/query?query=up").ok()?.1;
+            json.contains("\"value\":[").then_some(())
+        },
+    );
+
+    // A client ID conflict, so the flapping panels have data too.
+    let t0 = now_ms();
+    let conflict: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                r#"{{"clientid":"shared-id","event":"client.disconnected","reason":"takeovered","peername":"198.51.100.{}:1883","disconnected_at":{}}}"#,
+                i % 2 + 1,
+                t0 + i
+            )
+        })
+        .collect();
+    broker.publish_lines("$events/client_disconnected", &conflict, 1);
+    broker.publish(
+        "$events/client_connected",
+        br#"{"clientid":"dev-1","event":"client.connected"}"#,
+        1,
+    );
+    broker.publish(
+        "$events/session_subscribed",
+        br#"{"clientid":"dev-1","event":"session.subscribed","topic":"a/b"}"#,
+        1,
+    );
+
+    // The storm: 40 keepalive timeouts and 2 too_many_connection refusals a
+    // second, until both pages arrive (bounded at 150 s).
+    let start = Instant::now();
+    let mut second = 0;
+    let pages = loop {
+        let t = now_ms();
+        let mut lines: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    r#"{{"clientid":"dev-{second}-{i}","event":"client.disconnected","reason":"keepalive_timeout","disconnected_at":{t}}}"#
+                )
+            })
+            .collect();
+        lines.extend((0..2).map(|i| {
+            format!(
+                r#"{{"clientid":"refused-{second}-{i}","event":"client.disconnected","reason":"too_many_connection","disconnected_at":{t}}}"#
+            )
+        }));
+        broker.publish_lines("$events/client_disconnected", &lines, 1);
+        second += 1;
+        let firing: BTreeSet<String> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(path, _)| path == "/pager")
+            .flat_map(|(_, body)| body["alerts"].as_array().cloned().unwrap_or_default())
+            .filter(|a| a["status"] == "firing")
+            .filter_map(|a| a["labels"]["alertname"].as_str().map(String::from))
+            .collect();
+        if firing.contains("MQTTKeepaliveTimeoutSpike") && firing.contains("MQTTTooManyConnections")
+        {
+            break received.lock().unwrap().clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(150),
+            "pages not received in time; got {firing:?}\nalertmanager log:\n{}\nprometheus log tail:\n{}",
+            std::fs::read_to_string(dir.join("alertmanager.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default().lines().rev().take(20).collect::<Vec<_>>().join("\n"),
+        );
+        std::thread::sleep(Duration::from_millis(1000));
+    };
+
+    for (name, reason) in [
+        ("MQTTKeepaliveTimeoutSpike", Reason::KeepaliveTimeout),
+        ("MQTTTooManyConnections", Reason::TooManyConnection),
+    ] {
+        let alert = pages
+            .iter()
+            .filter(|(path, _)| path == "/pager")
+            .flat_map(|(_, body)| body["alerts"].as_array().cloned().unwrap_or_default())
+            .find(|a| a["labels"]["alertname"] == name && a["status"] == "firing")
+            .unwrap();
+        assert_eq!(alert["labels"]["severity"], "page", "{alert}");
+        assert_eq!(alert["labels"]["reason"], reason.as_str(), "{alert}");
+        assert_eq!(alert["labels"]["job"], "mqtt-disconnect-exporter");
+        assert_eq!(
+            alert["annotations"]["action"],
+            reason.info().action,
+            "{alert}"
+        );
+        assert_eq!(alert["annotations"]["meaning"], reason.info().meaning);
+        assert_eq!(
+            alert["annotations"]["runbook_url"],
+            format!("docs/runbook.md#{}", reason.as_str())
+        );
+        let description = alert["annotations"]["description"].as_str().unwrap();
+        assert!(!description.contains("{{"), "untemplated: {description}");
+    }
+    // Pages only ever go to the pager, never to the ticket queue.
+    for (path, body) in &pages {
+        for alert in body["alerts"].as_array().unwrap() {
+            let page = alert["labels"]["severity"] == "page";
+            assert_eq!(page, path == "/pager", "{path}: {alert}");
+        }
+    }
+
+    check_dashboards(prom_port);
+    drop(exporter);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs every panel query of both dashboards: no query may fail, every metric
+/// a panel uses must exist, and every panel must return data.
+fn check_dashboards(prom_port: u16) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let mut checked = 0;
+    for file in ["mqtt-disconnects.json", "mqtt-flapping.json"] {
+        let dashboard: Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join(file)).unwrap()).unwrap();
+        assert_eq!(dashboard["schemaVersion"], 39);
+        let vars: Vec<&str> = dashboard["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        assert_eq!(vars, ["datasource", "job", "instance"], "{file}");
+        for panel in dashboard["panels"].as_array().unwrap() {
+            if panel["type"] == "row" {
+                continue;
+            }
+            let title = panel["title"].as_str().unwrap();
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{file}: {title}"
+            );
+            let mut any_data = false;
+            let mut metrics = BTreeSet::new();
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                let query = expr
+                    .replace("$__rate_interval", "30s")
+                    .replace("$__range", "1h")
+                    .replace("$job", ".+")
+                    .replace("$instance", ".+");
+                let json = prom_query(prom_port, &query);
+                any_data |= !json["data"]["result"].as_array().unwrap().is_empty();
+                for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    if word.starts_with("mqtt_") {
+                        metrics.insert(word.trim_end_matches("_bucket").to_string());
+                    }
+                }
+                checked += 1;
+            }
+            let has_data = metrics.iter().all(|m| {
+                // a histogram is named by its _bucket/_count series
+                let probe = format!("{{__name__=~\"{m}(_count)?\"}}");
+                !prom_query(prom_port, &probe)["data"]["result"]
+                    .as_array()
+                    .unwrap()
+                    .is_empty()
+            });
+            assert!(
+                !metrics.is_empty(),
+                "{file}: {title} queries no mqtt_ metric"
+            );
+            // After the storm every metric the dashboards use exists, so a
+            // misspelt name fails here rather than showing an empty panel.
+            assert!(
+                has_data,
+                "{file}: panel {title:?} uses a metric with no data: {metrics:?}"
+            );
+            assert!(
+                any_data,
+                "{file}: panel {title:?} returns no data although {metrics:?} have data"
+            );
+        }
+    }
+    assert!(checked >= 20, "only {checked} panel queries checked");
+}
