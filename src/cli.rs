@@ -34,12 +34,77 @@ pub struct Cli {
 pub enum Command {
     /// Print the reference table of disconnect reasons (markdown).
     Reasons,
+    /// Try it with nothing installed: an embedded MQTT broker, a simulated
+    /// fleet publishing through it, and the exporter serving /metrics.
+    Demo(DemoArgs),
+    /// Publish a simulated fleet's lifecycle events to a real broker
+    /// (--mqtt.url), for trying dashboards and alerts, and for load tests.
+    Simulate(SimulateArgs),
+    /// Report on a captured event log (JSON lines, `mosquitto_sub -v` output,
+    /// or EMQX rule-engine file-sink output) without a broker.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Devices in the simulated fleet.
+    #[arg(long = "demo.clients", default_value_t = 1000, value_name = "N")]
+    pub clients: usize,
+    /// Steady disconnects per second (each followed by a reconnect).
+    #[arg(long = "demo.rate", default_value_t = 50, value_name = "N")]
+    pub rate: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Steady disconnects per second (each followed by a reconnect).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub rate: u32,
+    /// Devices in the simulated fleet.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub clients: usize,
+    /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Traffic pattern.
+    #[arg(long, value_enum, default_value_t = crate::fleet::Scenario::Steady)]
+    pub scenario: crate::fleet::Scenario,
+    /// Topic prefix: events go to <prefix>/client_disconnected and so on.
+    #[arg(
+        long = "topic-prefix",
+        default_value = "$events",
+        value_name = "PREFIX"
+    )]
+    pub topic_prefix: String,
+    /// Seed of the fleet's random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AnalyzeArgs {
+    /// Event log to read, or - for standard input.
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Broker URL: mqtt://host:port or mqtts://host:port (TLS).
     #[arg(
+        global = true,
         long = "mqtt.url",
         env = "MQTT_EXPORTER_MQTT_URL",
         default_value = "mqtt://127.0.0.1:1883",
@@ -50,6 +115,7 @@ pub struct ServeArgs {
     /// Topic filter to subscribe to; repeat for several. Shared subscriptions
     /// ($share/<group>/<filter>) work. Defaults to TDMQ for MQTT's event topics.
     #[arg(
+        global = true,
         long = "mqtt.topic",
         env = "MQTT_EXPORTER_MQTT_TOPIC",
         value_delimiter = ',',
@@ -67,6 +133,7 @@ pub struct ServeArgs {
     /// host and distinct across replicas (two exporters sharing one ID would
     /// take each other over).
     #[arg(
+        global = true,
         long = "mqtt.client-id",
         env = "MQTT_EXPORTER_MQTT_CLIENT_ID",
         value_name = "ID"
@@ -75,6 +142,7 @@ pub struct ServeArgs {
 
     /// Username for the broker.
     #[arg(
+        global = true,
         long = "mqtt.username",
         env = "MQTT_EXPORTER_MQTT_USERNAME",
         value_name = "NAME"
@@ -85,6 +153,7 @@ pub struct ServeArgs {
     /// password can also come from MQTT_EXPORTER_MQTT_PASSWORD; there is no
     /// plain password flag, so it never shows in `ps`.
     #[arg(
+        global = true,
         long = "mqtt.password-file",
         env = "MQTT_EXPORTER_MQTT_PASSWORD_FILE",
         value_name = "PATH"
@@ -94,6 +163,7 @@ pub struct ServeArgs {
     /// CA certificate (PEM) that signed the broker's certificate; required
     /// for mqtts://.
     #[arg(
+        global = true,
         long = "mqtt.ca-file",
         env = "MQTT_EXPORTER_MQTT_CA_FILE",
         value_name = "PATH"
@@ -102,6 +172,7 @@ pub struct ServeArgs {
 
     /// Client certificate (PEM) for mutual TLS; needs --mqtt.key-file.
     #[arg(
+        global = true,
         long = "mqtt.cert-file",
         env = "MQTT_EXPORTER_MQTT_CERT_FILE",
         value_name = "PATH"
@@ -110,6 +181,7 @@ pub struct ServeArgs {
 
     /// Client private key (PEM) for mutual TLS; needs --mqtt.cert-file.
     #[arg(
+        global = true,
         long = "mqtt.key-file",
         env = "MQTT_EXPORTER_MQTT_KEY_FILE",
         value_name = "PATH"
@@ -119,6 +191,7 @@ pub struct ServeArgs {
     /// QoS of the subscription (0, 1 or 2). TDMQ publishes its event topics
     /// at QoS 0, so the broker delivers min(published, subscribed).
     #[arg(
+        global = true,
         long = "mqtt.qos",
         env = "MQTT_EXPORTER_MQTT_QOS",
         default_value_t = 1,
@@ -129,6 +202,7 @@ pub struct ServeArgs {
     /// Start a clean session on every connect. Default false: a persistent
     /// session, so QoS 1 events queue at the broker while the exporter is away.
     #[arg(
+        global = true,
         long = "mqtt.clean-session",
         env = "MQTT_EXPORTER_MQTT_CLEAN_SESSION",
         default_value_t = false,
@@ -140,6 +214,7 @@ pub struct ServeArgs {
     /// MQTT 5 session expiry interval: how long the broker keeps the
     /// exporter's session (and queues events for it) after it goes away.
     #[arg(
+        global = true,
         long = "mqtt.session-expiry",
         env = "MQTT_EXPORTER_MQTT_SESSION_EXPIRY",
         default_value = "1h",
@@ -149,6 +224,7 @@ pub struct ServeArgs {
 
     /// MQTT keep-alive interval.
     #[arg(
+        global = true,
         long = "mqtt.keepalive",
         env = "MQTT_EXPORTER_MQTT_KEEPALIVE",
         default_value = "30s",
@@ -158,6 +234,7 @@ pub struct ServeArgs {
 
     /// Largest MQTT packet the exporter accepts (told to the broker in CONNECT).
     #[arg(
+        global = true,
         long = "mqtt.max-packet-size",
         env = "MQTT_EXPORTER_MQTT_MAX_PACKET_SIZE",
         default_value_t = 1024 * 1024,
@@ -167,6 +244,7 @@ pub struct ServeArgs {
 
     /// Largest event payload parsed; larger ones count as error="too_large".
     #[arg(
+        global = true,
         long = "event.max-payload-size",
         env = "MQTT_EXPORTER_EVENT_MAX_PAYLOAD_SIZE",
         default_value_t = 64 * 1024,
@@ -176,6 +254,7 @@ pub struct ServeArgs {
 
     /// Window for takeover flapping (event time).
     #[arg(
+        global = true,
         long = "flapping.window",
         env = "MQTT_EXPORTER_FLAPPING_WINDOW",
         default_value = "5m",
@@ -186,6 +265,7 @@ pub struct ServeArgs {
     /// Takeovers of one client ID within --flapping.window that make it
     /// flapping (at least 2: one takeover is normal self-repair).
     #[arg(
+        global = true,
         long = "flapping.takeover-threshold",
         env = "MQTT_EXPORTER_FLAPPING_TAKEOVER_THRESHOLD",
         default_value_t = 3,
@@ -195,6 +275,7 @@ pub struct ServeArgs {
 
     /// Window for reconnect flapping (event time); EMQX's flapping_detect default.
     #[arg(
+        global = true,
         long = "flapping.window-reconnect",
         env = "MQTT_EXPORTER_FLAPPING_WINDOW_RECONNECT",
         default_value = "1m",
@@ -205,6 +286,7 @@ pub struct ServeArgs {
     /// Disconnects of one client ID (any reason) within
     /// --flapping.window-reconnect that make it flapping (at least 2).
     #[arg(
+        global = true,
         long = "flapping.reconnect-threshold",
         env = "MQTT_EXPORTER_FLAPPING_RECONNECT_THRESHOLD",
         default_value_t = 15,
@@ -214,6 +296,7 @@ pub struct ServeArgs {
 
     /// Flapping clients exported as mqtt_client_flapping{clientid} series.
     #[arg(
+        global = true,
         long = "flapping.top-clients",
         env = "MQTT_EXPORTER_FLAPPING_TOP_CLIENTS",
         default_value_t = 20,
@@ -223,6 +306,7 @@ pub struct ServeArgs {
 
     /// Distinct peer addresses kept per flapping client.
     #[arg(
+        global = true,
         long = "flapping.max-peers",
         env = "MQTT_EXPORTER_FLAPPING_MAX_PEERS",
         default_value_t = 8,
@@ -232,6 +316,7 @@ pub struct ServeArgs {
 
     /// Cap on client IDs held in flapping state; least recently seen are evicted.
     #[arg(
+        global = true,
         long = "clients.max-tracked",
         env = "MQTT_EXPORTER_CLIENTS_MAX_TRACKED",
         default_value_t = 1_000_000,
@@ -242,6 +327,7 @@ pub struct ServeArgs {
     /// Address for /metrics and the other endpoints. A bare `:port` listens on
     /// all interfaces.
     #[arg(
+        global = true,
         long = "web.listen-address",
         env = "MQTT_EXPORTER_WEB_LISTEN_ADDRESS",
         default_value = "127.0.0.1:9883",
@@ -251,6 +337,7 @@ pub struct ServeArgs {
 
     /// Path under which metrics are served.
     #[arg(
+        global = true,
         long = "web.telemetry-path",
         env = "MQTT_EXPORTER_WEB_TELEMETRY_PATH",
         default_value = "/metrics",
@@ -260,6 +347,7 @@ pub struct ServeArgs {
 
     /// Log level: error, warn, info, debug or trace (or a tracing filter).
     #[arg(
+        global = true,
         long = "log.level",
         env = "MQTT_EXPORTER_LOG_LEVEL",
         default_value = "info",
@@ -269,6 +357,7 @@ pub struct ServeArgs {
 
     /// Log format: logfmt or json.
     #[arg(
+        global = true,
         long = "log.format",
         env = "MQTT_EXPORTER_LOG_FORMAT",
         default_value = "logfmt",

@@ -50,6 +50,10 @@ impl Status {
         }
     }
 
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Ready means subscribed to at least one topic on a live session.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);

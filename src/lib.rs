@@ -9,21 +9,27 @@
 //! Layout (dependencies point down; the core never does I/O or reads a clock):
 //! - [`cli`], [`config`]: flags, and their validation into a [`config::Config`].
 //! - [`mqtt`], [`http`], [`shutdown`]: the edges (rumqttc, hyper, signals).
+//! - [`demo`], [`simulate`], [`analyze`]: the other subcommands, on the same
+//!   pipeline; [`fleet`] is the pure simulated fleet they publish.
 //! - [`pipeline`]: one message in, metrics out; synchronous.
 //! - [`event`], [`reasons`], [`flapping`], [`metrics`]: the pure core.
 //!
 //! [`run`] is the one entry point of the `serve` mode.
 
+pub mod analyze;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod event;
 pub mod flapping;
+pub mod fleet;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
 pub mod pipeline;
 pub mod reasons;
 pub mod shutdown;
+pub mod simulate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,11 +56,20 @@ pub enum RunError {
 
 /// Serves `/metrics` and subscribes to the broker until `shutdown` fires.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), RunError> {
-    let registry = Registry::new();
-    metrics::register_process_collector(&registry)?;
-    let metrics = Metrics::new(&registry)?;
+    serve(config, Arc::new(Status::new(Registry::new())), shutdown).await
+}
+
+/// [`run`] with the [`Status`] (and its registry) made by the caller, who can
+/// then watch readiness.
+pub async fn serve(
+    config: Config,
+    status: Arc<Status>,
+    shutdown: Shutdown,
+) -> Result<(), RunError> {
+    let registry = status.registry();
+    metrics::register_process_collector(registry)?;
+    let metrics = Metrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
-    let status = Arc::new(Status::new(registry));
 
     let addr = config.web.listen;
     let listener = tokio::net::TcpListener::bind(addr)

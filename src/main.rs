@@ -1,11 +1,14 @@
 //! The `mqtt-disconnect-exporter` binary: parse flags, validate, run.
 
+use std::future::Future;
+use std::io::{BufReader, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use mqtt_disconnect_exporter::cli::{Cli, Command};
-use mqtt_disconnect_exporter::config::{Config, LogFormat};
-use mqtt_disconnect_exporter::{reasons, shutdown};
+use mqtt_disconnect_exporter::cli::{AnalyzeArgs, Cli, Command, ReportFormat, SimulateArgs};
+use mqtt_disconnect_exporter::config::{self, Config, LogFormat};
+use mqtt_disconnect_exporter::shutdown::{self, Shutdown};
+use mqtt_disconnect_exporter::{analyze, demo, reasons, simulate};
 
 /// Exit code for bad flags or configuration (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
@@ -29,13 +32,30 @@ fn main() -> ExitCode {
     let password = std::env::var("MQTT_EXPORTER_MQTT_PASSWORD").ok();
     let config = match Config::from_args(&cli.serve, password, &hostname()) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("mqtt-disconnect-exporter: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return usage(e),
     };
+    match cli.command {
+        Some(Command::Analyze(args)) => return run_analyze(&args, config),
+        Some(Command::Simulate(args)) => {
+            init_tracing(&config.log_level, config.log_format);
+            return run_simulate(&args, config);
+        }
+        _ => {}
+    }
     init_tracing(&config.log_level, config.log_format);
-    match serve(config) {
+    let result = match cli.command {
+        Some(Command::Demo(args)) => with_runtime(|shutdown| async move {
+            demo::run(config, args.clients, args.rate, shutdown)
+                .await
+                .map_err(anyhow::Error::from)
+        }),
+        _ => with_runtime(|shutdown| async move {
+            mqtt_disconnect_exporter::run(config, shutdown)
+                .await
+                .map_err(anyhow::Error::from)
+        }),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -44,7 +64,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
+fn usage(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mqtt-disconnect-exporter: {e}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Runs `f` on a runtime with SIGINT/SIGTERM wired to its shutdown signal.
+fn with_runtime<F, Fut, T>(f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -58,14 +88,112 @@ fn serve(config: Config) -> anyhow::Result<()> {
             }
             trigger.fire();
         });
-        mqtt_disconnect_exporter::run(config, shutdown).await
-    })?;
-    Ok(())
+        f(shutdown).await
+    })
+}
+
+fn run_simulate(args: &SimulateArgs, config: Config) -> ExitCode {
+    if !matches!(config.mqtt.transport, config::Transport::Tcp) {
+        return usage("simulate supports mqtt:// only");
+    }
+    let duration = match args.duration.as_deref().map(config::parse_duration) {
+        None => None,
+        Some(Ok(d)) if !d.is_zero() => Some(d),
+        Some(Ok(_)) => return usage("invalid value for --duration: must be above zero"),
+        Some(Err(why)) => return usage(format!("invalid value for --duration: {why}")),
+    };
+    let sim = simulate::SimConfig {
+        host: config.mqtt.host.clone(),
+        port: config.mqtt.port,
+        client_id: format!("mqtt-disconnect-exporter-simulator-{}", std::process::id()),
+        topic_prefix: args.topic_prefix.trim_end_matches('/').to_string(),
+        scenario: args.scenario,
+        rate: args.rate,
+        clients: args.clients,
+        duration,
+        seed: args.seed,
+    };
+    let summary =
+        match with_runtime(|shutdown| async move { Ok(simulate::run(sim, shutdown).await) }) {
+            Ok(summary) => summary,
+            Err(e) => {
+                eprintln!("mqtt-disconnect-exporter: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&summary).unwrap_or_default()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "published {} events ({} acknowledged by the broker)",
+            summary.published, summary.acknowledged
+        );
+        for (kind, n) in &summary.by_kind {
+            let _ = writeln!(out, "  {kind:<22} {n}");
+        }
+        let _ = writeln!(out, "disconnects by reason:");
+        for (reason, n) in &summary.disconnects {
+            let _ = writeln!(out, "  {reason:<22} {n}");
+        }
+    }
+    if summary.acknowledged < summary.published {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_analyze(args: &AnalyzeArgs, config: Config) -> ExitCode {
+    let result = if args.file == "-" {
+        let stdin = std::io::stdin().lock();
+        analyze::analyze(
+            BufReader::with_capacity(256 * 1024, stdin),
+            config.pipeline,
+            None,
+        )
+    } else {
+        match std::fs::File::open(&args.file) {
+            Ok(file) => {
+                let size = file.metadata().ok().map(|m| m.len());
+                analyze::analyze(
+                    BufReader::with_capacity(256 * 1024, file),
+                    config.pipeline,
+                    size,
+                )
+            }
+            Err(e) => {
+                eprintln!("mqtt-disconnect-exporter: cannot read {}: {e}", args.file);
+                return ExitCode::from(66); // EX_NOINPUT
+            }
+        }
+    };
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("mqtt-disconnect-exporter: reading {}: {e}", args.file);
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let written = match args.format {
+        ReportFormat::Json => writeln!(out, "{}", analyze::to_json(&report)),
+        ReportFormat::Text => analyze::write_text(&report, &mut out),
+    };
+    if written.is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 fn init_tracing(level: &str, format: LogFormat) {
     use tracing_subscriber::prelude::*;
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
+    // The embedded demo broker's own logs are not actionable for a demo user.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},rumqttd=off"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     match format {

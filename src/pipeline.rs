@@ -35,10 +35,12 @@ impl Default for PipelineSettings {
 /// What happened to one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Accepted; a disconnect (or refused CONNACK) carries its reason.
+    /// Accepted; a disconnect (or refused CONNACK) carries its reason, and
+    /// `time_ms` is the event's own time when the payload has one.
     Accepted {
         kind: EventKind,
         reason: Option<Reason>,
+        time_ms: Option<i64>,
     },
     Rejected(EventError),
 }
@@ -136,6 +138,7 @@ impl Pipeline {
         Outcome::Accepted {
             kind: event.kind,
             reason,
+            time_ms: event.time_ms,
         }
     }
 
@@ -264,7 +267,8 @@ mod tests {
             out,
             Outcome::Accepted {
                 kind: EventKind::Connack,
-                reason: Some(Reason::ClientIdInvalid)
+                reason: Some(Reason::ClientIdInvalid),
+                time_ms: None,
             }
         );
         let ok = br#"{"event":"client.connack","clientid":"c","reason_code":"success"}"#;

@@ -23,7 +23,7 @@ fn each_fixture_maps_to_its_reason() {
     for f in FIXTURES {
         let mut p = pipeline();
         let out = p.handle(f.topic.as_bytes(), &fixture(f.file), 1_717_651_200_000);
-        let Outcome::Accepted { kind, reason } = out else {
+        let Outcome::Accepted { kind, reason, .. } = out else {
             panic!("{}: rejected: {out:?}", f.file);
         };
         assert_eq!(kind.label(), f.kind, "{}", f.file);

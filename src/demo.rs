@@ -1,0 +1,134 @@
+//! `demo`: the whole exporter with nothing installed.
+//!
+//! Starts an embedded MQTT broker (rumqttd) on a free 127.0.0.1 port, the
+//! simulated fleet of [`crate::fleet`] publishing through it, and the real
+//! exporter ([`crate::run`]) subscribed to it, serving `/metrics` and the
+//! landing page as usual. rumqttd refuses subscriptions to `$`-prefixed
+//! topics, so the demo fleet publishes on `demo/events/<kind>`.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::fleet::Scenario;
+use crate::http::Status;
+use crate::shutdown::Shutdown;
+use crate::simulate::{self, SimConfig};
+
+/// Topic prefix the demo fleet publishes on.
+pub const TOPIC_PREFIX: &str = "demo/events";
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot find a free port for the embedded broker: {0}")]
+    Port(std::io::Error),
+    #[error("the embedded broker did not start listening on {0}")]
+    BrokerStart(SocketAddr),
+    #[error(transparent)]
+    Run(#[from] crate::RunError),
+    #[error("the exporter task failed: {0}")]
+    Task(String),
+}
+
+/// Starts rumqttd on a thread of its own; returns its address once it listens.
+fn start_broker() -> Result<SocketAddr, DemoError> {
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(DemoError::Port)?;
+    let server = rumqttd::ServerSettings {
+        name: "demo-v5".into(),
+        listen: addr,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections: rumqttd::ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: 1024 * 1024,
+            max_inflight_count: 500,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    let config = rumqttd::Config {
+        id: 0,
+        router: rumqttd::RouterConfig {
+            max_connections: 64,
+            max_outgoing_packet_count: 500,
+            max_segment_size: 16 * 1024 * 1024,
+            max_segment_count: 4,
+            ..Default::default()
+        },
+        v5: Some(HashMap::from([("demo".to_string(), server)])),
+        ..Default::default()
+    };
+    std::thread::Builder::new()
+        .name("embedded-broker".into())
+        .spawn(move || {
+            let mut broker = rumqttd::Broker::new(config);
+            if let Err(e) = broker.start() {
+                tracing::error!(error = %e, "embedded broker stopped");
+            }
+        })
+        .map_err(DemoError::Port)?;
+    for _ in 0..200 {
+        if TcpStream::connect(addr).is_ok() {
+            return Ok(addr);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Err(DemoError::BrokerStart(addr))
+}
+
+/// Runs broker, fleet and exporter until `shutdown` fires. `config` is the
+/// exporter's; its broker URL and topics are replaced by the embedded ones.
+pub async fn run(
+    mut config: Config,
+    clients: usize,
+    rate: u32,
+    shutdown: Shutdown,
+) -> Result<(), DemoError> {
+    let broker = start_broker()?;
+    tracing::info!(address = %broker, topics = %format!("{TOPIC_PREFIX}/#"), "embedded MQTT broker listening");
+    config.mqtt.host = broker.ip().to_string();
+    config.mqtt.port = broker.port();
+    config.mqtt.transport = crate::config::Transport::Tcp;
+    config.mqtt.topics = vec![format!("{TOPIC_PREFIX}/#")];
+    config.mqtt.clean_session = true;
+    config.mqtt.username = None;
+    config.mqtt.password = None;
+
+    let sim = SimConfig {
+        host: broker.ip().to_string(),
+        port: broker.port(),
+        client_id: "demo-fleet".into(),
+        topic_prefix: TOPIC_PREFIX.into(),
+        scenario: Scenario::Demo,
+        rate,
+        clients,
+        duration: None,
+        seed: 1,
+    };
+    let status = Arc::new(Status::new(prometheus::Registry::new()));
+    let exporter = tokio::spawn(crate::serve(config, Arc::clone(&status), shutdown.clone()));
+    // The embedded broker keeps nothing for absent subscribers: start the
+    // fleet once the exporter has subscribed, so no event is lost.
+    let mut waiting = shutdown.clone();
+    let ready = async {
+        while !status.is_ready() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        _ = ready => {}
+        _ = waiting.recv() => {}
+    }
+    let summary = simulate::run(sim, shutdown).await;
+    tracing::info!(published = summary.published, "demo fleet stopped");
+    match exporter.await {
+        Ok(served) => served.map_err(DemoError::from),
+        Err(e) => Err(DemoError::Task(e.to_string())),
+    }
+}

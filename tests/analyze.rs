@@ -1,0 +1,124 @@
+//! `analyze` on captured logs in each input format, through the binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+fn analyze(args: &[&str], stdin: Option<&[u8]>) -> (i32, String) {
+    let mut child = Command::new(common::exporter_bin())
+        .arg("analyze")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(data) = stdin {
+            input.write_all(data).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+fn log(name: &str) -> String {
+    common::fixture_path(&format!("logs/{name}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn expected_fleet_report() -> Value {
+    json!({
+        "events": 19,
+        "disconnects": {"takeovered": 5, "keepalive_timeout": 5, "tcp_closed": 3, "other": 1},
+        "flapping": [
+            {"clientid": "shared-7", "kind": "takeover", "count": 4, "peers": ["10.1.1.1:4000", "10.2.2.2:5000"]}
+        ],
+        "errors": 0
+    })
+}
+
+#[test]
+fn json_lines_mosquitto_sub_and_emqx_sink_give_the_same_report() {
+    for name in ["events.jsonl", "mosquitto_sub.txt", "emqx_sink.jsonl"] {
+        let (code, out) = analyze(&["--format", "json", &log(name)], None);
+        assert_eq!(code, 0, "{name}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report, expected_fleet_report(), "{name}");
+    }
+}
+
+#[test]
+fn reads_standard_input() {
+    let data = std::fs::read(log("mosquitto_sub.txt")).unwrap();
+    let (code, out) = analyze(&["--format", "json", "-"], Some(&data));
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        expected_fleet_report()
+    );
+}
+
+#[test]
+fn malformed_lines_are_counted_and_shown() {
+    let (code, out) = analyze(&["--format", "json", &log("malformed.txt")], None);
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report,
+        json!({
+            "events": 2,
+            "disconnects": {"keepalive_timeout": 1, "normal": 1},
+            "flapping": [],
+            "errors": 4
+        })
+    );
+    let (code, text) = analyze(&[&log("malformed.txt")], None);
+    assert_eq!(code, 0);
+    assert!(text.contains("Lines not understood: 4\n"), "{text}");
+    assert!(text.contains("  invalid_json   3\n"), "{text}");
+    assert!(text.contains("  missing_field  1\n"), "{text}");
+    assert!(
+        text.contains("  line 2: invalid_json: this is not an event\n"),
+        "{text}"
+    );
+    assert!(text.contains("  line 5: missing_field: "), "{text}");
+}
+
+#[test]
+fn text_report_has_shares_meanings_and_actions() {
+    let (code, text) = analyze(&[&log("events.jsonl")], None);
+    assert_eq!(code, 0);
+    assert!(text.starts_with("Events: 19\n"), "{text}");
+    assert!(text.contains("Disconnects by reason: 14\n"), "{text}");
+    assert!(
+        text.contains("  takeovered                        5   35.7%  The client was disconnected by a device with the same client ID.\n"),
+        "{text}"
+    );
+    assert!(text.contains("action: Client ID conflict."), "{text}");
+    assert!(text.contains("Flapping clients: 1\n  takeover  shared-7  events in window: 4  peers: 10.1.1.1:4000, 10.2.2.2:5000\n"), "{text}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = Command::new(common::exporter_bin())
+        .args(["analyze", "/nonexistent/events.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(66));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("mqtt-disconnect-exporter: cannot read /nonexistent/events.log:"),
+        "{err}"
+    );
+}
