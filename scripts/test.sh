@@ -36,4 +36,11 @@ cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 echo "==> cargo test"
-cargo test
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run (cargo prints one per test binary,
+# and the last is the doc tests').
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"
