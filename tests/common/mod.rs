@@ -186,10 +186,20 @@ pub struct Broker {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    persistent: bool,
 }
+
+/// Mosquitto's in-flight window per client in these tests: the most QoS 1
+/// messages that can be delivered twice after a restart.
+pub const MAX_INFLIGHT: u64 = 100;
 
 impl Broker {
     pub fn start() -> Broker {
+        Broker::start_with(false)
+    }
+
+    /// With `persistent`, sessions and their queues survive a restart.
+    pub fn start_with(persistent: bool) -> Broker {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("mde-broker-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -197,6 +207,7 @@ impl Broker {
             port,
             dir,
             child: None,
+            persistent,
         };
         broker.restart();
         broker
@@ -206,10 +217,15 @@ impl Broker {
     pub fn restart(&mut self) {
         self.stop();
         let conf = self.dir.join("mosquitto.conf");
+        let persistence = if self.persistent {
+            format!("persistence true\npersistence_location {}/\n", self.dir.display())
+        } else {
+            "persistence false\n".to_string()
+        };
         std::fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nlog_dest stderr\nlog_type error\nlog_type warning\n",
+                "listener {} 127.0.0.1\nallow_anonymous true\n{persistence}max_queued_messages 1000000\nmax_inflight_messages {MAX_INFLIGHT}\nlog_dest stderr\nlog_type error\nlog_type warning\n",
                 self.port
             ),
         )
@@ -232,6 +248,16 @@ impl Broker {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM: Mosquitto disconnects clients and saves its persistence file.
+    pub fn stop_graceful(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
             let _ = child.wait();
         }
     }
@@ -362,6 +388,14 @@ impl Exporter {
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no goodbye to the broker.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 

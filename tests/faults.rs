@@ -1,0 +1,145 @@
+//! Faults on a real Mosquitto: a broker restart mid-stream, an exporter
+//! killed and restarted while events flow, and two replicas sharing one
+//! subscription. QoS 1 allows redelivery of what was in flight, so where a
+//! restart is involved the tests check the count lies in [published,
+//! published + in-flight window]; without failures they check it exactly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{wait_for, Broker, Exporter, MAX_INFLIGHT};
+
+const SERIES: &str = "mqtt_client_disconnects_total{reason=\"keepalive_timeout\"}";
+
+fn batch(tag: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"clientid":"{tag}-{i}","event":"client.disconnected","reason":"keepalive_timeout"}}"#
+            )
+        })
+        .collect()
+}
+
+fn exporter(broker: &Broker, client_id: &str, topic: &str) -> Exporter {
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        client_id,
+        "--mqtt.topic",
+        topic,
+    ]);
+    exporter.wait_ready();
+    exporter
+}
+
+fn count(e: &Exporter) -> u64 {
+    e.value(SERIES).unwrap_or(0.0) as u64
+}
+
+/// Waits until the count stops changing for a second, then returns it.
+fn settled(e: &Exporter) -> u64 {
+    let mut last = count(e);
+    let mut stable = 0;
+    wait_for("the count to settle", Duration::from_secs(60), || {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = count(e);
+        stable = if now == last { stable + 1 } else { 0 };
+        last = now;
+        (stable >= 4).then_some(now)
+    })
+}
+
+#[test]
+fn broker_restart_mid_stream_loses_nothing() {
+    let mut broker = Broker::start_with(true);
+    let exporter = exporter(&broker, "fault-restart", "$events/#");
+    let topic = "$events/client_disconnected";
+
+    broker.publish_lines(topic, &batch("a", 10_000), 1);
+    broker.publish_lines(topic, &batch("b", 10_000), 1);
+    // restart while the exporter may still be draining its queue
+    broker.stop_graceful();
+    exporter.wait_value("mqtt_exporter_broker_up", 0.0);
+    broker.restart();
+    exporter.wait_value("mqtt_exporter_broker_up", 1.0);
+    exporter.wait_value("mqtt_exporter_broker_reconnects_total", 1.0);
+    broker.publish_lines(topic, &batch("c", 10_000), 1);
+
+    let published = 30_000;
+    wait_for("every event to be counted", Duration::from_secs(60), || {
+        (count(&exporter) >= published).then_some(())
+    });
+    let got = settled(&exporter);
+    assert!(
+        (published..=published + MAX_INFLIGHT).contains(&got),
+        "counted {got} of {published} (redelivery allows at most {MAX_INFLIGHT} more)"
+    );
+}
+
+#[test]
+fn exporter_killed_while_events_flow_catches_up_from_its_session() {
+    let broker = Arc::new(Broker::start());
+    let mut first = exporter(&broker, "fault-kill", "$events/#");
+    let published = Arc::new(AtomicU64::new(0));
+
+    let publisher = {
+        let broker = Arc::clone(&broker);
+        let published = Arc::clone(&published);
+        std::thread::spawn(move || {
+            for chunk in 0..20 {
+                broker.publish_lines("$events/client_disconnected", &batch(&format!("k{chunk}"), 500), 1);
+                published.fetch_add(500, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    wait_for("a quarter of the stream", Duration::from_secs(60), || {
+        (published.load(Ordering::SeqCst) >= 2_500).then_some(())
+    });
+    let counted_before = count(&first);
+    first.kill();
+    let published_at_kill = published.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(500));
+    let second = exporter(&broker, "fault-kill", "$events/#");
+    publisher.join().unwrap();
+    let total = published.load(Ordering::SeqCst);
+    assert_eq!(total, 10_000);
+
+    // what the first process had not acknowledged is delivered to the second
+    let after = settled(&second);
+    assert!(
+        after >= total - published_at_kill,
+        "the restarted exporter counted {after}, fewer than the {} events published after the kill",
+        total - published_at_kill
+    );
+    assert!(
+        after + counted_before <= total + MAX_INFLIGHT,
+        "{after} after + {counted_before} before exceeds {total} + {MAX_INFLIGHT}"
+    );
+    assert!(counted_before > 0, "the first process counted nothing");
+}
+
+#[test]
+fn two_replicas_on_a_shared_subscription_split_the_stream_exactly() {
+    let broker = Broker::start();
+    // Mosquitto's shared subscriptions deliver nothing for $ topics: plain prefix.
+    let topic = "$share/exporters/emqx/events/#";
+    let a = exporter(&broker, "replica-a", topic);
+    let b = exporter(&broker, "replica-b", topic);
+    for chunk in 0..3 {
+        broker.publish_lines("emqx/events/client_disconnected", &batch(&format!("s{chunk}"), 5_000), 1);
+    }
+    wait_for("both replicas to count everything", Duration::from_secs(60), || {
+        (count(&a) + count(&b) >= 15_000).then_some(())
+    });
+    let (ca, cb) = (settled(&a), settled(&b));
+    assert_eq!(ca + cb, 15_000, "replica a {ca} + replica b {cb}");
+    assert!(ca > 0 && cb > 0, "one replica got nothing: {ca} / {cb}");
+}
