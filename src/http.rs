@@ -28,7 +28,7 @@ use crate::flapping::FlappingClient;
 use crate::shutdown::Shutdown;
 
 /// Concurrent connections served; more are closed at once.
-const MAX_CONNECTIONS: usize = 512;
+const MAX_CONNECTIONS: usize = 2048;
 /// Time a client has to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time in-flight requests get to finish at shutdown.

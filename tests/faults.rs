@@ -94,7 +94,11 @@ fn exporter_killed_while_events_flow_catches_up_from_its_session() {
         let published = Arc::clone(&published);
         std::thread::spawn(move || {
             for chunk in 0..20 {
-                broker.publish_lines("$events/client_disconnected", &batch(&format!("k{chunk}"), 500), 1);
+                broker.publish_lines(
+                    "$events/client_disconnected",
+                    &batch(&format!("k{chunk}"), 500),
+                    1,
+                );
                 published.fetch_add(500, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -134,11 +138,17 @@ fn two_replicas_on_a_shared_subscription_split_the_stream_exactly() {
     let a = exporter(&broker, "replica-a", topic);
     let b = exporter(&broker, "replica-b", topic);
     for chunk in 0..3 {
-        broker.publish_lines("emqx/events/client_disconnected", &batch(&format!("s{chunk}"), 5_000), 1);
+        broker.publish_lines(
+            "emqx/events/client_disconnected",
+            &batch(&format!("s{chunk}"), 5_000),
+            1,
+        );
     }
-    wait_for("both replicas to count everything", Duration::from_secs(60), || {
-        (count(&a) + count(&b) >= 15_000).then_some(())
-    });
+    wait_for(
+        "both replicas to count everything",
+        Duration::from_secs(60),
+        || (count(&a) + count(&b) >= 15_000).then_some(()),
+    );
     let (ca, cb) = (settled(&a), settled(&b));
     assert_eq!(ca + cb, 15_000, "replica a {ca} + replica b {cb}");
     assert!(ca > 0 && cb > 0, "one replica got nothing: {ca} / {cb}");

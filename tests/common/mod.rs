@@ -218,7 +218,10 @@ impl Broker {
         self.stop();
         let conf = self.dir.join("mosquitto.conf");
         let persistence = if self.persistent {
-            format!("persistence true\npersistence_location {}/\n", self.dir.display())
+            format!(
+                "persistence true\npersistence_location {}/\n",
+                self.dir.display()
+            )
         } else {
             "persistence false\n".to_string()
         };
