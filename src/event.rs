@@ -8,10 +8,8 @@
 //! [`EventError`] kinds, which are also the `error` label values.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use crate::json::{self, Code};
 
 /// What happened to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,159 +124,6 @@ impl EventError {
     ];
 }
 
-/// Payload fields we read; everything else is skipped without allocation.
-#[derive(Deserialize, Default)]
-struct RawEvent<'a> {
-    #[serde(borrow, default, alias = "client_id")]
-    clientid: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    event: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    reason: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    reason_code: Option<ReasonCodeField<'a>>,
-    #[serde(borrow, default)]
-    peername: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    ipaddress: Option<Str<'a>>,
-    #[serde(default)]
-    disconnected_at: Option<Millis>,
-    #[serde(default)]
-    connected_at: Option<Millis>,
-    #[serde(default)]
-    timestamp: Option<Millis>,
-    #[serde(default)]
-    ts: Option<Millis>,
-}
-
-/// A string that borrows from the payload unless it has escapes (serde's own
-/// `Option<Cow<str>>` always allocates).
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// A timestamp: integer or float, milliseconds, or seconds when below 10^11.
-struct Millis(Option<i64>);
-
-impl Millis {
-    fn from_f64(v: f64) -> Self {
-        if !v.is_finite() || v <= 0.0 {
-            return Millis(None);
-        }
-        let ms = if v < 1e11 { v * 1000.0 } else { v };
-        // Anything past year 9999 is garbage, not a time.
-        if ms > 253_402_300_799_000.0 {
-            return Millis(None);
-        }
-        Millis(Some(ms as i64))
-    }
-}
-
-impl<'de> Deserialize<'de> for Millis {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Millis;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a timestamp")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millis, E> {
-                Ok(Millis::from_f64(v as f64))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millis, E> {
-                Ok(Millis::from_f64(v as f64))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millis, E> {
-                Ok(Millis::from_f64(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Millis, E> {
-                Ok(v.trim()
-                    .parse::<f64>()
-                    .map_or(Millis(None), Millis::from_f64))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Millis, E> {
-                Ok(Millis(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Millis, E> {
-                Ok(Millis(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `reason_code`: a name (`"success"`, `"bad_username_or_password"`), a hex
-/// string (`"8b"`, as NanoMQ writes it) or a number.
-enum ReasonCodeField<'a> {
-    Name(Cow<'a, str>),
-    Code(u8),
-    Invalid,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for ReasonCodeField<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ReasonCodeField<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a reason code")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(u8::try_from(v).map_or(ReasonCodeField::Invalid, ReasonCodeField::Code))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(u8::try_from(v).map_or(ReasonCodeField::Invalid, ReasonCodeField::Code))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(ReasonCodeField::Invalid)
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(ReasonCodeField::from_name(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(ReasonCodeField::from_name(Cow::Owned(v.to_owned())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(ReasonCodeField::Invalid)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(ReasonCodeField::Invalid)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'a> ReasonCodeField<'a> {
-    fn from_name(name: Cow<'a, str>) -> Self {
-        let trimmed = name.trim();
-        let hex = trimmed.strip_prefix("0x").unwrap_or(trimmed);
-        if !hex.is_empty() && hex.len() <= 2 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            if let Ok(code) = u8::from_str_radix(hex, 16) {
-                return ReasonCodeField::Code(code);
-            }
-        }
-        ReasonCodeField::Name(name)
-    }
-}
-
 fn kind_from_event_field(event: &str) -> EventKind {
     match event {
         "client.connected" => EventKind::Connected,
@@ -314,24 +159,26 @@ fn clientid_from_topic(topic: &str) -> Option<&str> {
 pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Event<'a>, EventError> {
     let topic = std::str::from_utf8(topic).map_err(|_| EventError::InvalidUtf8)?;
     let text = std::str::from_utf8(payload).map_err(|_| EventError::InvalidUtf8)?;
-    let raw: RawEvent<'a> = serde_json::from_str(text).map_err(|_| EventError::InvalidJson)?;
+    let raw = json::scan(text).map_err(|_| EventError::InvalidJson)?;
+    build(topic, raw)
+}
 
+/// Turns the payload's fields into an event, with the topic as fallback.
+fn build<'a>(topic: &'a str, raw: json::Fields<'a>) -> Result<Event<'a>, EventError> {
     let kind = match &raw.event {
-        Some(event) => kind_from_event_field(&event.0),
+        Some(event) => kind_from_event_field(event),
         None => kind_from_topic(topic).ok_or(EventError::UnknownEvent)?,
     };
 
     let clientid = match raw.clientid {
-        Some(Str(id)) if !id.is_empty() => id,
+        Some(id) if !id.is_empty() => id,
         _ => Cow::Borrowed(clientid_from_topic(topic).ok_or(EventError::MissingField)?),
     };
 
     let reason = match (raw.reason, raw.reason_code) {
-        (Some(Str(name)), _) if !name.trim().is_empty() => Some(RawReason::Name(name)),
-        (_, Some(ReasonCodeField::Name(name))) if !name.trim().is_empty() => {
-            Some(RawReason::Name(name))
-        }
-        (_, Some(ReasonCodeField::Code(code))) => Some(RawReason::Code(code)),
+        (Some(name), _) if !name.trim().is_empty() => Some(RawReason::Name(name)),
+        (_, Some(Code::Name(name))) if !name.trim().is_empty() => Some(RawReason::Name(name)),
+        (_, Some(Code::Code(code))) => Some(RawReason::Code(code)),
         _ => None,
     };
     if matches!(kind, EventKind::Disconnected | EventKind::Connack) && reason.is_none() {
@@ -343,16 +190,12 @@ pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Event<'a>, EventE
         EventKind::Connected => raw.connected_at,
         _ => None,
     };
-    let time_ms = [specific, raw.timestamp, raw.ts]
-        .into_iter()
-        .flatten()
-        .find_map(|m| m.0);
+    let time_ms = specific.or(raw.timestamp).or(raw.ts);
 
     let peer = raw
         .peername
-        .filter(|p| !p.0.is_empty())
-        .or(raw.ipaddress.filter(|p| !p.0.is_empty()))
-        .map(|p| p.0);
+        .filter(|p| !p.is_empty())
+        .or(raw.ipaddress.filter(|p| !p.is_empty()));
 
     Ok(Event {
         kind,
@@ -361,6 +204,177 @@ pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Event<'a>, EventE
         peer,
         time_ms,
     })
+}
+
+/// The serde_json implementation this module used before [`json::scan`]: the
+/// oracle the scanner is compared with.
+#[cfg(test)]
+mod reference {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Deserialize;
+
+    use crate::json::{self, Code, Fields};
+
+    /// Payload fields we read; everything else is skipped without allocation.
+    #[derive(Deserialize, Default)]
+    struct RawEvent<'a> {
+        #[serde(borrow, default, alias = "client_id")]
+        clientid: Option<Str<'a>>,
+        #[serde(borrow, default)]
+        event: Option<Str<'a>>,
+        #[serde(borrow, default)]
+        reason: Option<Str<'a>>,
+        #[serde(borrow, default)]
+        reason_code: Option<ReasonCodeField<'a>>,
+        #[serde(borrow, default)]
+        peername: Option<Str<'a>>,
+        #[serde(borrow, default)]
+        ipaddress: Option<Str<'a>>,
+        #[serde(default)]
+        disconnected_at: Option<Millis>,
+        #[serde(default)]
+        connected_at: Option<Millis>,
+        #[serde(default)]
+        timestamp: Option<Millis>,
+        #[serde(default)]
+        ts: Option<Millis>,
+    }
+
+    /// A string that borrows from the payload unless it has escapes (serde's own
+    /// `Option<Cow<str>>` always allocates).
+    struct Str<'a>(Cow<'a, str>);
+
+    impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Str<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                    Ok(Str(Cow::Borrowed(v)))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                    Ok(Str(Cow::Owned(v.to_owned())))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    /// A timestamp: integer or float, milliseconds, or seconds when below 10^11.
+    struct Millis(Option<i64>);
+
+    impl Millis {
+        fn from_f64(v: f64) -> Self {
+            Millis(json::millis(v))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Millis {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Millis;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a timestamp")
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millis, E> {
+                    Ok(Millis::from_f64(v as f64))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millis, E> {
+                    Ok(Millis::from_f64(v as f64))
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millis, E> {
+                    Ok(Millis::from_f64(v))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Millis, E> {
+                    Ok(v.trim()
+                        .parse::<f64>()
+                        .map_or(Millis(None), Millis::from_f64))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Millis, E> {
+                    Ok(Millis(None))
+                }
+                fn visit_bool<E: de::Error>(self, _: bool) -> Result<Millis, E> {
+                    Ok(Millis(None))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// `reason_code`: a name (`"success"`, `"bad_username_or_password"`), a hex
+    /// string (`"8b"`, as NanoMQ writes it) or a number.
+    enum ReasonCodeField<'a> {
+        Name(Cow<'a, str>),
+        Code(u8),
+        Invalid,
+    }
+
+    impl<'de: 'a, 'a> Deserialize<'de> for ReasonCodeField<'a> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = ReasonCodeField<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a reason code")
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                    Ok(u8::try_from(v).map_or(ReasonCodeField::Invalid, ReasonCodeField::Code))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                    Ok(u8::try_from(v).map_or(ReasonCodeField::Invalid, ReasonCodeField::Code))
+                }
+                fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                    Ok(ReasonCodeField::Invalid)
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                    Ok(ReasonCodeField::from_name(Cow::Borrowed(v)))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                    Ok(ReasonCodeField::from_name(Cow::Owned(v.to_owned())))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                    Ok(ReasonCodeField::Invalid)
+                }
+                fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                    Ok(ReasonCodeField::Invalid)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    impl<'a> ReasonCodeField<'a> {
+        fn from_name(name: Cow<'a, str>) -> Self {
+            ReasonCodeField::Name(name)
+        }
+    }
+
+    pub fn scan(text: &str) -> Result<Fields<'_>, ()> {
+        let raw: RawEvent<'_> = serde_json::from_str(text).map_err(|_| ())?;
+        Ok(Fields {
+            clientid: raw.clientid.map(|s| s.0),
+            event: raw.event.map(|s| s.0),
+            reason: raw.reason.map(|s| s.0),
+            reason_code: raw.reason_code.map(|c| match c {
+                ReasonCodeField::Name(n) => json::code_from_name(n),
+                ReasonCodeField::Code(c) => Code::Code(c),
+                ReasonCodeField::Invalid => Code::Invalid,
+            }),
+            peername: raw.peername.map(|s| s.0),
+            ipaddress: raw.ipaddress.map(|s| s.0),
+            disconnected_at: raw.disconnected_at.and_then(|m| m.0),
+            connected_at: raw.connected_at.and_then(|m| m.0),
+            timestamp: raw.timestamp.and_then(|m| m.0),
+            ts: raw.ts.and_then(|m| m.0),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -473,6 +487,111 @@ mod tests {
             let e = parse(b"x", p.as_bytes()).unwrap();
             let want = (ts == "1717651184.5").then_some(1717651184500);
             assert_eq!(e.time_ms, want, "{ts}");
+        }
+    }
+
+    mod differential {
+        use super::super::reference;
+        use crate::json;
+        use proptest::prelude::*;
+
+        /// JSON-ish text: mostly objects with the fields we read (of any
+        /// type), plus noise that is often invalid.
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                Just("null".to_string()),
+                Just("true".to_string()),
+                Just("false".to_string()),
+                any::<i64>().prop_map(|v| v.to_string()),
+                any::<u64>().prop_map(|v| v.to_string()),
+                (0u64..3_000_000_000_000u64).prop_map(|v| v.to_string()),
+                (0u64..3_000_000_000u64, 0u32..1000).prop_map(|(a, b)| format!("{a}.{b}")),
+                Just("1e3".to_string()),
+                Just("-0".to_string()),
+                Just("01".to_string()),
+                Just("1.".to_string()),
+                "[a-z0-9 _.:-]{0,12}".prop_map(|s| format!("\"{s}\"")),
+                Just(r#""esc\"aped\\ \u00e9 \ud83d\ude00""#.to_string()),
+                Just(r#""lone \ud800""#.to_string()),
+                Just("\"ctrl\u{1}char\"".to_string()),
+                Just(r#""bad \x escape""#.to_string()),
+                Just("\"  1717651184811 \"".to_string()),
+                Just(r#""8b""#.to_string()),
+                Just(r#""0x8E""#.to_string()),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    prop::collection::vec(("[a-z]{1,4}", inner), 0..4).prop_map(|kv| {
+                        let body: Vec<String> = kv
+                            .into_iter()
+                            .map(|(k, v)| format!("\"{k}\":{v}"))
+                            .collect();
+                        format!("{{{}}}", body.join(","))
+                    }),
+                ]
+            })
+        }
+
+        fn object() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                Just("clientid"),
+                Just("client_id"),
+                Just("event"),
+                Just("reason"),
+                Just("reason_code"),
+                Just("peername"),
+                Just("ipaddress"),
+                Just("disconnected_at"),
+                Just("connected_at"),
+                Just("timestamp"),
+                Just("ts"),
+                Just("other"),
+                Just("nested"),
+                Just("cl\\u0069entid"),
+            ];
+            let ws = prop_oneof![Just(""), Just(" "), Just("\n\t"), Just("\r ")];
+            (
+                prop::collection::vec((key, value(), ws.clone()), 0..8),
+                ws,
+                any::<u8>(),
+            )
+                .prop_map(|(fields, pad, noise)| {
+                    let body: Vec<String> = fields
+                        .into_iter()
+                        .map(|(k, v, w)| format!("{w}\"{k}\"{w}:{w}{v}{w}"))
+                        .collect();
+                    let mut text = format!("{pad}{{{}}}{pad}", body.join(","));
+                    // sometimes break it
+                    match noise % 16 {
+                        0 => {
+                            text.pop();
+                        }
+                        1 => text.push_str(" x"),
+                        2 => text.insert(0, '['),
+                        3 => text = text.replace(':', ""),
+                        _ => {}
+                    }
+                    text
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+            /// The scanner accepts what serde_json accepted and reads the same fields.
+            #[test]
+            fn scanner_agrees_with_serde_json(text in object()) {
+                let ours = json::scan(&text).ok();
+                let theirs = reference::scan(&text).ok();
+                prop_assert_eq!(ours, theirs, "{}", text);
+            }
+
+            /// Arbitrary strings never panic the scanner.
+            #[test]
+            fn scanner_never_panics(text in ".{0,64}") {
+                let _ = json::scan(&text);
+            }
         }
     }
 }

@@ -20,8 +20,9 @@
 //! the distinct peer addresses (at most `max_peers`) that make a flapping
 //! report actionable.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// Which flapping pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -160,7 +161,8 @@ const MAX_FLAP_TIMES: usize = 10_000;
 /// The flapping detector.
 pub struct Detector {
     settings: Settings,
-    hasher: RandomState,
+    /// Seeded per process, so client IDs cannot be chosen to collide.
+    hasher: foldhash::fast::RandomState,
     clients: IdMap<ClientState>,
     /// Second-chance eviction queue: one `(key, seq)` per tracked client.
     queue: VecDeque<(u64, u64)>,
@@ -175,7 +177,7 @@ impl Detector {
     pub fn new(settings: Settings) -> Self {
         Detector {
             settings,
-            hasher: RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             clients: IdMap::default(),
             queue: VecDeque::new(),
             flaps: HashMap::new(),
@@ -220,14 +222,15 @@ impl Detector {
         let seq = self.seq;
         let s = &self.settings;
 
-        let state = match self.clients.get_mut(&key) {
-            Some(state) => {
+        let state = match self.clients.entry(key) {
+            Entry::Occupied(entry) => {
+                let state = entry.into_mut();
                 state.seq = seq;
                 state
             }
-            None => {
+            Entry::Vacant(entry) => {
                 self.queue.push_back((key, seq));
-                self.clients.entry(key).or_insert(ClientState {
+                entry.insert(ClientState {
                     seq,
                     last: i64::MIN,
                     extra: None,

@@ -24,6 +24,7 @@ pub mod event;
 pub mod flapping;
 pub mod fleet;
 pub mod http;
+pub mod json;
 pub mod metrics;
 pub mod mqtt;
 pub mod pipeline;

@@ -11,7 +11,6 @@
 //! [`classify`] maps a raw reason string onto the closed set; anything it does
 //! not recognise becomes [`Reason::Other`], so label cardinality stays fixed.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -319,10 +318,10 @@ impl fmt::Display for Reason {
 /// Longest raw reason we try to match; longer strings are `Other`.
 const MAX_REASON_LEN: usize = 64;
 
-fn lookup_table() -> &'static HashMap<&'static str, Reason> {
-    static MAP: OnceLock<HashMap<&'static str, Reason>> = OnceLock::new();
+fn lookup_table() -> &'static foldhash::HashMap<&'static str, Reason> {
+    static MAP: OnceLock<foldhash::HashMap<&'static str, Reason>> = OnceLock::new();
     MAP.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut map = foldhash::HashMap::default();
         for row in &TABLE {
             if row.reason == Reason::Other {
                 continue;
