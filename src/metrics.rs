@@ -87,10 +87,9 @@ impl Metrics {
             ),
             &["kind"],
         )?;
-        let by_kind = |k: FlapKind| k.as_str();
-        let flapping_clients = FlapKind::ALL.map(|k| flapping_vec.with_label_values(&[by_kind(k)]));
+        let flapping_clients = FlapKind::ALL.map(|k| flapping_vec.with_label_values(&[k.as_str()]));
         let flapping_detections =
-            FlapKind::ALL.map(|k| detections_vec.with_label_values(&[by_kind(k)]));
+            FlapKind::ALL.map(|k| detections_vec.with_label_values(&[k.as_str()]));
         let client_flapping = IntGaugeVec::new(
             Opts::new(
                 "mqtt_client_flapping",

@@ -15,10 +15,11 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::rules::{rules_yaml, Scale};
 use common::{free_port, get, wait_for, Broker, Exporter};
+use mqtt_disconnect_exporter::mqtt::now_ms;
 use mqtt_disconnect_exporter::reasons::Reason;
 use serde_json::Value;
 
@@ -89,13 +90,6 @@ fn prom_query(port: u16, query: &str) -> Value {
         .unwrap_or_else(|_| panic!("prometheus answered {code}: {body}"));
     assert_eq!(json["status"], "success", "query {query} failed: {body}");
     json
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[test]

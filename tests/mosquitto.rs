@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::{fixture, get, series, Broker, Exporter, FIXTURES, FIXTURE_FILTERS};
+use mqtt_disconnect_exporter::mqtt::now_ms;
 
 fn topic_args(filters: &[&str]) -> Vec<String> {
     filters
@@ -25,13 +24,6 @@ fn start_exporter(broker: &Broker, extra: &[&str]) -> Exporter {
     let exporter = Exporter::start(&refs);
     exporter.wait_ready();
     exporter
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[test]
