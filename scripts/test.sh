@@ -16,6 +16,7 @@ have promtool || need+=(prometheus)
 have prometheus || need+=(prometheus)
 have prometheus-alertmanager || need+=(prometheus-alertmanager)
 have amtool || need+=(prometheus-alertmanager)
+have openssl || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   echo "==> installing test dependencies: ${need[*]}"
@@ -24,7 +25,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
 fi
-for bin in mosquitto mosquitto_pub mosquitto_sub promtool prometheus prometheus-alertmanager amtool; do
+for bin in mosquitto mosquitto_passwd mosquitto_pub mosquitto_sub promtool prometheus prometheus-alertmanager amtool openssl; do
   if ! have "$bin"; then
     echo "error: $bin is still missing after installing packages" >&2
     exit 1

@@ -48,6 +48,23 @@ pub enum Transport {
     },
 }
 
+/// A password: its `Debug` output is redacted, so logging a config cannot
+/// leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Everything the MQTT edge needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttConfig {
@@ -57,7 +74,7 @@ pub struct MqttConfig {
     pub topics: Vec<String>,
     pub client_id: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub qos: u8,
     pub clean_session: bool,
     pub session_expiry: Duration,
@@ -173,9 +190,9 @@ impl Config {
                     path: path.clone(),
                     why: "not UTF-8".into(),
                 })?;
-                Some(text.trim_end_matches(['\r', '\n']).to_string())
+                Some(Secret(text.trim_end_matches(['\r', '\n']).to_string()))
             }
-            None => password_env,
+            None => password_env.map(Secret),
         };
         if password.is_some() && args.mqtt_username.is_none() {
             return Err(invalid(
@@ -571,10 +588,11 @@ mod tests {
             file.to_str().unwrap(),
         ]);
         let c = Config::from_args(&a, Some("env".into()), "h").unwrap();
-        assert_eq!(c.mqtt.password.as_deref(), Some("s3cret"));
+        assert_eq!(c.mqtt.password.as_ref().map(Secret::expose), Some("s3cret"));
+        assert!(!format!("{c:?}").contains("s3cret"));
         let c =
             Config::from_args(&args(&["--mqtt.username", "u"]), Some("env".into()), "h").unwrap();
-        assert_eq!(c.mqtt.password.as_deref(), Some("env"));
+        assert_eq!(c.mqtt.password.as_ref().map(Secret::expose), Some("env"));
         assert!(Config::from_args(&args(&[]), Some("env".into()), "h").is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -62,7 +62,7 @@ pub fn options(cfg: &MqttConfig) -> MqttOptions {
         options.set_session_expiry_interval(Some(secs));
     }
     if let Some(user) = &cfg.username {
-        let password = cfg.password.clone().unwrap_or_default();
+        let password = cfg.password.as_ref().map_or("", |p| p.expose());
         options.set_credentials(user.clone(), password);
     }
     if let Transport::Tls { ca, client_auth } = &cfg.transport {
@@ -159,17 +159,12 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                let mut granted = 0;
-                for (topic, code) in cfg.topics.iter().zip(&ack.return_codes) {
-                    match code {
-                        SubscribeReasonCode::Success(q) => {
-                            granted += 1;
-                            tracing::info!(%topic, granted_qos = ?q, "subscribed");
-                        }
-                        refused => {
-                            tracing::error!(%topic, reason = ?refused, "the broker refused the subscription (check the exporter user's ACL)");
-                        }
-                    }
+                let (granted, refused) = suback(&cfg.topics, &ack.return_codes);
+                for (topic, reason) in &refused {
+                    tracing::error!(%topic, reason = ?reason, "the broker refused the subscription (check the exporter user's ACL)");
+                }
+                if granted > 0 {
+                    tracing::info!(granted, topics = cfg.topics.len(), "subscribed");
                 }
                 status.set_ready(granted > 0);
             }
@@ -201,6 +196,24 @@ pub async fn run(
     }
     pipeline.metrics().broker_up.set(0);
     tracing::info!("mqtt subscriber stopped");
+}
+
+/// Pairs the subscribed topics with a SUBACK's codes: how many were granted,
+/// and each refused topic with its reason (a missing code is a refusal).
+pub fn suback<'a>(
+    topics: &'a [String],
+    codes: &[SubscribeReasonCode],
+) -> (usize, Vec<(&'a str, SubscribeReasonCode)>) {
+    let mut granted = 0;
+    let mut refused = Vec::new();
+    for (i, topic) in topics.iter().enumerate() {
+        match codes.get(i) {
+            Some(SubscribeReasonCode::Success(_)) => granted += 1,
+            Some(code) => refused.push((topic.as_str(), *code)),
+            None => refused.push((topic.as_str(), SubscribeReasonCode::Unspecified)),
+        }
+    }
+    (granted, refused)
 }
 
 fn log_failure(e: &ConnectionError, failures: u32, delay: Duration) {
@@ -235,6 +248,31 @@ async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suback_names_each_refused_topic() {
+        let topics: Vec<String> = ["a/#", "$SYS/brokers/+/clients/+/disconnected", "c"]
+            .map(String::from)
+            .to_vec();
+        let codes = [
+            SubscribeReasonCode::Success(QoS::AtLeastOnce),
+            SubscribeReasonCode::NotAuthorized,
+        ];
+        let (granted, refused) = suback(&topics, &codes);
+        assert_eq!(granted, 1);
+        assert_eq!(
+            refused,
+            vec![
+                (
+                    "$SYS/brokers/+/clients/+/disconnected",
+                    SubscribeReasonCode::NotAuthorized
+                ),
+                ("c", SubscribeReasonCode::Unspecified),
+            ]
+        );
+        let (granted, refused) = suback(&topics[..1], &[SubscribeReasonCode::Failure]);
+        assert_eq!((granted, refused.len()), (0, 1));
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters() {

@@ -184,9 +184,11 @@ fn mosquitto_bin() -> String {
 /// A real Mosquitto broker on 127.0.0.1, killed on drop.
 pub struct Broker {
     pub port: u16,
-    dir: PathBuf,
+    pub dir: PathBuf,
     child: Option<Child>,
     persistent: bool,
+    /// Lines added to the listener's configuration (TLS, ACL files).
+    extra: String,
 }
 
 /// Mosquitto's in-flight window per client in these tests: the most QoS 1
@@ -200,23 +202,44 @@ impl Broker {
 
     /// With `persistent`, sessions and their queues survive a restart.
     pub fn start_with(persistent: bool) -> Broker {
+        let mut broker = Broker::prepare();
+        broker.persistent = persistent;
+        broker.restart();
+        broker
+    }
+
+    /// A broker not started yet, so files can be put in its `dir` first;
+    /// `extra` configuration lines may name them.
+    pub fn prepare() -> Broker {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("mde-broker-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut broker = Broker {
+        Broker {
             port,
             dir,
             child: None,
-            persistent,
-        };
-        broker.restart();
-        broker
+            persistent: false,
+            extra: String::new(),
+        }
+    }
+
+    /// Starts a prepared broker with extra listener configuration.
+    pub fn start_prepared(mut self, extra: &str) -> Broker {
+        self.extra = extra.to_string();
+        self.restart();
+        self
     }
 
     /// Starts (again) on the same port.
     pub fn restart(&mut self) {
         self.stop();
         let conf = self.dir.join("mosquitto.conf");
+        // extra configuration may switch anonymous access off
+        let anonymous = if self.extra.contains("allow_anonymous") {
+            ""
+        } else {
+            "allow_anonymous true\n"
+        };
         let persistence = if self.persistent {
             format!(
                 "persistence true\npersistence_location {}/\n",
@@ -228,8 +251,8 @@ impl Broker {
         std::fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\n{persistence}max_queued_messages 1000000\nmax_inflight_messages {MAX_INFLIGHT}\nlog_dest stderr\nlog_type error\nlog_type warning\n",
-                self.port
+                "listener {} 127.0.0.1\n{anonymous}{persistence}max_queued_messages 1000000\nmax_inflight_messages {MAX_INFLIGHT}\nlog_dest stderr\nlog_type error\nlog_type warning\n{}\n",
+                self.port, self.extra
             ),
         )
         .unwrap();

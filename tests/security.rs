@@ -1,0 +1,197 @@
+//! mqtts:// with mutual TLS, and username/password from a file, against a
+//! real Mosquitto; a wrong password is logged and keeps `broker_up` at 0.
+//! (Mosquitto 2.0's
+//! acl_file grants every subscription and filters on delivery, so a refused
+//! SUBACK is covered by `mqtt::tests::suback_names_each_refused_topic`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Broker, Exporter};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (run scripts/test.sh to install it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all
+/// readable by the mosquitto user.
+fn make_certs(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+    ]);
+    openssl(dir, &ca);
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let mut req = vec!["req"];
+        req.extend(ec);
+        let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+        let subj = format!("/CN={name}");
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(dir, &req);
+        let (pem, extfile) = (format!("{name}.pem"), format!("{name}.ext"));
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+            ],
+        );
+    }
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let _ = Command::new("chmod").arg("0644").arg(&path).status();
+    }
+}
+
+#[test]
+fn mutual_tls_subscription_counts_events() {
+    let broker = Broker::prepare();
+    make_certs(&broker.dir);
+    let d = broker.dir.display().to_string();
+    let broker = broker.start_prepared(&format!(
+        "cafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n"
+    ));
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        &format!("mqtts://127.0.0.1:{}", broker.port),
+        "--mqtt.ca-file",
+        &format!("{d}/ca.pem"),
+        "--mqtt.cert-file",
+        &format!("{d}/client.pem"),
+        "--mqtt.key-file",
+        &format!("{d}/client.key"),
+        "--mqtt.client-id",
+        "it-tls",
+    ]);
+    exporter.wait_ready();
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
+        .args(["--cafile", &format!("{d}/ca.pem")])
+        .args([
+            "--cert",
+            &format!("{d}/client.pem"),
+            "--key",
+            &format!("{d}/client.key"),
+        ])
+        .args(["-t", "$events/client_disconnected"])
+        .args([
+            "-m",
+            r#"{"clientid":"tls-dev","event":"client.disconnected","reason":"keepalive_timeout"}"#,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    exporter.wait_value(
+        "mqtt_client_disconnects_total{reason=\"keepalive_timeout\"}",
+        1.0,
+    );
+    assert_eq!(exporter.value("mqtt_exporter_broker_up"), Some(1.0));
+}
+
+#[test]
+fn password_file_authenticates_and_a_wrong_password_is_refused() {
+    let broker = Broker::prepare();
+    let d = broker.dir.display().to_string();
+    let status = Command::new("mosquitto_passwd")
+        .args([
+            "-c",
+            "-b",
+            &format!("{d}/passwd"),
+            "exporter",
+            "s3cret pass",
+        ])
+        .status()
+        .expect("mosquitto_passwd");
+    assert!(status.success());
+    let _ = Command::new("chmod")
+        .arg("0644")
+        .arg(format!("{d}/passwd"))
+        .status();
+    std::fs::write(format!("{d}/good"), "s3cret pass\n").unwrap();
+    std::fs::write(format!("{d}/bad"), "wrong\n").unwrap();
+    let broker = broker.start_prepared(&format!(
+        "allow_anonymous false\npassword_file {d}/passwd\n"
+    ));
+
+    let good = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "it-auth-good",
+        "--mqtt.username",
+        "exporter",
+        "--mqtt.password-file",
+        &format!("{d}/good"),
+    ]);
+    good.wait_ready();
+    assert_eq!(good.value("mqtt_exporter_broker_up"), Some(1.0));
+
+    let bad = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "it-auth-bad",
+        "--mqtt.username",
+        "exporter",
+        "--mqtt.password-file",
+        &format!("{d}/bad"),
+    ]);
+    let log = common::wait_for(
+        "the refusal in the log",
+        std::time::Duration::from_secs(20),
+        || {
+            let log = std::fs::read_to_string(&bad.log).ok()?;
+            log.contains("refused the credentials").then_some(log)
+        },
+    );
+    assert!(!log.contains("wrong"), "the password leaked into the log");
+    assert_eq!(bad.value("mqtt_exporter_broker_up"), Some(0.0));
+}
