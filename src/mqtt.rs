@@ -32,6 +32,15 @@ const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often flapping windows advance and the HTTP snapshot is refreshed.
 const TICK: Duration = Duration::from_secs(1);
+/// Flapping clients listed on `/` and `/api/v1/flapping` (most events first).
+const MAX_LISTED: usize = 1000;
+
+/// Advances the windows and publishes the (bounded) flapping list.
+fn tick(pipeline: &mut Pipeline, status: &Status) {
+    let mut clients = pipeline.tick(now_ms());
+    clients.truncate(MAX_LISTED);
+    status.set_flapping(clients);
+}
 
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
@@ -122,14 +131,14 @@ pub async fn run(
                 biased;
                 _ = shutdown.recv() => break,
                 _ = ticker.tick() => {
-                    status.set_flapping(pipeline.tick(now_ms()));
+                    tick(&mut pipeline, &status);
                     continue;
                 }
                 polled = eventloop.poll() => polled,
             }
         } else {
             if tokio::time::Instant::now() >= next_tick {
-                status.set_flapping(pipeline.tick(now_ms()));
+                tick(&mut pipeline, &status);
                 next_tick = tokio::time::Instant::now() + TICK;
             }
             tokio::select! {
