@@ -20,9 +20,8 @@
 //! the distinct peer addresses (at most `max_peers`) that make a flapping
 //! report actionable.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 
 /// Which flapping pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,25 +106,105 @@ pub struct Entered {
     pub reconnect: bool,
 }
 
-/// Keys are already 64-bit hashes; the map must not hash them again.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
+/// Client states by the 64-bit hash of their ID: open addressing with
+/// linear probing, key and state in one 32-byte slot, so a lookup in a table
+/// of a million clients usually costs one cache miss (a general hash map
+/// costs two: control bytes, then the entry). Key 0 marks an empty slot.
+struct Table {
+    slots: Vec<(u64, ClientState)>,
+    len: usize,
 }
 
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+/// Most of the table in use before it doubles.
+const MAX_LOAD: f64 = 0.75;
+
+impl Table {
+    fn new() -> Self {
+        Table {
+            slots: (0..1024).map(|_| (0, ClientState::EMPTY)).collect(),
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// Where `key` is, or the empty slot where it would go.
+    fn find(&self, key: u64) -> usize {
+        let mask = self.mask();
+        let mut i = key as usize & mask;
+        loop {
+            let k = self.slots[i].0;
+            if k == key || k == 0 {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn get(&self, key: u64) -> Option<&ClientState> {
+        let i = self.find(key);
+        (self.slots[i].0 == key).then(|| &self.slots[i].1)
+    }
+
+    /// The state of `key`, inserted as `fresh` if absent; true if inserted.
+    fn get_or_insert(&mut self, key: u64, fresh: ClientState) -> (&mut ClientState, bool) {
+        if (self.len + 1) as f64 > self.slots.len() as f64 * MAX_LOAD {
+            self.grow();
+        }
+        let i = self.find(key);
+        let inserted = self.slots[i].0 == 0;
+        if inserted {
+            self.slots[i] = (key, fresh);
+            self.len += 1;
+        }
+        (&mut self.slots[i].1, inserted)
+    }
+
+    fn remove(&mut self, key: u64) {
+        let mask = self.mask();
+        let mut hole = self.find(key);
+        if self.slots[hole].0 != key {
+            return;
+        }
+        self.len -= 1;
+        // backward-shift deletion: pull later members of the run into the
+        // hole when the hole lies on their probe path
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let k = self.slots[j].0;
+            if k == 0 {
+                break;
+            }
+            let home = k as usize & mask;
+            if (hole.wrapping_sub(home) & mask) < (j.wrapping_sub(home) & mask) {
+                self.slots.swap(hole, j);
+                hole = j;
+            }
+        }
+        self.slots[hole] = (0, ClientState::EMPTY);
+    }
+
+    fn grow(&mut self) {
+        let doubled = self.slots.len() * 2;
+        let old = std::mem::replace(
+            &mut self.slots,
+            (0..doubled).map(|_| (0, ClientState::EMPTY)).collect(),
+        );
+        for (key, state) in old {
+            if key != 0 {
+                let i = self.find(key);
+                self.slots[i] = (key, state);
+            }
+        }
+    }
+}
 
 /// The compact state every tracked client has.
 struct ClientState {
@@ -134,6 +213,14 @@ struct ClientState {
     /// Newest disconnect time while `extra` is `None`; `i64::MIN` if none.
     last: i64,
     extra: Option<Box<Extra>>,
+}
+
+impl ClientState {
+    const EMPTY: ClientState = ClientState {
+        seq: 0,
+        last: i64::MIN,
+        extra: None,
+    };
 }
 
 /// Rings and peers for clients with repeated disconnects or a takeover.
@@ -163,7 +250,7 @@ pub struct Detector {
     settings: Settings,
     /// Seeded per process, so client IDs cannot be chosen to collide.
     hasher: foldhash::fast::RandomState,
-    clients: IdMap<ClientState>,
+    clients: Table,
     /// Second-chance eviction queue: one `(key, seq)` per tracked client.
     queue: VecDeque<(u64, u64)>,
     flaps: HashMap<(u64, FlapKind), Flap>,
@@ -178,7 +265,7 @@ impl Detector {
         Detector {
             settings,
             hasher: foldhash::fast::RandomState::default(),
-            clients: IdMap::default(),
+            clients: Table::new(),
             queue: VecDeque::new(),
             flaps: HashMap::new(),
             flapping: [0; 2],
@@ -217,26 +304,22 @@ impl Detector {
     ) -> Entered {
         self.now = self.now.max(t);
         let now = self.now;
-        let key = self.hasher.hash_one(clientid);
+        // 0 marks an empty slot
+        let key = self.hasher.hash_one(clientid).max(1);
         self.seq += 1;
         let seq = self.seq;
         let s = &self.settings;
 
-        let state = match self.clients.entry(key) {
-            Entry::Occupied(entry) => {
-                let state = entry.into_mut();
-                state.seq = seq;
-                state
-            }
-            Entry::Vacant(entry) => {
-                self.queue.push_back((key, seq));
-                entry.insert(ClientState {
-                    seq,
-                    last: i64::MIN,
-                    extra: None,
-                })
-            }
+        let fresh = ClientState {
+            seq,
+            ..ClientState::EMPTY
         };
+        let (state, inserted) = self.clients.get_or_insert(key, fresh);
+        if inserted {
+            self.queue.push_back((key, seq));
+        } else {
+            state.seq = seq;
+        }
 
         let reconnect_floor = now.saturating_sub(s.reconnect_window_ms);
         if let Some(extra) = &state.extra {
@@ -376,9 +459,9 @@ impl Detector {
             let Some((key, seq)) = self.queue.pop_front() else {
                 return;
             };
-            match self.clients.get(&key) {
+            match self.clients.get(key) {
                 Some(state) if state.seq == seq => {
-                    self.clients.remove(&key);
+                    self.clients.remove(key);
                     self.evicted += 1;
                 }
                 // Seen since it was queued: give it a second chance.
@@ -422,6 +505,37 @@ mod tests {
 
     fn detector() -> Detector {
         Detector::new(Settings::default())
+    }
+
+    #[test]
+    fn table_insert_find_remove_with_collisions_and_growth() {
+        let mut t = Table::new();
+        // keys that share home slots (same low bits) exercise probing and
+        // backward-shift deletion; 5,000 of them force growth
+        let keys: Vec<u64> = (1..=5000u64).map(|i| (i << 20) | (i % 7)).collect();
+        for (n, k) in keys.iter().enumerate() {
+            let fresh = ClientState {
+                seq: n as u64,
+                ..ClientState::EMPTY
+            };
+            let (_, inserted) = t.get_or_insert(*k, fresh);
+            assert!(inserted);
+        }
+        assert_eq!(t.len(), keys.len());
+        for (n, k) in keys.iter().enumerate() {
+            assert_eq!(t.get(*k).map(|s| s.seq), Some(n as u64));
+        }
+        for k in keys.iter().step_by(2) {
+            t.remove(*k);
+        }
+        t.remove(12345); // absent: no change
+        assert_eq!(t.len(), keys.len() / 2);
+        for (n, k) in keys.iter().enumerate() {
+            let want = (n % 2 == 1).then_some(n as u64);
+            assert_eq!(t.get(*k).map(|s| s.seq), want, "key {k}");
+        }
+        let (_, inserted) = t.get_or_insert(keys[1], ClientState::EMPTY);
+        assert!(!inserted);
     }
 
     #[test]
@@ -527,5 +641,31 @@ mod tests {
         d.observe_disconnect("a", true, None, 12);
         d.observe_disconnect("a", true, None, 13);
         assert!(d.observe_disconnect("a", true, None, 14).takeover);
+    }
+
+    proptest::proptest! {
+        /// The table behaves as a map under any mix of inserts and removes,
+        /// with keys crowded onto few home slots.
+        #[test]
+        fn table_agrees_with_a_map(ops in proptest::collection::vec((proptest::bool::ANY, 0u64..64, 0u64..4), 0..600)) {
+            let mut table = Table::new();
+            let mut model = std::collections::HashMap::new();
+            for (n, (insert, id, home)) in ops.into_iter().enumerate() {
+                let key = (id + 1) << 32 | home; // four home slots
+                if insert {
+                    let fresh = ClientState { seq: n as u64, ..ClientState::EMPTY };
+                    let (_, inserted) = table.get_or_insert(key, fresh);
+                    proptest::prop_assert_eq!(inserted, !model.contains_key(&key));
+                    model.entry(key).or_insert(n as u64);
+                } else {
+                    table.remove(key);
+                    model.remove(&key);
+                }
+                proptest::prop_assert_eq!(table.len(), model.len());
+                for (k, seq) in &model {
+                    proptest::prop_assert_eq!(table.get(*k).map(|s| s.seq), Some(*seq));
+                }
+            }
+        }
     }
 }
