@@ -13,8 +13,11 @@
 //! moves it forward when no events arrive). Nothing here reads a clock or does
 //! I/O, so tests and `analyze` drive it with numbers.
 //!
-//! Memory is bounded: at most `max_tracked` client states, evicted least
-//! recently seen first (a second-chance queue, 16 bytes a client). A client
+//! Memory is bounded: at most `max_tracked` client states, kept in an
+//! open-addressing table keyed by a seeded 64-bit hash of the client ID, and
+//! evicted least recently seen first (a second-chance queue, 16 bytes a
+//! client). Two IDs whose hashes collide would share a state; with 64 bits
+//! and a per-process seed that is negligible even at millions of clients. A client
 //! seen with one disconnect in the window costs one timestamp; only clients
 //! with repeated disconnects or a takeover get the heap-allocated rings and
 //! the distinct peer addresses (at most `max_peers`) that make a flapping
