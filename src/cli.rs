@@ -69,7 +69,7 @@ pub struct SimulateArgs {
     /// Traffic pattern.
     #[arg(long, value_enum, default_value_t = crate::fleet::Scenario::Steady)]
     pub scenario: crate::fleet::Scenario,
-    /// Topic prefix: events go to <prefix>/client_disconnected and so on.
+    /// Topic prefix: events go to PREFIX/client_disconnected and so on.
     #[arg(
         long = "topic-prefix",
         default_value = "$events",
@@ -113,7 +113,7 @@ pub struct ServeArgs {
     pub mqtt_url: String,
 
     /// Topic filter to subscribe to; repeat for several. Shared subscriptions
-    /// ($share/<group>/<filter>) work. Defaults to TDMQ for MQTT's event topics.
+    /// ($share/GROUP/FILTER) work. Defaults to TDMQ for MQTT's event topics.
     #[arg(
         global = true,
         long = "mqtt.topic",
@@ -129,7 +129,7 @@ pub struct ServeArgs {
     )]
     pub mqtt_topics: Vec<String>,
 
-    /// MQTT client ID. Default: mqtt-disconnect-exporter-<hostname>, stable per
+    /// MQTT client ID. Default: mqtt-disconnect-exporter-HOSTNAME, stable per
     /// host and distinct across replicas (two exporters sharing one ID would
     /// take each other over).
     #[arg(
