@@ -17,9 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Filter, Packet, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{
+    ConnectReturnCode, DisconnectReasonCode, Filter, Packet, SubscribeReasonCode,
+};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, StateError};
 use rumqttc::{TlsConfiguration, Transport as MqttTransport};
 
 use crate::config::{MqttConfig, Transport};
@@ -182,7 +184,11 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
-                if connected {
+                if is_taken_over(&e) {
+                    // the trap of exporters sharing one client ID: they take
+                    // each other over, and count their own takeovers
+                    tracing::error!(client_id = %cfg.client_id, "another client connected with this exporter's client ID and took its session over; give every replica its own --mqtt.client-id");
+                } else if connected {
                     tracing::warn!(error = %e, "lost the broker connection");
                 }
                 connected = false;
@@ -223,6 +229,17 @@ pub fn suback<'a>(
         }
     }
     (granted, refused)
+}
+
+/// The broker ended the session because another client took its ID.
+fn is_taken_over(e: &ConnectionError) -> bool {
+    matches!(
+        e,
+        ConnectionError::MqttState(StateError::ServerDisconnect {
+            reason_code: DisconnectReasonCode::SessionTakenOver,
+            ..
+        })
+    )
 }
 
 fn log_failure(e: &ConnectionError, failures: u32, delay: Duration) {
@@ -281,6 +298,21 @@ mod tests {
         );
         let (granted, refused) = suback(&topics[..1], &[SubscribeReasonCode::Failure]);
         assert_eq!((granted, refused.len()), (0, 1));
+    }
+
+    #[test]
+    fn a_session_taken_over_is_recognised() {
+        let taken = ConnectionError::MqttState(StateError::ServerDisconnect {
+            reason_code: DisconnectReasonCode::SessionTakenOver,
+            reason_string: None,
+        });
+        assert!(is_taken_over(&taken));
+        let other = ConnectionError::MqttState(StateError::ServerDisconnect {
+            reason_code: DisconnectReasonCode::ServerShuttingDown,
+            reason_string: None,
+        });
+        assert!(!is_taken_over(&other));
+        assert!(!is_taken_over(&ConnectionError::RequestsDone));
     }
 
     #[test]
