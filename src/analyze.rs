@@ -134,18 +134,11 @@ pub fn analyze<R: BufRead>(
     merge(&mut flaps, pipeline.tick(clock.max(0)), max_peers);
 
     let m = pipeline.metrics();
-    for (i, label) in EventKind::LABELS.iter().enumerate() {
-        let kind = [
-            EventKind::Connected,
-            EventKind::Disconnected,
-            EventKind::Subscribed,
-            EventKind::Unsubscribed,
-            EventKind::Other,
-        ][i];
+    for kind in EventKind::COUNTED {
         let n = m.received(kind).get();
         report.events += n;
         if n > 0 {
-            report.by_kind.insert(label, n);
+            report.by_kind.insert(kind.label(), n);
         }
     }
     for reason in Reason::all() {

@@ -36,7 +36,17 @@ impl EventKind {
         }
     }
 
-    /// Position of [`EventKind::label`] in [`EventKind::LABELS`].
+    /// One kind per `kind` label value, in label order (CONNACK events
+    /// count as `other`).
+    pub const COUNTED: [EventKind; 5] = [
+        EventKind::Connected,
+        EventKind::Disconnected,
+        EventKind::Subscribed,
+        EventKind::Unsubscribed,
+        EventKind::Other,
+    ];
+
+    /// Position of this kind's label in [`EventKind::COUNTED`].
     pub fn label_index(self) -> usize {
         match self {
             EventKind::Connected => 0,
@@ -46,14 +56,6 @@ impl EventKind {
             EventKind::Connack | EventKind::Other => 4,
         }
     }
-
-    pub const LABELS: [&'static str; 5] = [
-        "connected",
-        "disconnected",
-        "subscribed",
-        "unsubscribed",
-        "other",
-    ];
 }
 
 /// The reason a payload carries: a name, or a numeric MQTT 5 reason code.

@@ -29,7 +29,7 @@ pub struct Metrics {
     pub event_delay: Histogram,
     pub broker_up: IntGauge,
     pub broker_reconnects: IntCounter,
-    /// Indexed like [`EventKind::LABELS`].
+    /// Indexed like [`EventKind::COUNTED`].
     received: Vec<IntCounter>,
     /// Indexed like [`EventError::ALL`].
     errors: Vec<IntCounter>,
@@ -131,9 +131,9 @@ impl Metrics {
             ),
             &["kind"],
         )?;
-        let received = EventKind::LABELS
+        let received = EventKind::COUNTED
             .iter()
-            .map(|k| events_received.with_label_values(&[k]))
+            .map(|k| events_received.with_label_values(&[k.label()]))
             .collect();
         let errors_vec = IntCounterVec::new(
             Opts::new(

@@ -223,16 +223,10 @@ fn random_bytes_never_panic_and_every_rejection_is_counted() {
     let m = p.metrics();
     let errors: u64 = EventError::ALL.iter().map(|e| m.error(*e).get()).sum();
     assert_eq!(errors, rejected);
-    let received: u64 = [
-        mqtt_disconnect_exporter::event::EventKind::Connected,
-        mqtt_disconnect_exporter::event::EventKind::Disconnected,
-        mqtt_disconnect_exporter::event::EventKind::Subscribed,
-        mqtt_disconnect_exporter::event::EventKind::Unsubscribed,
-        mqtt_disconnect_exporter::event::EventKind::Other,
-    ]
-    .iter()
-    .map(|k| m.received(*k).get())
-    .sum();
+    let received: u64 = mqtt_disconnect_exporter::event::EventKind::COUNTED
+        .iter()
+        .map(|k| m.received(*k).get())
+        .sum();
     assert_eq!(received, accepted);
     assert_eq!(accepted + rejected, 50_000);
     let text = exposition(&registry);
