@@ -164,18 +164,27 @@ impl Pipeline {
     }
 
     fn classify(&mut self, raw: &RawReason<'_>) -> Reason {
-        let (reason, text) = match raw {
-            RawReason::Name(name) => (reasons::classify(name), name.as_ref()),
-            RawReason::Code(code) => (reasons::classify_code(*code), ""),
+        let reason = match raw {
+            RawReason::Name(name) => reasons::classify(name),
+            RawReason::Code(code) => reasons::classify_code(*code),
         };
         if reason == Reason::Other && self.unknown_reasons.len() < MAX_LOGGED_UNKNOWN {
-            let key: Box<str> = match raw {
-                RawReason::Name(_) => text.chars().take(128).collect::<String>().into(),
-                RawReason::Code(code) => format!("0x{code:02x}").into(),
+            // looked up without allocating: the same unknown reason may come
+            // with every event of a storm
+            let code;
+            let key: &str = match raw {
+                RawReason::Name(name) => {
+                    let end = name.char_indices().nth(128).map_or(name.len(), |(i, _)| i);
+                    &name[..end]
+                }
+                RawReason::Code(c) => {
+                    code = format!("0x{c:02x}");
+                    &code
+                }
             };
-            if !self.unknown_reasons.contains(&key) {
+            if !self.unknown_reasons.contains(key) {
                 tracing::warn!(raw_reason = %key.escape_debug(), "unknown disconnect reason, counted as other");
-                self.unknown_reasons.insert(key);
+                self.unknown_reasons.insert(key.into());
             }
         }
         reason
@@ -236,6 +245,35 @@ mod tests {
         assert_eq!(m.received(EventKind::Disconnected).get(), 5);
         assert_eq!(m.event_delay.get_sample_count(), 5);
         assert!((m.event_delay.get_sample_sum() - 7.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn unknown_reasons_are_remembered_once_each_and_bounded() {
+        let mut p = pipeline();
+        let long = "x".repeat(500);
+        for reason in [
+            "protocol_error",
+            "protocol_error",
+            long.as_str(),
+            long.as_str(),
+        ] {
+            let payload = disconnect("c", reason, "1.2.3.4:5", 1);
+            p.handle(b"t/disconnected", payload.as_bytes(), 1);
+        }
+        p.handle(
+            b"t/disconnected",
+            br#"{"clientid":"c","reason_code":129}"#,
+            1,
+        );
+        assert_eq!(p.metrics().disconnect(Reason::Other).get(), 5);
+        assert_eq!(p.unknown_reasons.len(), 3);
+        assert!(p.unknown_reasons.contains("0x81"));
+        assert!(p.unknown_reasons.contains(&long[..128]));
+        for i in 0..2 * MAX_LOGGED_UNKNOWN {
+            let payload = disconnect("c", &format!("new-{i}"), "1.2.3.4:5", 1);
+            p.handle(b"t/disconnected", payload.as_bytes(), 1);
+        }
+        assert_eq!(p.unknown_reasons.len(), MAX_LOGGED_UNKNOWN);
     }
 
     #[test]
