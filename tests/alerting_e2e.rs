@@ -13,34 +13,24 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::rules::{rules_yaml, Scale};
-use common::{free_port, get, wait_for, Broker, Exporter};
+use common::{free_port, get, wait_for, Broker, Exporter, KillOnDrop};
 use mqtt_disconnect_exporter::mqtt::now_ms;
 use mqtt_disconnect_exporter::reasons::Reason;
 use serde_json::Value;
 
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(bin: &str, args: &[String], log: &Path) -> Proc {
+fn spawn(bin: &str, args: &[String], log: &Path) -> KillOnDrop {
     let child = Command::new(bin)
         .args(args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("{bin}: {e} (run scripts/test.sh to install it)"));
-    Proc(child)
+    KillOnDrop(child)
 }
 
 /// Every webhook POST body received, with its path.

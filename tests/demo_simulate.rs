@@ -9,24 +9,15 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, get, metric, Broker, Exporter};
+use common::{free_port, get, metric, Broker, Exporter, KillOnDrop};
 use mqtt_disconnect_exporter::reasons::Reason;
 use serde_json::Value;
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn demo_shows_every_reason_and_a_takeover_flap_within_15_seconds() {
     let port = free_port();
     let start = Instant::now();
-    let _demo = Child(
+    let _demo = KillOnDrop(
         Command::new(common::exporter_bin())
             .args(["demo", "--web.listen-address", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())

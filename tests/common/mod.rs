@@ -134,6 +134,16 @@ pub fn fixture(file: &str) -> Vec<u8> {
     std::fs::read(fixture_path(file)).unwrap_or_else(|e| panic!("fixture {file}: {e}"))
 }
 
+/// A child process killed (and reaped) on drop.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
