@@ -58,7 +58,7 @@ fn main() {
             t0 + i as i64,
         );
     }
-    pipeline.tick(t0 + n as i64);
+    pipeline.tick(t0 + n as i64, 1000);
     let after = rss_kib();
     let tracked = pipeline.detector().tracked();
     println!(

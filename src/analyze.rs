@@ -67,6 +67,9 @@ pub fn analyze<R: BufRead>(
     let registry = prometheus::Registry::new();
     let metrics = Metrics::new(&registry).map_err(io::Error::other)?;
     let max_peers = settings.flapping.max_peers;
+    // a replay has no arrival clock: event times are the only truth
+    let mut settings = settings;
+    settings.flapping.max_skew_ms = i64::MAX;
     let mut pipeline = Pipeline::new(metrics, settings);
     let mut report = Report::default();
     let mut flaps: BTreeMap<(String, &'static str), FlapReport> = BTreeMap::new();
@@ -125,13 +128,17 @@ pub fn analyze<R: BufRead>(
         }
         if clock >= last_tick.saturating_add(1000) {
             last_tick = clock;
-            merge(&mut flaps, pipeline.tick(clock), max_peers);
+            merge(&mut flaps, pipeline.tick(clock, usize::MAX), max_peers);
         }
     }
     if progress.is_some() {
         eprintln!("\ranalyze: 100.0%                              ");
     }
-    merge(&mut flaps, pipeline.tick(clock.max(0)), max_peers);
+    merge(
+        &mut flaps,
+        pipeline.tick(clock.max(0), usize::MAX),
+        max_peers,
+    );
 
     let m = pipeline.metrics();
     for kind in EventKind::COUNTED {

@@ -252,6 +252,18 @@ pub struct ServeArgs {
     )]
     pub event_max_payload_size: usize,
 
+    /// Event times further than this from their arrival time are clamped to
+    /// it (and counted in mqtt_exporter_event_time_clamped_total), so a device
+    /// or broker with a wrong clock cannot hide or prolong flapping.
+    #[arg(
+        global = true,
+        long = "event.max-clock-skew",
+        env = "MQTT_EXPORTER_EVENT_MAX_CLOCK_SKEW",
+        default_value = "60s",
+        value_name = "DURATION"
+    )]
+    pub event_max_clock_skew: String,
+
     /// Window for takeover flapping (event time).
     #[arg(
         global = true,

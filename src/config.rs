@@ -233,6 +233,7 @@ impl Config {
             return Err(invalid("--event.max-payload-size", 0, "must be above 0"));
         }
 
+        let max_skew = nonzero_duration("--event.max-clock-skew", &args.event_max_clock_skew)?;
         let takeover_window = nonzero_duration("--flapping.window", &args.flapping_window)?;
         let reconnect_window = nonzero_duration(
             "--flapping.window-reconnect",
@@ -325,6 +326,7 @@ impl Config {
                     reconnect_threshold: args.flapping_reconnect_threshold,
                     max_tracked: args.clients_max_tracked,
                     max_peers: args.flapping_max_peers,
+                    max_skew_ms: millis(max_skew),
                 },
             },
             log_level: args.log_level.clone(),

@@ -23,8 +23,11 @@
 //! the distinct peer addresses (at most `max_peers`) that make a flapping
 //! report actionable.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::ops::Bound;
+use std::sync::Arc;
 
 /// Which flapping pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,6 +58,9 @@ pub struct Settings {
     pub reconnect_threshold: usize,
     pub max_tracked: usize,
     pub max_peers: usize,
+    /// How far an event time may be from its arrival time (the pipeline
+    /// clamps it): client states are kept this much longer than the windows.
+    pub max_skew_ms: i64,
 }
 
 impl Default for Settings {
@@ -66,6 +72,7 @@ impl Default for Settings {
             reconnect_threshold: 15,
             max_tracked: 1_000_000,
             max_peers: 8,
+            max_skew_ms: 60_000,
         }
     }
 }
@@ -194,11 +201,26 @@ impl Table {
         self.slots[hole] = (0, ClientState::EMPTY);
     }
 
+    /// Halves the table while it is less than an eighth full, so memory
+    /// taken during a storm is given back once its clients expire.
+    fn shrink(&mut self) {
+        let mut size = self.slots.len();
+        while size > 1024 && self.len * 8 < size {
+            size /= 2;
+        }
+        if size < self.slots.len() {
+            self.rebuild(size);
+        }
+    }
+
     fn grow(&mut self) {
-        let doubled = self.slots.len() * 2;
+        self.rebuild(self.slots.len() * 2);
+    }
+
+    fn rebuild(&mut self, size: usize) {
         let old = std::mem::replace(
             &mut self.slots,
-            (0..doubled).map(|_| (0, ClientState::EMPTY)).collect(),
+            (0..size).map(|_| (0, ClientState::EMPTY)).collect(),
         );
         for (key, state) in old {
             if key != 0 {
@@ -224,6 +246,29 @@ impl ClientState {
         last: i64::MIN,
         extra: None,
     };
+
+    /// The newest disconnect time held (`i64::MIN` if none).
+    fn newest(&self) -> i64 {
+        match &self.extra {
+            None => self.last,
+            // every takeover is in `disconnects` too, which keeps the newest
+            Some(extra) => extra.disconnects.last().copied().unwrap_or(i64::MIN),
+        }
+    }
+
+    /// True when no time it holds is inside either window's floor.
+    fn is_stale(&self, reconnect_floor: i64, takeover_floor: i64) -> bool {
+        match &self.extra {
+            None => self.last <= reconnect_floor,
+            Some(extra) => {
+                extra
+                    .disconnects
+                    .last()
+                    .is_none_or(|&x| x <= reconnect_floor)
+                    && extra.takeovers.last().is_none_or(|&x| x <= takeover_floor)
+            }
+        }
+    }
 }
 
 /// Rings and peers for clients with repeated disconnects or a takeover.
@@ -237,16 +282,32 @@ struct Extra {
 
 /// Detail kept for a client while it is flapping.
 struct Flap {
-    clientid: Box<str>,
-    /// Event times of this kind in the window, sorted (bounded).
+    clientid: Arc<str>,
+    /// Event times of this kind, sorted (bounded). Times that left the
+    /// window are dropped lazily: on the client's next event, when its expiry
+    /// falls due, or when it is read for the top list.
     times: VecDeque<i64>,
     peers: Vec<Box<str>>,
     first_seen: i64,
     last_seen: i64,
+    /// Tells this flap's own expiry entry from one left by an earlier flap of
+    /// the same client and kind.
+    id: u64,
 }
 
 /// Upper bound on the event times kept per flapping client.
 const MAX_FLAP_TIMES: usize = 10_000;
+
+/// Client states looked at per [`Detector::advance`] when dropping states
+/// whose times all left the windows (memory is released after a storm).
+const EXPIRE_BUDGET: usize = 65_536;
+
+/// The order of the flapping list: most events first, then client ID, then
+/// kind; the hash key finds the flap.
+type Rank = (Reverse<usize>, Arc<str>, FlapKind, u64);
+
+/// An expiry entry: when the flap `(key, kind)` with id `id` may end.
+type Expiry = Reverse<(i64, u64, FlapKind, u64)>;
 
 /// The flapping detector.
 pub struct Detector {
@@ -257,10 +318,18 @@ pub struct Detector {
     /// Second-chance eviction queue: one `(key, seq)` per tracked client.
     queue: VecDeque<(u64, u64)>,
     flaps: HashMap<(u64, FlapKind), Flap>,
+    /// Every flap, in list order, so the top N costs N, not a sort of all.
+    ranking: BTreeSet<Rank>,
+    /// Earliest possible end of each flap (a min-heap, checked lazily).
+    expiries: BinaryHeap<Expiry>,
     flapping: [usize; 2],
     seq: u64,
+    next_id: u64,
+    /// The clock of [`Detector::advance`] (arrival time); event times never
+    /// move it, so no client's timestamp can move another client's window.
     now: i64,
     evicted: u64,
+    expired: u64,
 }
 
 impl Detector {
@@ -271,15 +340,15 @@ impl Detector {
             clients: Table::new(),
             queue: VecDeque::new(),
             flaps: HashMap::new(),
+            ranking: BTreeSet::new(),
+            expiries: BinaryHeap::new(),
             flapping: [0; 2],
             seq: 0,
+            next_id: 0,
             now: i64::MIN,
             evicted: 0,
+            expired: 0,
         }
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
     }
 
     /// Client states held now.
@@ -292,12 +361,21 @@ impl Detector {
         self.evicted
     }
 
+    /// Client states dropped so far because all their times left the windows.
+    pub fn expired(&self) -> u64 {
+        self.expired
+    }
+
     /// Clients flapping now, of one kind.
     pub fn flapping(&self, kind: FlapKind) -> usize {
         self.flapping[kind as usize]
     }
 
     /// Records one disconnect at event time `t` (ms).
+    ///
+    /// Every window decision uses this client's own clock, the newest of `t`
+    /// and its earlier events: a far-future time sent by one client ages
+    /// only that client's history.
     pub fn observe_disconnect(
         &mut self,
         clientid: &str,
@@ -305,14 +383,30 @@ impl Detector {
         peer: Option<&str>,
         t: i64,
     ) -> Entered {
-        self.now = self.now.max(t);
-        let now = self.now;
         // 0 marks an empty slot
         let key = self.hasher.hash_one(clientid).max(1);
+        let Some(local_now) = self.record(key, takeover, peer, t) else {
+            self.evict_over_cap();
+            return Entered::default();
+        };
+        let mut entered = Entered::default();
+        if takeover {
+            entered.takeover =
+                self.update_flap(key, FlapKind::Takeover, clientid, peer, t, local_now);
+        }
+        entered.reconnect =
+            self.update_flap(key, FlapKind::Reconnect, clientid, peer, t, local_now);
+        self.evict_over_cap();
+        entered
+    }
+
+    /// Updates the client's compact state and rings. Returns the client's
+    /// own clock when the event may change a flapping verdict, `None` when
+    /// the client has only this one recent disconnect (the common case).
+    fn record(&mut self, key: u64, takeover: bool, peer: Option<&str>, t: i64) -> Option<i64> {
         self.seq += 1;
         let seq = self.seq;
         let s = &self.settings;
-
         let fresh = ClientState {
             seq,
             ..ClientState::EMPTY
@@ -324,24 +418,19 @@ impl Detector {
             state.seq = seq;
         }
 
-        let reconnect_floor = now.saturating_sub(s.reconnect_window_ms);
-        if let Some(extra) = &state.extra {
-            let takeover_floor = now.saturating_sub(s.takeover_window_ms);
-            let stale = extra
-                .disconnects
-                .last()
-                .is_none_or(|&x| x <= reconnect_floor)
-                && extra.takeovers.last().is_none_or(|&x| x <= takeover_floor);
-            if stale {
-                state.extra = None;
-                state.last = i64::MIN;
-            }
+        let local_now = t.max(state.newest());
+        let reconnect_floor = local_now.saturating_sub(s.reconnect_window_ms);
+        let takeover_floor = local_now.saturating_sub(s.takeover_window_ms);
+        if state.is_stale(reconnect_floor, takeover_floor) {
+            *state = ClientState {
+                seq,
+                ..ClientState::EMPTY
+            };
         }
         if state.extra.is_none() {
             if !takeover && state.last <= reconnect_floor {
                 state.last = state.last.max(t);
-                self.evict_over_cap();
-                return Entered::default();
+                return None;
             }
             let mut disconnects = Vec::with_capacity(2);
             if state.last > reconnect_floor {
@@ -353,10 +442,7 @@ impl Detector {
                 peers: Vec::new(),
             }));
         }
-        let Some(extra) = state.extra.as_deref_mut() else {
-            return Entered::default();
-        };
-
+        let extra = state.extra.as_deref_mut()?;
         push_bounded(&mut extra.disconnects, t, s.reconnect_threshold);
         if takeover {
             push_bounded(&mut extra.takeovers, t, s.takeover_threshold);
@@ -364,97 +450,252 @@ impl Detector {
         if let Some(peer) = peer {
             add_peer(&mut extra.peers, peer, s.max_peers);
         }
+        Some(local_now)
+    }
 
-        let mut entered = Entered::default();
-        for kind in FlapKind::ALL {
-            let (ring, applies) = match kind {
-                FlapKind::Takeover => (&extra.takeovers, takeover),
-                FlapKind::Reconnect => (&extra.disconnects, true),
-            };
-            if !applies {
-                continue;
+    /// Counts `t` in the client's flap of `kind`, or starts one when the
+    /// client's ring reaches the threshold. True if the client entered the
+    /// flapping state.
+    fn update_flap(
+        &mut self,
+        key: u64,
+        kind: FlapKind,
+        clientid: &str,
+        peer: Option<&str>,
+        t: i64,
+        local_now: i64,
+    ) -> bool {
+        let (window, threshold) = (self.settings.window(kind), self.settings.threshold(kind));
+        let max_peers = self.settings.max_peers;
+        let floor = local_now.saturating_sub(window);
+        if t <= floor {
+            return false; // too late to count in this client's window
+        }
+        if let Some(flap) = self.flaps.get_mut(&(key, kind)) {
+            let before = flap.times.len();
+            while flap.times.front().is_some_and(|&x| x <= floor) {
+                flap.times.pop_front();
             }
-            let floor = now.saturating_sub(s.window(kind));
-            if t <= floor {
-                continue; // too late to count in any window
-            }
-            if let Some(flap) = self.flaps.get_mut(&(key, kind)) {
+            if flap.times.len() + 1 >= threshold {
                 insert_sorted(&mut flap.times, t);
                 if let Some(peer) = peer {
-                    add_peer(&mut flap.peers, peer, s.max_peers);
+                    add_peer(&mut flap.peers, peer, max_peers);
                 }
                 flap.last_seen = flap.last_seen.max(t);
-                continue;
+                let after = flap.times.len();
+                let clientid = Arc::clone(&flap.clientid);
+                rerank(&mut self.ranking, before, after, clientid, kind, key);
+                return false;
             }
-            let threshold = s.threshold(kind);
-            let in_window = ring.iter().filter(|&&x| x > floor).count();
-            if in_window >= threshold && self.flaps.len() < s.max_tracked {
-                let times: VecDeque<i64> = ring.iter().copied().filter(|&x| x > floor).collect();
-                let first_seen = times.front().copied().unwrap_or(t);
-                let last_seen = times.back().copied().unwrap_or(t);
-                self.flaps.insert(
-                    (key, kind),
-                    Flap {
-                        clientid: clientid.into(),
-                        times,
-                        peers: extra.peers.clone(),
-                        first_seen,
-                        last_seen,
-                    },
-                );
-                self.flapping[kind as usize] += 1;
-                match kind {
-                    FlapKind::Takeover => entered.takeover = true,
-                    FlapKind::Reconnect => entered.reconnect = true,
-                }
-            }
+            // its times left the window before its expiry fell due: it ended
+            self.end_flap(key, kind);
         }
-        self.evict_over_cap();
-        entered
+        let Some(state) = self.clients.get(key) else {
+            return false;
+        };
+        let Some(extra) = state.extra.as_deref() else {
+            return false;
+        };
+        let ring = match kind {
+            FlapKind::Takeover => &extra.takeovers,
+            FlapKind::Reconnect => &extra.disconnects,
+        };
+        let times: VecDeque<i64> = ring.iter().copied().filter(|&x| x > floor).collect();
+        if times.len() < threshold || self.flaps.len() >= self.settings.max_tracked {
+            return false;
+        }
+        let peers = extra.peers.clone();
+        let first_seen = times.front().copied().unwrap_or(t);
+        let last_seen = times.back().copied().unwrap_or(t);
+        let exit = exit_time(&times, threshold, window);
+        let clientid: Arc<str> = clientid.into();
+        self.next_id += 1;
+        let id = self.next_id;
+        self.ranking
+            .insert((Reverse(times.len()), Arc::clone(&clientid), kind, key));
+        self.expiries.push(Reverse((exit, key, kind, id)));
+        self.flaps.insert(
+            (key, kind),
+            Flap {
+                clientid,
+                times,
+                peers,
+                first_seen,
+                last_seen,
+                id,
+            },
+        );
+        self.flapping[kind as usize] += 1;
+        true
+    }
+
+    fn end_flap(&mut self, key: u64, kind: FlapKind) {
+        if let Some(flap) = self.flaps.remove(&(key, kind)) {
+            self.ranking
+                .remove(&(Reverse(flap.times.len()), flap.clientid, kind, key));
+            self.flapping[kind as usize] -= 1;
+        }
     }
 
     /// Moves the clock to `now` (ms) if it is ahead, and ends flapping states
     /// whose count in the window fell below the threshold.
+    ///
+    /// The work is proportional to what changed: the flaps whose earliest
+    /// possible end has come, plus a bounded walk that drops client states
+    /// whose times all left the windows.
     pub fn advance(&mut self, now: i64) {
         self.now = self.now.max(now);
         let now = self.now;
-        let settings = &self.settings;
-        let flapping = &mut self.flapping;
-        self.flaps.retain(|(_, kind), flap| {
-            let floor = now.saturating_sub(settings.window(*kind));
+        while let Some(&Reverse((exit, key, kind, id))) = self.expiries.peek() {
+            if exit > now {
+                break;
+            }
+            self.expiries.pop();
+            let (threshold, window) = (self.settings.threshold(kind), self.settings.window(kind));
+            let Some(flap) = self.flaps.get_mut(&(key, kind)).filter(|f| f.id == id) else {
+                continue; // left by a flap that has ended
+            };
+            let before = flap.times.len();
+            let floor = now.saturating_sub(window);
             while flap.times.front().is_some_and(|&x| x <= floor) {
                 flap.times.pop_front();
             }
-            let keep = flap.times.len() >= settings.threshold(*kind);
-            if !keep {
-                flapping[*kind as usize] -= 1;
+            if flap.times.len() >= threshold {
+                let after = flap.times.len();
+                let exit = exit_time(&flap.times, threshold, window);
+                rerank(
+                    &mut self.ranking,
+                    before,
+                    after,
+                    Arc::clone(&flap.clientid),
+                    kind,
+                    key,
+                );
+                self.expiries.push(Reverse((exit, key, kind, id)));
+            } else {
+                let clientid = Arc::clone(&flap.clientid);
+                self.flaps.remove(&(key, kind));
+                self.ranking.remove(&(Reverse(before), clientid, kind, key));
+                self.flapping[kind as usize] -= 1;
             }
-            keep
-        });
+        }
+        self.expire_stale(now);
+        shrink(&mut self.flaps);
+        if self.expiries.capacity() > 64 && self.expiries.len() * 4 < self.expiries.capacity() {
+            self.expiries.shrink_to_fit();
+        }
     }
 
-    /// The clients flapping now, most events first, then by client ID.
+    /// Drops client states that can no longer change a verdict, least
+    /// recently seen first, looking at most at [`EXPIRE_BUDGET`] of them.
+    fn expire_stale(&mut self, now: i64) {
+        let s = &self.settings;
+        let margin = s.max_skew_ms;
+        let reconnect_floor = now
+            .saturating_sub(s.reconnect_window_ms)
+            .saturating_sub(margin);
+        let takeover_floor = now
+            .saturating_sub(s.takeover_window_ms)
+            .saturating_sub(margin);
+        for _ in 0..EXPIRE_BUDGET {
+            let Some(&(key, seq)) = self.queue.front() else {
+                break;
+            };
+            match self.clients.get(key) {
+                Some(state) if state.seq != seq => {
+                    // seen since it was queued: requeue it at its new place
+                    let seq = state.seq;
+                    self.queue.pop_front();
+                    self.queue.push_back((key, seq));
+                }
+                Some(state) if state.is_stale(reconnect_floor, takeover_floor) => {
+                    self.queue.pop_front();
+                    self.clients.remove(key);
+                    self.expired += 1;
+                }
+                Some(_) => break, // the least recently seen client is live
+                None => {
+                    self.queue.pop_front();
+                }
+            }
+        }
+        self.clients.shrink();
+        if self.queue.capacity() > 1024 && self.queue.len() * 4 < self.queue.capacity() {
+            self.queue.shrink_to_fit();
+        }
+    }
+
+    /// The `n` clients with the most events in the window now (most first,
+    /// then by client ID). Costs about `n` steps plus the times that left the
+    /// window since the last call, however many clients are flapping.
+    pub fn top(&mut self, n: usize) -> Vec<FlappingClient> {
+        let mut out = Vec::new();
+        let mut cursor: Option<Rank> = None;
+        while out.len() < n {
+            let next = match &cursor {
+                None => self.ranking.iter().next(),
+                Some(c) => self
+                    .ranking
+                    .range((Bound::Excluded(c), Bound::Unbounded))
+                    .next(),
+            };
+            let Some(rank) = next.cloned() else {
+                break;
+            };
+            let (Reverse(count), _, kind, key) = rank;
+            let Some(flap) = self.flaps.get_mut(&(key, kind)) else {
+                self.ranking.remove(&rank); // cannot happen; heal rather than loop
+                continue;
+            };
+            let floor = self.now.saturating_sub(self.settings.window(kind));
+            while flap.times.front().is_some_and(|&x| x <= floor) {
+                flap.times.pop_front();
+            }
+            let after = flap.times.len();
+            if after == count {
+                out.push(describe(flap, kind, &self.settings));
+                cursor = Some(rank);
+            } else if after >= self.settings.threshold(kind) {
+                // its stored count was stale: it moves down and is met again
+                let clientid = Arc::clone(&flap.clientid);
+                rerank(&mut self.ranking, count, after, clientid, kind, key);
+            } else {
+                self.end_flap_ranked(rank);
+            }
+        }
+        out
+    }
+
+    fn end_flap_ranked(&mut self, rank: Rank) {
+        let (_, _, kind, key) = rank;
+        self.ranking.remove(&rank);
+        if self.flaps.remove(&(key, kind)).is_some() {
+            self.flapping[kind as usize] -= 1;
+        }
+    }
+
+    /// Every client flapping now, most events first, then by client ID, with
+    /// counts in the window of the clock. Costs a sort of all of them: for
+    /// tests and offline reports; the live exporter reads [`Detector::top`].
     pub fn flapping_clients(&self) -> Vec<FlappingClient> {
-        let mut list: Vec<FlappingClient> = self
+        let mut list: Vec<(FlapKind, FlappingClient)> = self
             .flaps
             .iter()
-            .map(|((_, kind), flap)| FlappingClient {
-                clientid: flap.clientid.to_string(),
-                kind: kind.as_str(),
-                count: flap.times.len(),
-                window_seconds: self.settings.window(*kind) as f64 / 1000.0,
-                peers: flap.peers.iter().map(|p| p.to_string()).collect(),
-                first_seen: flap.first_seen,
-                last_seen: flap.last_seen,
+            .map(|((_, kind), flap)| {
+                let floor = self.now.saturating_sub(self.settings.window(*kind));
+                let mut c = describe(flap, *kind, &self.settings);
+                c.count = flap.times.iter().filter(|&&x| x > floor).count();
+                (*kind, c)
             })
             .collect();
-        list.sort_by(|a, b| {
+        // the order of the ranking
+        list.sort_by(|(ka, a), (kb, b)| {
             b.count
                 .cmp(&a.count)
                 .then_with(|| a.clientid.cmp(&b.clientid))
-                .then_with(|| a.kind.cmp(b.kind))
+                .then_with(|| ka.cmp(kb))
         });
-        list
+        list.into_iter().map(|(_, c)| c).collect()
     }
 
     fn evict_over_cap(&mut self) {
@@ -475,6 +716,50 @@ impl Detector {
     }
 }
 
+fn describe(flap: &Flap, kind: FlapKind, settings: &Settings) -> FlappingClient {
+    FlappingClient {
+        clientid: flap.clientid.to_string(),
+        kind: kind.as_str(),
+        count: flap.times.len(),
+        window_seconds: settings.window(kind) as f64 / 1000.0,
+        peers: flap.peers.iter().map(|p| p.to_string()).collect(),
+        first_seen: flap.first_seen,
+        last_seen: flap.last_seen,
+    }
+}
+
+/// Moves a flap's place in the ranking after its count changed.
+fn rerank(
+    ranking: &mut BTreeSet<Rank>,
+    before: usize,
+    after: usize,
+    clientid: Arc<str>,
+    kind: FlapKind,
+    key: u64,
+) {
+    if before != after {
+        ranking.remove(&(Reverse(before), Arc::clone(&clientid), kind, key));
+        ranking.insert((Reverse(after), clientid, kind, key));
+    }
+}
+
+/// When a flap with these sorted `times` ends if no event comes: once the
+/// `threshold`-th newest leaves the window.
+fn exit_time(times: &VecDeque<i64>, threshold: usize, window: i64) -> i64 {
+    let i = times.len().saturating_sub(threshold);
+    times
+        .get(i)
+        .copied()
+        .unwrap_or(i64::MIN)
+        .saturating_add(window)
+}
+
+/// Gives memory back once a map holds far fewer entries than it has room for.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 1024 && map.len() * 4 < map.capacity() {
+        map.shrink_to_fit();
+    }
+}
 /// Inserts `t` into a sorted ring holding the newest `cap` times.
 fn push_bounded(ring: &mut Vec<i64>, t: i64, cap: usize) {
     let pos = ring.partition_point(|&x| x <= t);

@@ -290,7 +290,7 @@ mod tests {
                 let topic = format!("demo/events/{}", e.kind);
                 p.handle(topic.as_bytes(), e.payload.as_bytes(), now);
             }
-            p.tick(now);
+            p.tick(now, 1000);
         }
         let m = p.metrics();
         for reason in Reason::all().filter(|r| *r != Reason::Other) {

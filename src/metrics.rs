@@ -36,6 +36,8 @@ pub struct Metrics {
     pub last_event: Gauge,
     pub tracked_clients: IntGauge,
     pub tracked_evicted: IntCounter,
+    pub tracked_expired: IntCounter,
+    pub event_time_clamped: IntCounter,
 }
 
 impl Metrics {
@@ -158,6 +160,14 @@ impl Metrics {
             "mqtt_exporter_tracked_clients_evicted_total",
             "Client states dropped at the --clients.max-tracked cap.",
         )?;
+        let tracked_expired = IntCounter::new(
+            "mqtt_exporter_tracked_clients_expired_total",
+            "Client states dropped because all their events left the flapping windows.",
+        )?;
+        let event_time_clamped = IntCounter::new(
+            "mqtt_exporter_event_time_clamped_total",
+            "Events whose time was further than --event.max-clock-skew from their arrival, clamped to it.",
+        )?;
 
         registry.register(Box::new(connects.clone()))?;
         registry.register(Box::new(disconnects_vec))?;
@@ -175,6 +185,8 @@ impl Metrics {
         registry.register(Box::new(last_event.clone()))?;
         registry.register(Box::new(tracked_clients.clone()))?;
         registry.register(Box::new(tracked_evicted.clone()))?;
+        registry.register(Box::new(tracked_expired.clone()))?;
+        registry.register(Box::new(event_time_clamped.clone()))?;
 
         Ok(Metrics {
             connects,
@@ -191,6 +203,8 @@ impl Metrics {
             last_event,
             tracked_clients,
             tracked_evicted,
+            tracked_expired,
+            event_time_clamped,
         })
     }
 
@@ -206,14 +220,50 @@ impl Metrics {
         &self.errors[error as usize]
     }
 
-    /// Replaces the per-client series with the top `n` of `clients` (which is
-    /// sorted, most events first).
-    pub fn set_top_flapping(&self, clients: &[FlappingClient], n: usize) {
-        self.client_flapping.reset();
-        for client in clients.iter().take(n) {
+    /// Makes the per-client series those of `clients`: sets theirs, then
+    /// removes the `previous` ones that left, so a scrape in between never
+    /// sees an empty family. Returns the series now set.
+    pub fn set_top_flapping(
+        &self,
+        previous: &[(String, &'static str)],
+        clients: &[FlappingClient],
+    ) -> Vec<(String, &'static str)> {
+        let now: Vec<(String, &'static str)> = clients
+            .iter()
+            .map(|c| (label_value(&c.clientid), c.kind))
+            .collect();
+        for ((clientid, kind), client) in now.iter().zip(clients) {
             self.client_flapping
-                .with_label_values(&[&client.clientid, client.kind])
+                .with_label_values(&[clientid.as_str(), kind])
                 .set(client.count as i64);
+        }
+        for (clientid, kind) in previous {
+            if !now.iter().any(|(c, k)| c == clientid && k == kind) {
+                let _ = self
+                    .client_flapping
+                    .remove_label_values(&[clientid.as_str(), kind]);
+            }
+        }
+        now
+    }
+}
+
+/// Longest `clientid` label value kept whole, in characters.
+pub const MAX_LABEL_CHARS: usize = 128;
+
+/// A client ID as a label value: IDs longer than [`MAX_LABEL_CHARS`] keep
+/// their first 128 characters plus `~` and a hash of the whole ID, so one
+/// device with a huge ID cannot break a scrape that limits label length,
+/// and two long IDs that share a prefix stay apart.
+pub fn label_value(clientid: &str) -> String {
+    match clientid.char_indices().nth(MAX_LABEL_CHARS) {
+        None => clientid.to_string(),
+        Some((end, _)) => {
+            // FNV-1a: stable across runs and processes, unlike a seeded hash
+            let hash = clientid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            format!("{}~{:016x}", &clientid[..end], hash)
         }
     }
 }

@@ -39,9 +39,7 @@ const MAX_LISTED: usize = 1000;
 
 /// Advances the windows and publishes the (bounded) flapping list.
 fn tick(pipeline: &mut Pipeline, status: &Status) {
-    let mut clients = pipeline.tick(now_ms());
-    clients.truncate(MAX_LISTED);
-    status.set_flapping(clients);
+    status.set_flapping(pipeline.tick(now_ms(), MAX_LISTED));
 }
 
 /// Milliseconds since the epoch, now.

@@ -55,6 +55,9 @@ pub struct Pipeline {
     unknown_reasons: HashSet<Box<str>>,
     errors_logged: [bool; 5],
     evicted_reported: u64,
+    expired_reported: u64,
+    /// The `mqtt_client_flapping` series set by the last tick.
+    top_series: Vec<(String, &'static str)>,
 }
 
 impl Pipeline {
@@ -66,6 +69,8 @@ impl Pipeline {
             unknown_reasons: HashSet::new(),
             errors_logged: [false; 5],
             evicted_reported: 0,
+            expired_reported: 0,
+            top_series: Vec::new(),
         }
     }
 
@@ -93,7 +98,10 @@ impl Pipeline {
             m.event_delay
                 .observe(arrival_ms.saturating_sub(t).max(0) as f64 / 1000.0);
         }
-        let time = event.time_ms.unwrap_or(arrival_ms);
+        let time = match event.time_ms {
+            Some(t) => self.clamp(t, arrival_ms),
+            None => arrival_ms,
+        };
 
         let reason = match event.kind {
             EventKind::Connected => {
@@ -142,9 +150,26 @@ impl Pipeline {
         }
     }
 
+    /// Clamps an event time to within the allowed skew of its arrival, so a
+    /// wrong clock cannot put one client's events outside every window or
+    /// keep it flapping for years.
+    fn clamp(&self, t: i64, arrival_ms: i64) -> i64 {
+        let skew = self.settings.flapping.max_skew_ms;
+        let clamped = t.clamp(
+            arrival_ms.saturating_sub(skew),
+            arrival_ms.saturating_add(skew),
+        );
+        if clamped != t {
+            self.metrics.event_time_clamped.inc();
+        }
+        clamped
+    }
+
     /// Moves flapping windows to `now_ms` and refreshes the gauges that
-    /// depend on them. Returns the clients flapping now, most events first.
-    pub fn tick(&mut self, now_ms: i64) -> Vec<FlappingClient> {
+    /// depend on them. Returns the `listed` clients with the most events in
+    /// the window (most first); the work is bounded by `listed` and by what
+    /// changed since the last tick, not by how many clients are flapping.
+    pub fn tick(&mut self, now_ms: i64, listed: usize) -> Vec<FlappingClient> {
         self.detector.advance(now_ms);
         for kind in FlapKind::ALL {
             self.metrics.flapping_clients[kind as usize].set(self.detector.flapping(kind) as i64);
@@ -157,9 +182,17 @@ impl Pipeline {
             .tracked_evicted
             .inc_by(evicted - self.evicted_reported);
         self.evicted_reported = evicted;
-        let clients = self.detector.flapping_clients();
+        let expired = self.detector.expired();
         self.metrics
-            .set_top_flapping(&clients, self.settings.top_flapping);
+            .tracked_expired
+            .inc_by(expired - self.expired_reported);
+        self.expired_reported = expired;
+        let top = self.settings.top_flapping;
+        let mut clients = self.detector.top(listed.max(top));
+        self.top_series = self
+            .metrics
+            .set_top_flapping(&self.top_series, &clients[..top.min(clients.len())]);
+        clients.truncate(listed);
         clients
     }
 
@@ -337,7 +370,7 @@ mod tests {
         }
         assert_eq!(p.metrics().flapping_detections[0].get(), 1);
         assert_eq!(p.metrics().flapping_clients[0].get(), 1);
-        let list = p.tick(t + 3000);
+        let list = p.tick(t + 3000, 1000);
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].peers, vec!["10.0.0.1:1", "10.0.0.2:2"]);
         let g = p
@@ -347,9 +380,97 @@ mod tests {
             .unwrap();
         assert_eq!(g.get(), 3);
         // five minutes after the first takeover the state clears
-        let list = p.tick(t + 300_000);
+        let list = p.tick(t + 300_000, 1000);
         assert!(list.is_empty());
         assert_eq!(p.metrics().flapping_clients[0].get(), 0);
         assert_eq!(p.metrics().flapping_detections[0].get(), 1);
+    }
+
+    #[test]
+    fn a_future_dated_event_does_not_blind_detection_for_others() {
+        let mut p = pipeline();
+        let t = 1_700_000_000_000;
+        // one client an hour ahead: clamped to arrival + 60 s and counted
+        let ahead = disconnect("clock-ahead", "takenover", "10.0.0.9:1", t + 3_600_000);
+        p.handle(b"$events/client_disconnected", ahead.as_bytes(), t);
+        assert_eq!(p.metrics().event_time_clamped.get(), 1);
+        // four real takeovers of another client within one second are flagged
+        for i in 0..4 {
+            let payload = disconnect("victim", "takenover", "10.0.0.1:1", t + 250 * i);
+            p.handle(
+                b"$events/client_disconnected",
+                payload.as_bytes(),
+                t + 250 * i,
+            );
+        }
+        assert_eq!(p.metrics().flapping_detections[0].get(), 1);
+        let list = p.tick(t + 1000, 1000);
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].clientid.as_str(), list[0].count), ("victim", 4));
+        assert_eq!(p.metrics().event_time_clamped.get(), 1);
+    }
+
+    #[test]
+    fn events_dated_2100_flap_only_until_the_window_passes() {
+        let mut p = pipeline();
+        let t = 1_700_000_000_000;
+        let y2100 = 4_102_444_800_000i64;
+        for i in 0..3 {
+            let payload = disconnect("from-2100", "takenover", "10.0.0.1:1", y2100 + i);
+            p.handle(b"$events/client_disconnected", payload.as_bytes(), t + i);
+        }
+        assert_eq!(p.metrics().event_time_clamped.get(), 3);
+        assert_eq!(p.tick(t + 10, 1000)[0].last_seen, t + 2 + 60_000);
+        // clamped to arrival + 60 s, so gone 60 s after a normal flap would be
+        assert_eq!(p.tick(t + 60_000 + 299_999, 1000).len(), 1);
+        assert!(p.tick(t + 60_000 + 300_000, 1000).is_empty());
+        assert_eq!(p.metrics().flapping_clients[0].get(), 0);
+        // and dated 1970: clamped the other way, also counted
+        let old = disconnect("from-1970", "normal", "10.0.0.1:1", 5);
+        p.handle(b"$events/client_disconnected", old.as_bytes(), t);
+        assert_eq!(p.metrics().event_time_clamped.get(), 4);
+    }
+
+    #[test]
+    fn a_mass_flapping_storm_is_listed_in_bounded_ticks_and_released_after() {
+        let mut p = pipeline();
+        let t = 1_700_000_000_000;
+        let clients: i64 = 20_000;
+        for round in 0..3 {
+            for c in 0..clients {
+                let at = t + round * 1000 + c / 100;
+                let payload = disconnect(&format!("dev-{c:05}"), "takenover", "10.0.0.1:1", at);
+                p.handle(b"$events/client_disconnected", payload.as_bytes(), at);
+            }
+        }
+        let m = p.metrics();
+        assert_eq!(m.disconnect(Reason::Takeovered).get(), 3 * clients as u64);
+        assert_eq!(m.flapping_detections[0].get(), clients as u64);
+        let list = p.tick(t + 3000, 1000);
+        assert_eq!(list.len(), 1000);
+        assert!(list.iter().all(|c| c.count == 3));
+        assert_eq!(list[0].clientid, "dev-00000");
+        assert_eq!(p.metrics().flapping_clients[0].get(), clients);
+        assert_eq!(p.detector().tracked(), clients as usize);
+        // the series set is exactly the top 20, with no reset in between
+        let series = prometheus::core::Collector::collect(&p.metrics().client_flapping)[0]
+            .get_metric()
+            .len();
+        assert_eq!(series, 20);
+        // after the window and the skew margin, every state is given back
+        let mut now = t + 3000 + 300_000 + 60_000 + 1000;
+        for _ in 0..3 {
+            p.tick(now, 1000);
+            now += 1000;
+        }
+        assert_eq!(p.metrics().flapping_clients[0].get(), 0);
+        assert_eq!(p.detector().tracked(), 0);
+        assert_eq!(p.metrics().tracked_expired.get(), clients as u64);
+        assert_eq!(
+            prometheus::core::Collector::collect(&p.metrics().client_flapping)[0]
+                .get_metric()
+                .len(),
+            0
+        );
     }
 }

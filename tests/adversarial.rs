@@ -121,7 +121,7 @@ fn a_million_random_reasons_and_client_ids_add_no_series() {
             conflicts += 1;
         }
     }
-    p.tick(t0 + n as i64);
+    p.tick(t0 + n as i64, 1000);
     let m = p.metrics();
     assert_eq!(m.disconnect(Reason::Other).get(), n);
     assert_eq!(m.disconnect(Reason::Takeovered).get(), conflicts);
@@ -171,7 +171,7 @@ fn hostile_label_values_keep_the_exposition_valid() {
         p.handle(b"\xc3\x28/disconnected", b"{}", t0),
         Outcome::Rejected(EventError::InvalidUtf8)
     );
-    p.tick(t0 + 100);
+    p.tick(t0 + 100, 1000);
     let text = exposition(&registry);
     assert_eq!(series(&text, "mqtt_client_flapping"), hostile.len());
     assert_eq!(p.metrics().flapping_clients[0].get(), hostile.len() as i64);

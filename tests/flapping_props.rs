@@ -19,6 +19,7 @@ fn settings(max_tracked: usize) -> Settings {
         reconnect_threshold: 4,
         max_tracked,
         max_peers: 8,
+        max_skew_ms: 60_000,
     }
 }
 
@@ -96,6 +97,66 @@ proptest! {
             for kind in FlapKind::ALL {
                 let n = want.keys().filter(|(_, k)| *k == kind.as_str()).count();
                 prop_assert_eq!(d.flapping(kind), n);
+            }
+        }
+    }
+
+    /// One event with any timestamp at all (the year 2100, 1970, i64's
+    /// ends) from one client never changes the verdict for any other client:
+    /// neither what each event entered nor who is flapping with what count,
+    /// before and after the clock advances.
+    #[test]
+    fn one_clients_timestamp_never_moves_another_clients_window(
+        events in events(),
+        outlier_at in 0usize..120,
+        outlier_t in prop_oneof![any::<i64>(), Just(i64::MAX), Just(i64::MIN), Just(4_102_444_800_000i64)],
+        outlier_takeover in any::<bool>(),
+    ) {
+        let base = 1_700_000_000_000i64;
+        let mut plain = Detector::new(settings(1_000_000));
+        let mut skewed = Detector::new(settings(1_000_000));
+        let others = |d: &Detector| -> BTreeMap<(String, &'static str), usize> {
+            detector_view(d).into_iter().filter(|((id, _), _)| id != "outlier").collect()
+        };
+        for (i, (client, takeover, offset)) in events.iter().enumerate() {
+            if i == outlier_at {
+                skewed.observe_disconnect("outlier", outlier_takeover, None, outlier_t);
+            }
+            let t = base + offset;
+            let id = format!("client-{client}");
+            let a = plain.observe_disconnect(&id, *takeover, None, t);
+            let b = skewed.observe_disconnect(&id, *takeover, None, t);
+            prop_assert_eq!(a, b, "event {} of {}", i, id);
+            prop_assert_eq!(others(&plain), others(&skewed));
+        }
+        for now in [base + 450_000, base + 900_000, base + 1_300_000] {
+            plain.advance(now);
+            skewed.advance(now);
+            prop_assert_eq!(others(&plain), others(&skewed));
+            prop_assert_eq!(plain.top(1000).into_iter().filter(|c| c.clientid != "outlier").collect::<Vec<_>>(),
+                skewed.top(1000).into_iter().filter(|c| c.clientid != "outlier").collect::<Vec<_>>());
+        }
+    }
+
+    /// The bounded top list is the head of the full sorted list, with the
+    /// same counts, whatever the clock did since the flaps started.
+    #[test]
+    fn top_is_the_head_of_the_full_list(events in events(), advances in prop::collection::vec(0i64..1_200_000, 1..6), n in 1usize..8) {
+        let base = 1_700_000_000_000i64;
+        let mut d = Detector::new(settings(1_000_000));
+        for (client, takeover, offset) in events {
+            d.observe_disconnect(&format!("client-{client}"), takeover, None, base + offset);
+        }
+        let mut advances = advances;
+        advances.sort_unstable();
+        for a in advances {
+            d.advance(base + a);
+            let full = d.flapping_clients();
+            let top = d.top(n);
+            prop_assert_eq!(&top[..], &full[..n.min(full.len())]);
+            for kind in FlapKind::ALL {
+                let listed = d.top(usize::MAX).iter().filter(|c| c.kind == kind.as_str()).count();
+                prop_assert_eq!(d.flapping(kind), listed);
             }
         }
     }
