@@ -390,6 +390,11 @@ impl Exporter {
         exporter
     }
 
+    /// The exporter's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn wait_ready(&self) {
         let port = self.web_port;
         wait_for("exporter to subscribe", Duration::from_secs(20), || {
