@@ -25,6 +25,7 @@ fn main() {
     let registry = prometheus::Registry::new();
     metrics::register_process_collector(&registry).unwrap();
     let status = Arc::new(Status::new(registry.clone()));
+    let web = metrics::WebMetrics::new(&registry).unwrap();
     let (trigger, stop) = shutdown::channel();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -37,7 +38,7 @@ fn main() {
             .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            http::serve(listener, server_status, "/metrics".into(), stop).await;
+            http::serve(listener, server_status, "/metrics".into(), web, stop).await;
         });
     });
 

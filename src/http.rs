@@ -7,10 +7,12 @@
 //! cannot slow event handling. Connections are capped, request headers must
 //! arrive within a timeout, and shutdown drains in-flight requests.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,11 +27,20 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::flapping::FlappingClient;
+use crate::metrics::WebMetrics;
 use crate::shutdown::Shutdown;
 
 /// Concurrent connections served; more are closed at once.
 const MAX_CONNECTIONS: usize = 2048;
-/// Time a client has to send a request's headers.
+/// Concurrent connections from one peer address (an IPv6 /64 counts as one
+/// address); more are closed at once, so one host cannot take every slot and
+/// starve Prometheus's scrapes.
+pub const MAX_CONNECTIONS_PER_PEER: usize = 64;
+/// Time a new connection has to send the first byte of its first request;
+/// a scraper sends it at once, so an idle socket is closed early.
+pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time a client has to send a request's headers (also the idle time
+/// allowed between keep-alive requests).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,10 +93,12 @@ pub async fn serve(
     listener: TcpListener,
     status: Arc<Status>,
     telemetry_path: String,
+    web: WebMetrics,
     mut shutdown: Shutdown,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let peers = Arc::new(Peers::default());
     let path: Arc<str> = telemetry_path.into();
     loop {
         let (stream, peer) = tokio::select! {
@@ -99,27 +112,39 @@ pub async fn serve(
                 }
             },
         };
+        let Some(peer_slot) = Peers::admit(&peers, peer.ip()) else {
+            web.rejected_per_peer.inc();
+            tracing::debug!(%peer, "per-peer connection limit reached, closing");
+            continue;
+        };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            web.rejected_total.inc();
             tracing::debug!(%peer, "connection limit reached, closing");
             continue;
         };
         let status = Arc::clone(&status);
         let path = Arc::clone(&path);
-        let service = service_fn(move |req| {
-            let response = route(&req, &status, &path);
-            async move { Ok::<_, Infallible>(response) }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let idle_closed = web.idle_closed.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let _slots = (permit, peer_slot);
+            if !first_request_arrives(&stream).await {
+                idle_closed.inc();
+                tracing::debug!(%peer, "no request within the first-request timeout, closing");
+                return;
+            }
+            let service = service_fn(move |req| {
+                let response = route(&req, &status, &path);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "http connection ended with an error");
             }
-            drop(permit);
         });
     }
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
@@ -127,6 +152,70 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("http connections still open after the drain timeout");
+    }
+}
+
+/// Waits until the connection's first request starts (its first byte
+/// arrives) or [`FIRST_REQUEST_TIMEOUT`] passes; false on timeout or EOF.
+async fn first_request_arrives(stream: &tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(FIRST_REQUEST_TIMEOUT, stream.peek(&mut byte)).await,
+        Ok(Ok(n)) if n > 0
+    )
+}
+
+/// Connections held now per peer address.
+#[derive(Default)]
+struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+/// One admitted connection of a peer; gives its slot back when dropped.
+struct PeerSlot {
+    peers: Arc<Peers>,
+    addr: IpAddr,
+}
+
+impl Peers {
+    /// Admits one more connection from `ip` unless it holds the most allowed.
+    fn admit(peers: &Arc<Peers>, ip: IpAddr) -> Option<PeerSlot> {
+        let addr = peer_key(ip);
+        let mut held = peers.0.lock().ok()?;
+        let n = held.entry(addr).or_insert(0);
+        if *n >= MAX_CONNECTIONS_PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: Arc::clone(peers),
+            addr,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.peers.0.lock() {
+            if let Some(n) = held.get_mut(&self.addr) {
+                *n -= 1;
+                if *n == 0 {
+                    held.remove(&self.addr);
+                }
+            }
+        }
+    }
+}
+
+/// The address a peer is limited by: IPv4 as it is, IPv6 by its /64 (one
+/// host can use a whole /64), an IPv4-mapped IPv6 address as IPv4.
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(
+                u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+            )),
+        },
     }
 }
 

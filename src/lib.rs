@@ -70,6 +70,7 @@ pub async fn serve(
     let registry = status.registry();
     metrics::register_process_collector(registry)?;
     let metrics = Metrics::new(registry)?;
+    let web = metrics::WebMetrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
 
     let addr = config.web.listen;
@@ -83,6 +84,7 @@ pub async fn serve(
         listener,
         Arc::clone(&status),
         config.web.telemetry_path.clone(),
+        web,
         shutdown.clone(),
     ));
     mqtt::run(config.mqtt, pipeline, status, shutdown).await;

@@ -248,6 +248,36 @@ impl Metrics {
     }
 }
 
+/// The HTTP edge's self-metrics.
+pub struct WebMetrics {
+    /// Connections closed at once: the peer held its most connections.
+    pub rejected_per_peer: IntCounter,
+    /// Connections closed at once: the server held its most connections.
+    pub rejected_total: IntCounter,
+    /// Connections closed because no request started in time.
+    pub idle_closed: IntCounter,
+}
+
+impl WebMetrics {
+    /// Creates the HTTP self-metrics and registers them on `registry`.
+    pub fn new(registry: &Registry) -> prometheus::Result<WebMetrics> {
+        let closed = IntCounterVec::new(
+            Opts::new(
+                "mqtt_exporter_http_connections_closed_total",
+                "HTTP connections closed by the server before a request was served, by cause.",
+            ),
+            &["cause"],
+        )?;
+        let web = WebMetrics {
+            rejected_per_peer: closed.with_label_values(&["peer_limit"]),
+            rejected_total: closed.with_label_values(&["connection_limit"]),
+            idle_closed: closed.with_label_values(&["no_request"]),
+        };
+        registry.register(Box::new(closed))?;
+        Ok(web)
+    }
+}
+
 /// Longest `clientid` label value kept whole, in characters.
 pub const MAX_LABEL_CHARS: usize = 128;
 
