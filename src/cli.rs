@@ -64,7 +64,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub clients: usize,
     /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// Traffic pattern.
     #[arg(long, value_enum, default_value_t = crate::fleet::Scenario::Steady)]
@@ -216,6 +216,7 @@ pub struct ServeArgs {
     #[arg(
         global = true,
         long = "mqtt.session-expiry",
+        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_MQTT_SESSION_EXPIRY",
         default_value = "1h",
         value_name = "DURATION"
@@ -226,6 +227,7 @@ pub struct ServeArgs {
     #[arg(
         global = true,
         long = "mqtt.keepalive",
+        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_MQTT_KEEPALIVE",
         default_value = "30s",
         value_name = "DURATION"
@@ -258,6 +260,7 @@ pub struct ServeArgs {
     #[arg(
         global = true,
         long = "event.max-clock-skew",
+        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_EVENT_MAX_CLOCK_SKEW",
         default_value = "60s",
         value_name = "DURATION"
@@ -268,6 +271,7 @@ pub struct ServeArgs {
     #[arg(
         global = true,
         long = "flapping.window",
+        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_FLAPPING_WINDOW",
         default_value = "5m",
         value_name = "DURATION"
@@ -289,6 +293,7 @@ pub struct ServeArgs {
     #[arg(
         global = true,
         long = "flapping.window-reconnect",
+        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_FLAPPING_WINDOW_RECONNECT",
         default_value = "1m",
         value_name = "DURATION"

@@ -28,6 +28,12 @@ pub enum ConfigError {
         path: PathBuf,
         why: String,
     },
+    #[error("invalid {flag} file {path}: {why}")]
+    Content {
+        flag: &'static str,
+        path: PathBuf,
+        why: String,
+    },
 }
 
 fn invalid(flag: &'static str, value: impl ToString, why: impl ToString) -> ConfigError {
@@ -116,7 +122,11 @@ impl Config {
         let (host, port, tls) = parse_url(&args.mqtt_url)?;
         let transport = if tls {
             let ca = match &args.mqtt_ca_file {
-                Some(path) => read_file("--mqtt.ca-file", path)?,
+                Some(path) => {
+                    let pem = read_file("--mqtt.ca-file", path)?;
+                    check_ca(&pem).map_err(|why| file_error("--mqtt.ca-file", path, why))?;
+                    pem
+                }
                 None => {
                     return Err(invalid(
                         "--mqtt.ca-file",
@@ -126,10 +136,19 @@ impl Config {
                 }
             };
             let client_auth = match (&args.mqtt_cert_file, &args.mqtt_key_file) {
-                (Some(cert), Some(key)) => Some((
-                    read_file("--mqtt.cert-file", cert)?,
-                    read_file("--mqtt.key-file", key)?,
-                )),
+                (Some(cert), Some(key)) => {
+                    let cert_pem = read_file("--mqtt.cert-file", cert)?;
+                    let key_pem = read_file("--mqtt.key-file", key)?;
+                    check_client_auth(&cert_pem, &key_pem).map_err(|(flag, why)| {
+                        let path = if flag == "--mqtt.cert-file" {
+                            cert
+                        } else {
+                            key
+                        };
+                        file_error(flag, path, why)
+                    })?;
+                    Some((cert_pem, key_pem))
+                }
                 (None, None) => None,
                 (Some(_), None) => {
                     return Err(invalid(
@@ -190,7 +209,22 @@ impl Config {
                     path: path.clone(),
                     why: "not UTF-8".into(),
                 })?;
-                Some(Secret(text.trim_end_matches(['\r', '\n']).to_string()))
+                let password = text.trim_end_matches(['\r', '\n']);
+                if password.is_empty() {
+                    return Err(file_error(
+                        "--mqtt.password-file",
+                        path,
+                        "the file is empty",
+                    ));
+                }
+                if password.len() > usize::from(u16::MAX) {
+                    return Err(file_error(
+                        "--mqtt.password-file",
+                        path,
+                        "longer than MQTT's 65535-byte password limit",
+                    ));
+                }
+                Some(Secret(password.to_string()))
             }
             None => password_env.map(Secret),
         };
@@ -277,11 +311,17 @@ impl Config {
 
         let listen = parse_listen(&args.web_listen_address)?;
         let path = &args.web_telemetry_path;
-        if !path.starts_with('/') || path == "/" || path.contains(char::is_whitespace) {
+        if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            return Err(invalid("--web.telemetry-path", path, "must start with /"));
+        }
+        if matches!(path.as_str(), "/" | "/-/healthy" | "/-/ready")
+            || path == "/api"
+            || path.starts_with("/api/")
+        {
             return Err(invalid(
                 "--web.telemetry-path",
                 path,
-                "must start with / and name a path other than /",
+                "taken by the landing page, a health endpoint or the API",
             ));
         }
         let log_format = match args.log_format.as_str() {
@@ -289,13 +329,17 @@ impl Config {
             "json" => LogFormat::Json,
             other => return Err(invalid("--log.format", other, "must be logfmt or json")),
         };
-        if tracing_subscriber::EnvFilter::try_new(&args.log_level).is_err() {
-            return Err(invalid(
-                "--log.level",
-                &args.log_level,
-                "not a level or filter",
-            ));
-        }
+        let log_level = match args.log_level.to_ascii_lowercase().as_str() {
+            level @ ("error" | "warn" | "info" | "debug" | "trace") => level.to_string(),
+            "warning" => "warn".to_string(),
+            _ => {
+                return Err(invalid(
+                    "--log.level",
+                    &args.log_level,
+                    "must be error, warn, info, debug or trace",
+                ))
+            }
+        };
 
         Ok(Config {
             mqtt: MqttConfig {
@@ -329,7 +373,7 @@ impl Config {
                     max_skew_ms: millis(max_skew),
                 },
             },
-            log_level: args.log_level.clone(),
+            log_level,
             log_format,
         })
     }
@@ -370,6 +414,9 @@ pub fn parse_url(raw: &str) -> Result<(String, u16, bool), ConfigError> {
         return Err(invalid(flag, raw, "a broker URL has no path"));
     }
     let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    if port == 0 {
+        return Err(invalid(flag, raw, "port 0 is not a broker's port"));
+    }
     Ok((host, port, tls))
 }
 
@@ -438,6 +485,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     if s == "0" {
         return Ok(Duration::ZERO);
     }
+    if s.starts_with('-') {
+        return Err("must not be negative".into());
+    }
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
@@ -475,6 +525,55 @@ fn nonzero_duration(flag: &'static str, raw: &str) -> Result<Duration, ConfigErr
         return Err(invalid(flag, raw, "must be above zero"));
     }
     Ok(d)
+}
+
+fn file_error(flag: &'static str, path: &Path, why: impl ToString) -> ConfigError {
+    ConfigError::Content {
+        flag,
+        path: path.to_path_buf(),
+        why: why.to_string(),
+    }
+}
+
+/// The CA file must hold at least one certificate, and every certificate
+/// in it must parse as a trust anchor.
+fn check_ca(pem: &[u8]) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("not PEM: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("not a usable CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no PEM certificate in it".into());
+    }
+    Ok(())
+}
+
+/// The client certificate and key must parse and belong together; the
+/// error names the file to fix.
+fn check_client_auth(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), (&'static str, String)> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ("--mqtt.cert-file", format!("not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(("--mqtt.cert-file", "no PEM certificate in it".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| ("--mqtt.key-file", format!("no PEM private key in it: {e}")))?;
+    let provider = rustls::crypto::ring::default_provider();
+    rustls::sign::CertifiedKey::from_der(certs, key, &provider).map_err(|e| {
+        (
+            "--mqtt.key-file",
+            format!("does not match --mqtt.cert-file or cannot be used: {e}"),
+        )
+    })?;
+    Ok(())
 }
 
 fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -564,6 +663,17 @@ mod tests {
             "0.0.0.0:9883".parse().unwrap()
         );
         assert_eq!(parse_listen("[::1]:1").unwrap(), "[::1]:1".parse().unwrap());
+    }
+
+    #[test]
+    fn log_levels() {
+        let level =
+            |l: &str| Config::from_args(&args(&["--log.level", l]), None, "h").map(|c| c.log_level);
+        assert_eq!(level("warning").unwrap(), "warn");
+        assert_eq!(level("WARN").unwrap(), "warn");
+        assert_eq!(level("debug").unwrap(), "debug");
+        assert!(err(&["--log.level", "bogus"]).contains("--log.level"));
+        assert!(err(&["--log.level", "info,rumqttc=off"]).contains("--log.level"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -221,10 +221,14 @@ fn peer_key(ip: IpAddr) -> IpAddr {
 
 fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return text(
+        let mut response = text(
             StatusCode::METHOD_NOT_ALLOWED,
             "Only GET and HEAD are served.\n",
         );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
     }
     let path = req.uri().path();
     if path == telemetry_path {
@@ -257,8 +261,12 @@ fn metrics(registry: &Registry) -> Response<Full<Bytes>> {
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Response<Full<Bytes>> {
-    match serde_json::to_vec(value) {
-        Ok(body) => respond(StatusCode::OK, "application/json", body),
+    match serde_json::to_string(value) {
+        Ok(body) => respond(
+            StatusCode::OK,
+            "application/json",
+            escape_invisible_json(&body).into_bytes(),
+        ),
         Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "Encoding failed.\n"),
     }
 }
@@ -284,7 +292,16 @@ fn respond(code: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Full
     response
 }
 
-/// Escapes text for HTML element content and attribute values.
+/// Characters that would hide or reorder text on a page or in a terminal:
+/// control characters (NUL, ESC, ...), C1 controls, and the bidirectional
+/// overrides, embeddings, isolates and marks.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Escapes text for HTML element content and attribute values; invisible
+/// characters show as `\u{..}`, so a client ID cannot disguise itself.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -294,7 +311,28 @@ fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if is_invisible(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
             c => out.push(c),
+        }
+    }
+    out
+}
+
+/// serde_json escapes the C0 controls; this escapes the other invisible
+/// characters too (as `\uXXXX`, which JSON readers decode to the same text).
+/// They can only occur inside strings, so the document stays valid.
+fn escape_invisible_json(json: &str) -> String {
+    if !json.chars().any(is_invisible) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_invisible(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
         }
     }
     out
@@ -349,5 +387,35 @@ mod tests {
         assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(!page.contains("<script>"));
         assert!(page.contains("<td>takeover</td><td>3</td><td>1.2.3.4:5</td>"));
+    }
+
+    #[test]
+    fn invisible_characters_are_escaped_in_the_page_and_the_json() {
+        let sneaky = "dev\u{0}\u{1b}[31m\u{202e}lanigiro\u{2066}";
+        let page = landing_page(
+            "/metrics",
+            &[FlappingClient {
+                clientid: sneaky.into(),
+                kind: "takeover",
+                count: 3,
+                window_seconds: 300.0,
+                peers: vec![],
+                first_seen: 0,
+                last_seen: 1,
+            }],
+        );
+        assert!(
+            page.contains("<td>dev\\u{0}\\u{1b}[31m\\u{202e}lanigiro\\u{2066}</td>"),
+            "{page}"
+        );
+        assert!(!page.chars().any(is_invisible_but_newline));
+        let json = escape_invisible_json(&serde_json::to_string(&[sneaky]).unwrap());
+        assert_eq!(json, r#"["dev\u0000\u001b[31m\u202elanigiro\u2066"]"#);
+        let back: Vec<String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, vec![sneaky.to_string()]);
+    }
+
+    fn is_invisible_but_newline(c: char) -> bool {
+        c != '\n' && is_invisible(c)
     }
 }

@@ -21,8 +21,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(EXIT_USAGE);
+            // one line, like every other usage error: clap's first line
+            // names the flag; its tips and usage follow on more lines
+            let text = e.render().to_string();
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            return usage(line.trim_start_matches("error: "));
         }
     };
     if let Some(Command::Reasons) = cli.command {
