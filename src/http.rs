@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -49,6 +49,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Status {
     registry: Registry,
     ready: AtomicBool,
+    /// Topic filters granted in the last SUBACK, and how many were asked for.
+    granted: AtomicUsize,
+    topics: AtomicUsize,
     flapping: RwLock<Arc<Vec<FlappingClient>>>,
 }
 
@@ -57,6 +60,8 @@ impl Status {
         Status {
             registry,
             ready: AtomicBool::new(false),
+            granted: AtomicUsize::new(0),
+            topics: AtomicUsize::new(0),
             flapping: RwLock::new(Arc::new(Vec::new())),
         }
     }
@@ -68,6 +73,13 @@ impl Status {
     /// Ready means subscribed to at least one topic on a live session.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Records a SUBACK: `granted` of `topics` filters; ready if any.
+    pub fn set_subscriptions(&self, granted: usize, topics: usize) {
+        self.granted.store(granted, Ordering::Relaxed);
+        self.topics.store(topics, Ordering::Relaxed);
+        self.set_ready(granted > 0);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -237,14 +249,36 @@ fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Resp
     match path {
         "/" => html(landing_page(telemetry_path, &status.flapping())),
         "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
-        "/-/ready" if status.is_ready() => text(StatusCode::OK, "Ready.\n"),
-        "/-/ready" => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not ready: no live subscription to the broker.\n",
-        ),
+        "/-/ready" => ready(status),
         "/api/v1/flapping" => json(&*status.flapping()),
         _ => text(StatusCode::NOT_FOUND, "Not found.\n"),
     }
+}
+
+/// Ready means: the session to the broker is up and the broker granted at
+/// least one topic filter in its last SUBACK. A partly refused subscription
+/// is still ready (some events are counted) and says so; the per-filter
+/// truth is `mqtt_exporter_subscription_granted{topic}`.
+fn ready(status: &Status) -> Response<Full<Bytes>> {
+    let granted = status.granted.load(Ordering::Relaxed);
+    let topics = status.topics.load(Ordering::Relaxed);
+    if !status.is_ready() {
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            b"Not ready: no live subscription to the broker.\n".to_vec(),
+        );
+    }
+    let body = if granted < topics {
+        format!("Ready, but the broker refused {} of {topics} topic filters: see mqtt_exporter_subscription_granted.\n", topics - granted)
+    } else {
+        "Ready.\n".to_string()
+    };
+    respond(
+        StatusCode::OK,
+        "text/plain; charset=utf-8",
+        body.into_bytes(),
+    )
 }
 
 fn metrics(registry: &Registry) -> Response<Full<Bytes>> {

@@ -46,10 +46,12 @@ use crate::shutdown::Shutdown;
 /// Why [`run`] could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot listen on {addr}: {source}")]
+    // the I/O error is part of the message, not a source: a source would be
+    // printed a second time by `{:#}`
+    #[error("cannot listen on {addr}: {why}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        why: std::io::Error,
     },
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -76,7 +78,7 @@ pub async fn serve(
     let addr = config.web.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| RunError::Bind { addr, source })?;
+        .map_err(|why| RunError::Bind { addr, why })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, path = %config.web.telemetry_path, "serving metrics");
 

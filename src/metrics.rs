@@ -29,6 +29,9 @@ pub struct Metrics {
     pub event_delay: Histogram,
     pub broker_up: IntGauge,
     pub broker_reconnects: IntCounter,
+    pub session_takeovers: IntCounter,
+    /// Per subscribed topic filter: 1 if the broker granted it.
+    pub subscription_granted: IntGaugeVec,
     /// Indexed like [`EventKind::COUNTED`].
     received: Vec<IntCounter>,
     /// Indexed like [`EventError::ALL`].
@@ -126,6 +129,17 @@ impl Metrics {
             "mqtt_exporter_broker_reconnects_total",
             "Successful reconnections to the broker after a loss.",
         )?;
+        let session_takeovers = IntCounter::new(
+            "mqtt_exporter_session_takeovers_total",
+            "Times another client took the exporter's own session (its client ID) over, or very likely did: give every replica its own --mqtt.client-id.",
+        )?;
+        let subscription_granted = IntGaugeVec::new(
+            Opts::new(
+                "mqtt_exporter_subscription_granted",
+                "1 if the broker granted the subscription to this --mqtt.topic filter in the last SUBACK, else 0.",
+            ),
+            &["topic"],
+        )?;
         let events_received = IntCounterVec::new(
             Opts::new(
                 "mqtt_exporter_events_received_total",
@@ -180,6 +194,8 @@ impl Metrics {
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(broker_up.clone()))?;
         registry.register(Box::new(broker_reconnects.clone()))?;
+        registry.register(Box::new(session_takeovers.clone()))?;
+        registry.register(Box::new(subscription_granted.clone()))?;
         registry.register(Box::new(events_received))?;
         registry.register(Box::new(errors_vec))?;
         registry.register(Box::new(last_event.clone()))?;
@@ -198,6 +214,8 @@ impl Metrics {
             event_delay,
             broker_up,
             broker_reconnects,
+            session_takeovers,
+            subscription_granted,
             received,
             errors,
             last_event,

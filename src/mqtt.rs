@@ -84,6 +84,89 @@ pub fn options(cfg: &MqttConfig) -> MqttOptions {
     options
 }
 
+/// A connection that stays up this long ends a streak of drops and resets
+/// the backoff. It is longer than [`BACKOFF_MAX`]: two replicas sharing one
+/// client ID each stay connected until the other's next attempt.
+const STABLE_AFTER_MS: i64 = 60_000;
+/// Drops in a row, each right after a reconnect that succeeded at once,
+/// after which another client holding our client ID is the likely cause.
+const SUSPECT_AFTER_DROPS: u32 = 3;
+
+/// What a lost connection says about the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takeover {
+    /// Not a takeover, as far as we can tell.
+    No,
+    /// The broker said so: DISCONNECT with reason 0x8E.
+    Certain,
+    /// Dropped again and again though each reconnect succeeded at once: the
+    /// pattern of two clients sharing one ID on a broker that closes the old
+    /// connection without saying why (Mosquitto 2.0 does).
+    Suspected,
+}
+
+/// Reconnect bookkeeping, with time as data: the backoff keeps growing
+/// across connections that are dropped soon after CONNACK, and is reset only
+/// once a connection has stayed up for [`STABLE_AFTER_MS`].
+#[derive(Debug, Default)]
+pub struct Reconnects {
+    failures: u32,
+    /// Connections lost in a row, each after a first-try reconnect.
+    drops: u32,
+    connected_at: Option<i64>,
+    /// The connection was made on the first attempt after a drop.
+    first_try: bool,
+}
+
+impl Reconnects {
+    /// A CONNACK arrived at `now_ms`.
+    pub fn connected(&mut self, now_ms: i64) {
+        self.connected_at = Some(now_ms);
+    }
+
+    /// Called while connected: a long enough connection ends the streak.
+    pub fn still_connected(&mut self, now_ms: i64) {
+        if self
+            .connected_at
+            .is_some_and(|at| now_ms.saturating_sub(at) >= STABLE_AFTER_MS)
+        {
+            self.failures = 0;
+            self.drops = 0;
+        }
+    }
+
+    /// The connection or an attempt failed at `now_ms`; `said_taken_over`
+    /// when the broker sent DISCONNECT 0x8E. Returns the attempt number for
+    /// [`backoff`] and what the failure says about a takeover.
+    pub fn failed(&mut self, now_ms: i64, said_taken_over: bool) -> (u32, Takeover) {
+        self.still_connected(now_ms);
+        let was_connected = self.connected_at.take().is_some();
+        self.failures = self.failures.saturating_add(1);
+        let verdict = if !was_connected {
+            // the broker is down or refusing us: not the takeover pattern
+            self.drops = 0;
+            self.first_try = false;
+            Takeover::No
+        } else {
+            self.drops = if self.first_try || self.drops == 0 {
+                self.drops.saturating_add(1)
+            } else {
+                1
+            };
+            if said_taken_over {
+                Takeover::Certain
+            } else if self.drops >= SUSPECT_AFTER_DROPS {
+                Takeover::Suspected
+            } else {
+                Takeover::No
+            }
+        };
+        // the next connection is a first try only if it follows a drop
+        self.first_try = was_connected;
+        (self.failures, verdict)
+    }
+}
+
 /// Delay before reconnect attempt `failures` (1-based): exponential, capped,
 /// with jitter in [d/2, d] so replicas do not reconnect in lockstep.
 pub fn backoff(failures: u32) -> Duration {
@@ -117,7 +200,15 @@ pub async fn run(
 
     let mut connected = false;
     let mut ever_connected = false;
-    let mut failures: u32 = 0;
+    let mut reconnects = Reconnects::default();
+    let mut takeover_logged = false;
+    for topic in &cfg.topics {
+        pipeline
+            .metrics()
+            .subscription_granted
+            .with_label_values(&[topic.as_str()])
+            .set(0);
+    }
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_tick = tokio::time::Instant::now();
@@ -132,6 +223,7 @@ pub async fn run(
                 _ = shutdown.recv() => break,
                 _ = ticker.tick() => {
                     tick(&mut pipeline, &status);
+                    reconnects.still_connected(now_ms());
                     continue;
                 }
                 polled = eventloop.poll() => polled,
@@ -153,7 +245,7 @@ pub async fn run(
             }
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 connected = true;
-                failures = 0;
+                reconnects.connected(now_ms());
                 pipeline.metrics().broker_up.set(1);
                 if ever_connected {
                     pipeline.metrics().broker_reconnects.inc();
@@ -169,30 +261,49 @@ pub async fn run(
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 let (granted, refused) = suback(&cfg.topics, &ack.return_codes);
+                let granted_gauge = &pipeline.metrics().subscription_granted;
+                for topic in &cfg.topics {
+                    let ok = !refused.iter().any(|(t, _)| t == topic);
+                    granted_gauge
+                        .with_label_values(&[topic.as_str()])
+                        .set(i64::from(ok));
+                }
                 for (topic, reason) in &refused {
                     tracing::error!(%topic, reason = ?reason, "the broker refused the subscription (check the exporter user's ACL)");
                 }
+                status.set_subscriptions(granted, cfg.topics.len());
                 if granted > 0 {
                     tracing::info!(granted, topics = cfg.topics.len(), "subscribed");
                 }
-                status.set_ready(granted > 0);
             }
             Ok(Event::Incoming(Packet::Disconnect(d))) => {
                 tracing::warn!(reason = ?d.reason_code, "the broker sent DISCONNECT");
             }
             Ok(_) => {}
             Err(e) => {
-                if is_taken_over(&e) {
+                let (failures, takeover) = reconnects.failed(now_ms(), is_taken_over(&e));
+                if takeover == Takeover::No {
+                    takeover_logged = false;
+                    if connected {
+                        tracing::warn!(error = %e, "lost the broker connection");
+                    }
+                } else {
                     // the trap of exporters sharing one client ID: they take
                     // each other over, and count their own takeovers
-                    tracing::error!(client_id = %cfg.client_id, "another client connected with this exporter's client ID and took its session over; give every replica its own --mqtt.client-id");
-                } else if connected {
-                    tracing::warn!(error = %e, "lost the broker connection");
+                    pipeline.metrics().session_takeovers.inc();
+                    let how = match takeover {
+                        Takeover::Certain => "the broker says another client connected with this exporter's client ID and took its session over",
+                        _ => "the broker keeps dropping this session right after accepting it: most likely another client (a second replica?) uses the same client ID",
+                    };
+                    if !std::mem::replace(&mut takeover_logged, true) {
+                        tracing::error!(client_id = %cfg.client_id, error = %e, "{how}; give every replica its own --mqtt.client-id");
+                    } else {
+                        tracing::debug!(client_id = %cfg.client_id, error = %e, "{how}");
+                    }
                 }
                 connected = false;
                 pipeline.metrics().broker_up.set(0);
                 status.set_ready(false);
-                failures = failures.saturating_add(1);
                 let delay = backoff(failures);
                 log_failure(&e, failures, delay);
                 tokio::select! {
@@ -311,6 +422,52 @@ mod tests {
         });
         assert!(!is_taken_over(&other));
         assert!(!is_taken_over(&ConnectionError::RequestsDone));
+    }
+
+    #[test]
+    fn repeated_drops_after_first_try_reconnects_are_a_suspected_takeover() {
+        let mut r = Reconnects::default();
+        let mut t = 0;
+        // connected, then dropped again and again, each reconnect at once
+        let mut verdicts = Vec::new();
+        for _ in 0..5 {
+            r.connected(t);
+            t += 2_000;
+            verdicts.push(r.failed(t, false));
+            t += 500;
+        }
+        assert_eq!(
+            verdicts,
+            vec![
+                (1, Takeover::No),
+                (2, Takeover::No),
+                (3, Takeover::Suspected),
+                (4, Takeover::Suspected),
+                (5, Takeover::Suspected),
+            ]
+        );
+        // the backoff was not reset by the CONNACKs in between
+        assert!(backoff(5) >= BACKOFF_BASE * 8);
+        // a connection that stays up a minute ends the streak and the backoff
+        r.connected(t);
+        r.still_connected(t + STABLE_AFTER_MS);
+        assert_eq!(r.failed(t + STABLE_AFTER_MS + 1, false), (1, Takeover::No));
+    }
+
+    #[test]
+    fn a_broker_restart_is_not_a_takeover_and_0x8e_always_is() {
+        let mut r = Reconnects::default();
+        r.connected(0);
+        assert_eq!(r.failed(1_000, false), (1, Takeover::No));
+        // the broker is down: attempts fail before any CONNACK
+        assert_eq!(r.failed(1_300, false), (2, Takeover::No));
+        assert_eq!(r.failed(1_900, false), (3, Takeover::No));
+        r.connected(3_000);
+        assert_eq!(r.failed(4_000, false), (4, Takeover::No));
+        r.connected(4_300);
+        assert_eq!(r.failed(5_000, false), (5, Takeover::No));
+        r.connected(5_500);
+        assert_eq!(r.failed(6_000, true), (6, Takeover::Certain));
     }
 
     #[test]

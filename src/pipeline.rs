@@ -218,6 +218,12 @@ impl Pipeline {
             if !self.unknown_reasons.contains(key) {
                 tracing::warn!(raw_reason = %key.escape_debug(), "unknown disconnect reason, counted as other");
                 self.unknown_reasons.insert(key.into());
+                if self.unknown_reasons.len() == MAX_LOGGED_UNKNOWN {
+                    tracing::warn!(
+                        logged = MAX_LOGGED_UNKNOWN,
+                        "logged the most distinct unknown disconnect reasons allowed; further new ones are counted as other without a log line"
+                    );
+                }
             }
         }
         reason

@@ -112,6 +112,22 @@ fn every_usage_error_is_one_line() {
 }
 
 #[test]
+fn an_address_in_use_is_reported_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&[
+        "--web.listen-address",
+        &addr,
+        "--mqtt.url",
+        "mqtt://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+    assert!(err.contains(&addr), "{err}");
+}
+
+#[test]
 fn unusable_tls_and_password_files_are_refused_at_start() {
     let dir = std::env::temp_dir().join(format!("mde-cli-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

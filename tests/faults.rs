@@ -153,3 +153,51 @@ fn two_replicas_on_a_shared_subscription_split_the_stream_exactly() {
     assert_eq!(ca + cb, 15_000, "replica a {ca} + replica b {cb}");
     assert!(ca > 0 && cb > 0, "one replica got nothing: {ca} / {cb}");
 }
+
+#[test]
+fn two_replicas_sharing_a_client_id_are_named_counted_and_back_off() {
+    let broker = Broker::start();
+    let first = exporter(&broker, "twin", "$events/#");
+    let second = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "twin",
+        "--mqtt.topic",
+        "$events/#",
+    ]);
+    let takeovers = |e: &Exporter| {
+        e.value("mqtt_exporter_session_takeovers_total")
+            .unwrap_or(0.0)
+    };
+    wait_for(
+        "a takeover to be recognised",
+        Duration::from_secs(40),
+        || (takeovers(&first) + takeovers(&second) >= 1.0).then_some(()),
+    );
+    std::thread::sleep(Duration::from_secs(15));
+    let logs: String = [&first, &second]
+        .iter()
+        .map(|e| std::fs::read_to_string(&e.log).unwrap())
+        .collect();
+    let named = logs
+        .lines()
+        .filter(|l| {
+            l.contains("level=error")
+                && l.contains("client_id=twin")
+                && l.contains("--mqtt.client-id")
+        })
+        .count();
+    assert!(named >= 1, "no error names the shared client ID:\n{logs}");
+    // the backoff grew: far fewer reconnects than one a second each
+    let reconnects: f64 = [&first, &second]
+        .iter()
+        .map(|e| e.value("mqtt_exporter_broker_reconnects_total").unwrap())
+        .sum();
+    eprintln!(
+        "reconnects of both replicas: {reconnects}; takeovers {} + {}",
+        takeovers(&first),
+        takeovers(&second)
+    );
+    assert!(reconnects <= 24.0, "{reconnects} reconnects\n{logs}");
+}
