@@ -479,4 +479,47 @@ mod tests {
             0
         );
     }
+
+    #[test]
+    fn a_huge_client_id_gets_a_bounded_label_value() {
+        let mut p = pipeline();
+        let huge = "d".repeat(60_000);
+        let other = format!("{}e", "d".repeat(59_999));
+        for id in [&huge, &other] {
+            for i in 0..3 {
+                let payload = disconnect(id, "takenover", "10.0.0.1:1", 1_000 + i);
+                p.handle(
+                    b"$events/client_disconnected",
+                    payload.as_bytes(),
+                    1_000 + i,
+                );
+            }
+        }
+        p.tick(2_000, 1000);
+        let families = prometheus::core::Collector::collect(&p.metrics().client_flapping);
+        let mut labels: Vec<String> = families[0]
+            .get_metric()
+            .iter()
+            .map(|m| {
+                m.get_label()
+                    .iter()
+                    .find(|l| l.name() == "clientid")
+                    .map(|l| l.value().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        labels.sort();
+        assert_eq!(labels.len(), 2, "two IDs with one prefix stay apart");
+        for label in &labels {
+            assert_eq!(label.chars().count(), 128 + 1 + 16, "{label}");
+            assert!(label.starts_with(&huge[..128]));
+        }
+        assert_ne!(labels[0], labels[1]);
+        // a short ID is its own label value
+        assert_eq!(crate::metrics::label_value("dev-1"), "dev-1");
+        assert_eq!(
+            crate::metrics::label_value(&"x".repeat(128)),
+            "x".repeat(128)
+        );
+    }
 }

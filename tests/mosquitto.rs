@@ -40,6 +40,14 @@ fn fixtures_from_every_source_are_counted_exactly() {
     exporter.wait_value("mqtt_exporter_events_received_total{kind=\"other\"}", 2.0);
     let text = exporter.metrics();
     let v = |s: &str| common::metric(&text, s);
+    // every filter granted, one series each
+    let granted = common::series(&text, "mqtt_exporter_subscription_granted");
+    assert_eq!(granted.len(), FIXTURE_FILTERS.len(), "{granted:?}");
+    assert!(granted.iter().all(|l| l.ends_with(" 1")), "{granted:?}");
+    assert_eq!(
+        common::get(exporter.web_port, "/-/ready").unwrap(),
+        (200, "Ready.\n".to_string())
+    );
     assert_eq!(
         v("mqtt_client_disconnects_total{reason=\"keepalive_timeout\"}"),
         Some(2.0)
