@@ -1,5 +1,11 @@
 //! Per-event cost of each stage and of the whole pipeline, with realistic
-//! EMQX 5 payloads and a million distinct client IDs held in the detector.
+//! EMQX 5 payloads and a million distinct client IDs held in the detector;
+//! the cost of a tick with many clients flapping; and a backlog drained with
+//! and without a mass-flapping storm in the detector.
+//!
+//! Every run also measures a same-run baseline, `serde_json` parsing the same
+//! payload into a borrowed struct, so figures compare across machines as
+//! ratios (`scripts/bench-ratios.sh` prints them).
 //!
 //! Run: `cargo bench --bench pipeline` (criterion reports time per event and
 //! events per second).
@@ -8,7 +14,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mqtt_disconnect_exporter::event;
-use mqtt_disconnect_exporter::flapping::{Detector, Settings};
+use mqtt_disconnect_exporter::flapping::{Detector, FlapKind, Settings};
 use mqtt_disconnect_exporter::metrics::Metrics;
 use mqtt_disconnect_exporter::pipeline::{Pipeline, PipelineSettings};
 use mqtt_disconnect_exporter::reasons;
@@ -31,6 +37,18 @@ const REASONS: [&str; 50] = {
     r[24] = "kicked";
     r
 };
+/// The baseline: what a plain serde_json user would write to read the same
+/// fields, borrowing from the payload.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Baseline<'a> {
+    event: &'a str,
+    clientid: &'a str,
+    reason: &'a str,
+    peername: &'a str,
+    disconnected_at: i64,
+}
+
 /// Placeholder replaced with the event time before each handle.
 const T_DIGITS: &str = "1717651184811";
 
@@ -86,6 +104,14 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("per_event");
     g.throughput(Throughput::Elements(1));
+
+    let mut i = 0;
+    g.bench_function("baseline_serde_json_borrowed", |b| {
+        b.iter(|| {
+            i = (i + 1) % TEMPLATES;
+            black_box(serde_json::from_slice::<Baseline>(&msgs[i].0).unwrap());
+        })
+    });
 
     let mut i = 0;
     g.bench_function("parse", |b| {
@@ -172,9 +198,84 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+/// A pipeline in which `flapping` clients are takeover-flapping now (three
+/// takeovers each, one second apart), with the clock at `t0 + 3 s`.
+fn storm_pipeline(flapping: usize, t0: i64) -> Pipeline {
+    let registry = Registry::new();
+    let mut p = Pipeline::new(
+        Metrics::new(&registry).unwrap(),
+        PipelineSettings::default(),
+    );
+    for round in 0..3i64 {
+        let t = t0 + round * 1000;
+        for c in 0..flapping {
+            let payload = format!(
+                r#"{{"event":"client.disconnected","clientid":"storm-{c:07}","reason":"takenover","peername":"10.0.{round}.1:1883","disconnected_at":{t}}}"#
+            );
+            p.handle(TOPIC, payload.as_bytes(), t);
+        }
+    }
+    p.tick(t0 + 3000, 1000);
+    assert_eq!(p.detector().flapping(FlapKind::Takeover), flapping);
+    p
+}
+
+/// The cost of one tick (advance the windows, refresh the gauges and the
+/// 20 series, list the top 1,000) with 0, 10k and 200k clients flapping.
+fn tick(c: &mut Criterion) {
+    let t0 = 1_717_651_184_811i64;
+    let mut g = c.benchmark_group("tick");
+    for flapping in [0, 10_000, 200_000] {
+        let mut p = storm_pipeline(flapping, t0);
+        let mut now = t0 + 3000;
+        g.bench_function(format!("{flapping}_flapping"), |b| {
+            b.iter(|| {
+                now += 1;
+                black_box(p.tick(now, 1000).len())
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Drains a backlog of 100,000 events (a tick every 10,000, as the MQTT task
+/// would at far lower rates) into a quiet pipeline and into one with 100,000
+/// clients flapping. The storm drain should cost at most 1.25x the quiet one.
+fn drain(c: &mut Criterion) {
+    const BACKLOG: usize = 100_000;
+    let t0 = 1_717_651_184_811i64;
+    let mut msgs: Vec<(Vec<u8>, [usize; 2])> = (0..TEMPLATES).map(payload).collect();
+    let mut g = c.benchmark_group("drain_100k");
+    g.throughput(Throughput::Elements(BACKLOG as u64));
+    g.sample_size(10);
+    for (name, flapping) in [("quiet", 0), ("storm_100k_flapping", 100_000)] {
+        let mut p = storm_pipeline(flapping, t0);
+        let mut t = t0 + 3000;
+        let mut next_id = 0usize;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for n in 0..BACKLOG {
+                    let (buf, at) = &mut msgs[n % TEMPLATES];
+                    stamp_id(buf, next_id % CLIENTS);
+                    next_id += 1;
+                    if n % 1000 == 0 {
+                        t += 1;
+                    }
+                    stamp(buf, *at, t);
+                    black_box(p.handle(TOPIC, buf, t));
+                    if n % 10_000 == 0 {
+                        black_box(p.tick(t, 1000).len());
+                    }
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(4));
-    targets = bench
+    targets = bench, tick, drain
 }
 criterion_main!(benches);
