@@ -471,20 +471,24 @@ impl Detector {
         if t <= floor {
             return false; // too late to count in this client's window
         }
-        if let Some(flap) = self.flaps.get_mut(&(key, kind)) {
-            let before = flap.times.len();
-            while flap.times.front().is_some_and(|&x| x <= floor) {
-                flap.times.pop_front();
-            }
-            if flap.times.len() + 1 >= threshold {
-                insert_sorted(&mut flap.times, t);
-                if let Some(peer) = peer {
-                    add_peer(&mut flap.peers, peer, max_peers);
+        if let Some(len) = self.prune(key, kind, floor) {
+            if len + 1 >= threshold {
+                if let Some(flap) = self.flaps.get_mut(&(key, kind)) {
+                    insert_sorted(&mut flap.times, t);
+                    if let Some(peer) = peer {
+                        add_peer(&mut flap.peers, peer, max_peers);
+                    }
+                    flap.last_seen = flap.last_seen.max(t);
+                    let clientid = Arc::clone(&flap.clientid);
+                    rerank(
+                        &mut self.ranking,
+                        len,
+                        flap.times.len(),
+                        clientid,
+                        kind,
+                        key,
+                    );
                 }
-                flap.last_seen = flap.last_seen.max(t);
-                let after = flap.times.len();
-                let clientid = Arc::clone(&flap.clientid);
-                rerank(&mut self.ranking, before, after, clientid, kind, key);
                 return false;
             }
             // its times left the window before its expiry fell due: it ended
@@ -529,6 +533,20 @@ impl Detector {
         true
     }
 
+    /// Drops the flap's times at or before `floor` and moves it in the
+    /// ranking; returns how many are left, or `None` if it is not flapping.
+    fn prune(&mut self, key: u64, kind: FlapKind, floor: i64) -> Option<usize> {
+        let flap = self.flaps.get_mut(&(key, kind))?;
+        let before = flap.times.len();
+        while flap.times.front().is_some_and(|&x| x <= floor) {
+            flap.times.pop_front();
+        }
+        let after = flap.times.len();
+        let clientid = Arc::clone(&flap.clientid);
+        rerank(&mut self.ranking, before, after, clientid, kind, key);
+        Some(after)
+    }
+
     fn end_flap(&mut self, key: u64, kind: FlapKind) {
         if let Some(flap) = self.flaps.remove(&(key, kind)) {
             self.ranking
@@ -552,31 +570,17 @@ impl Detector {
             }
             self.expiries.pop();
             let (threshold, window) = (self.settings.threshold(kind), self.settings.window(kind));
-            let Some(flap) = self.flaps.get_mut(&(key, kind)).filter(|f| f.id == id) else {
+            if !self.flaps.get(&(key, kind)).is_some_and(|f| f.id == id) {
                 continue; // left by a flap that has ended
-            };
-            let before = flap.times.len();
-            let floor = now.saturating_sub(window);
-            while flap.times.front().is_some_and(|&x| x <= floor) {
-                flap.times.pop_front();
             }
-            if flap.times.len() >= threshold {
-                let after = flap.times.len();
-                let exit = exit_time(&flap.times, threshold, window);
-                rerank(
-                    &mut self.ranking,
-                    before,
-                    after,
-                    Arc::clone(&flap.clientid),
-                    kind,
-                    key,
-                );
-                self.expiries.push(Reverse((exit, key, kind, id)));
-            } else {
-                let clientid = Arc::clone(&flap.clientid);
-                self.flaps.remove(&(key, kind));
-                self.ranking.remove(&(Reverse(before), clientid, kind, key));
-                self.flapping[kind as usize] -= 1;
+            match self.prune(key, kind, now.saturating_sub(window)) {
+                Some(len) if len >= threshold => {
+                    if let Some(flap) = self.flaps.get(&(key, kind)) {
+                        let exit = exit_time(&flap.times, threshold, window);
+                        self.expiries.push(Reverse((exit, key, kind, id)));
+                    }
+                }
+                _ => self.end_flap(key, kind),
             }
         }
         self.expire_stale(now);
@@ -643,35 +647,23 @@ impl Detector {
                 break;
             };
             let (Reverse(count), _, kind, key) = rank;
-            let Some(flap) = self.flaps.get_mut(&(key, kind)) else {
-                self.ranking.remove(&rank); // cannot happen; heal rather than loop
-                continue;
-            };
             let floor = self.now.saturating_sub(self.settings.window(kind));
-            while flap.times.front().is_some_and(|&x| x <= floor) {
-                flap.times.pop_front();
-            }
-            let after = flap.times.len();
-            if after == count {
-                out.push(describe(flap, kind, &self.settings));
-                cursor = Some(rank);
-            } else if after >= self.settings.threshold(kind) {
-                // its stored count was stale: it moves down and is met again
-                let clientid = Arc::clone(&flap.clientid);
-                rerank(&mut self.ranking, count, after, clientid, kind, key);
-            } else {
-                self.end_flap_ranked(rank);
+            match self.prune(key, kind, floor) {
+                Some(len) if len == count => {
+                    if let Some(flap) = self.flaps.get(&(key, kind)) {
+                        out.push(describe(flap, kind, &self.settings));
+                    }
+                    cursor = Some(rank);
+                }
+                // its stored count was stale: it moved down and is met again
+                Some(len) if len >= self.settings.threshold(kind) => {}
+                Some(_) => self.end_flap(key, kind),
+                None => {
+                    self.ranking.remove(&rank); // cannot happen; heal rather than loop
+                }
             }
         }
         out
-    }
-
-    fn end_flap_ranked(&mut self, rank: Rank) {
-        let (_, _, kind, key) = rank;
-        self.ranking.remove(&rank);
-        if self.flaps.remove(&(key, kind)).is_some() {
-            self.flapping[kind as usize] -= 1;
-        }
     }
 
     /// Every client flapping now, most events first, then by client ID, with
