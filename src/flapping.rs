@@ -570,7 +570,7 @@ impl Detector {
             }
             self.expiries.pop();
             let (threshold, window) = (self.settings.threshold(kind), self.settings.window(kind));
-            if !self.flaps.get(&(key, kind)).is_some_and(|f| f.id == id) {
+            if self.flaps.get(&(key, kind)).is_none_or(|f| f.id != id) {
                 continue; // left by a flap that has ended
             }
             match self.prune(key, kind, now.saturating_sub(window)) {
