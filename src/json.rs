@@ -71,6 +71,39 @@ impl Num {
     }
 }
 
+/// The fields read from an event object; every other key is skipped.
+#[derive(Clone, Copy)]
+enum Key {
+    ClientId,
+    Event,
+    Reason,
+    ReasonCode,
+    Peername,
+    IpAddress,
+    DisconnectedAt,
+    ConnectedAt,
+    Timestamp,
+    Ts,
+}
+
+impl Key {
+    fn from_name(name: &str) -> Option<Key> {
+        Some(match name {
+            "clientid" | "client_id" => Key::ClientId,
+            "event" => Key::Event,
+            "reason" => Key::Reason,
+            "reason_code" => Key::ReasonCode,
+            "peername" => Key::Peername,
+            "ipaddress" => Key::IpAddress,
+            "disconnected_at" => Key::DisconnectedAt,
+            "connected_at" => Key::ConnectedAt,
+            "timestamp" => Key::Timestamp,
+            "ts" => Key::Ts,
+            _ => return None,
+        })
+    }
+}
+
 /// Reads `text` as one JSON object.
 pub fn scan(text: &str) -> Result<Fields<'_>> {
     let mut r = Reader {
@@ -95,37 +128,28 @@ pub fn scan(text: &str) -> Result<Fields<'_>> {
             r.ws();
             r.eat(b':')?;
             r.ws();
-            let bit = match &*key {
-                "clientid" | "client_id" => 1,
-                "event" => 2,
-                "reason" => 4,
-                "reason_code" => 8,
-                "peername" => 16,
-                "ipaddress" => 32,
-                "disconnected_at" => 64,
-                "connected_at" => 128,
-                "timestamp" => 256,
-                "ts" => 512,
-                _ => 0,
-            };
-            if bit != 0 {
-                if seen & bit != 0 {
-                    return Err(Invalid);
+            match Key::from_name(&key) {
+                None => r.skip_value(1)?,
+                Some(field) => {
+                    // a field given twice is ambiguous: refused, as serde_json did
+                    let bit = 1u16 << field as u16;
+                    if seen & bit != 0 {
+                        return Err(Invalid);
+                    }
+                    seen |= bit;
+                    match field {
+                        Key::ClientId => f.clientid = r.str_or_null()?,
+                        Key::Event => f.event = r.str_or_null()?,
+                        Key::Reason => f.reason = r.str_or_null()?,
+                        Key::ReasonCode => f.reason_code = r.code()?,
+                        Key::Peername => f.peername = r.str_or_null()?,
+                        Key::IpAddress => f.ipaddress = r.str_or_null()?,
+                        Key::DisconnectedAt => f.disconnected_at = r.time()?,
+                        Key::ConnectedAt => f.connected_at = r.time()?,
+                        Key::Timestamp => f.timestamp = r.time()?,
+                        Key::Ts => f.ts = r.time()?,
+                    }
                 }
-                seen |= bit;
-            }
-            match bit {
-                0 => r.skip_value(1)?,
-                1 => f.clientid = r.str_or_null()?,
-                2 => f.event = r.str_or_null()?,
-                4 => f.reason = r.str_or_null()?,
-                8 => f.reason_code = r.code()?,
-                16 => f.peername = r.str_or_null()?,
-                32 => f.ipaddress = r.str_or_null()?,
-                64 => f.disconnected_at = r.time()?,
-                128 => f.connected_at = r.time()?,
-                256 => f.timestamp = r.time()?,
-                _ => f.ts = r.time()?,
             }
             r.ws();
             match r.next() {

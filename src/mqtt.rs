@@ -107,7 +107,7 @@ pub enum Takeover {
 
 /// Reconnect bookkeeping, with time as data: the backoff keeps growing
 /// across connections that are dropped soon after CONNACK, and is reset only
-/// once a connection has stayed up for [`STABLE_AFTER_MS`].
+/// once a connection has stayed up for a minute.
 #[derive(Debug, Default)]
 pub struct Reconnects {
     failures: u32,
