@@ -99,7 +99,13 @@ fn a_million_random_reasons_and_client_ids_add_no_series() {
             r#"{{"event":"client.disconnected","clientid":{id},"reason":{reason},"disconnected_at":{}}}"#,
             t0 + i as i64
         );
-        let out = p.handle(b"emqx/events/client_disconnected", payload.as_bytes(), t0);
+        // each event arrives when it happened (a second per 1,000 events)
+        let arrival = t0 + i as i64;
+        let out = p.handle(
+            b"emqx/events/client_disconnected",
+            payload.as_bytes(),
+            arrival,
+        );
         assert!(
             matches!(
                 out,
@@ -117,7 +123,11 @@ fn a_million_random_reasons_and_client_ids_add_no_series() {
                 r#"{{"event":"client.disconnected","clientid":{shared},"reason":"takenover","disconnected_at":{}}}"#,
                 t0 + i as i64
             );
-            p.handle(b"emqx/events/client_disconnected", payload.as_bytes(), t0);
+            p.handle(
+                b"emqx/events/client_disconnected",
+                payload.as_bytes(),
+                arrival,
+            );
             conflicts += 1;
         }
     }
@@ -125,6 +135,7 @@ fn a_million_random_reasons_and_client_ids_add_no_series() {
     let m = p.metrics();
     assert_eq!(m.disconnect(Reason::Other).get(), n);
     assert_eq!(m.disconnect(Reason::Takeovered).get(), conflicts);
+    assert_eq!(m.event_time_clamped.get(), 0);
     assert_eq!(m.flapping_clients[0].get(), 50);
     assert!(distinct.len() > 900_000, "{} distinct IDs", distinct.len());
     assert_eq!(p.detector().tracked(), 100_000);
