@@ -13,11 +13,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use mqtt_disconnect_exporter::event;
-use mqtt_disconnect_exporter::flapping::{Detector, FlapKind, Settings};
-use mqtt_disconnect_exporter::metrics::Metrics;
-use mqtt_disconnect_exporter::pipeline::{Pipeline, PipelineSettings};
-use mqtt_disconnect_exporter::reasons;
+use mqtt_disconnect_exporter::core::event;
+use mqtt_disconnect_exporter::core::flapping::{Detector, FlapKind, Settings};
+use mqtt_disconnect_exporter::core::metrics::Metrics;
+use mqtt_disconnect_exporter::core::pipeline::{Pipeline, PipelineSettings};
+use mqtt_disconnect_exporter::core::reasons;
 use prometheus::Registry;
 
 const CLIENTS: usize = 1_000_000;

@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mqtt_disconnect_exporter::flapping::Settings;
-use mqtt_disconnect_exporter::metrics::Metrics;
-use mqtt_disconnect_exporter::pipeline::{Pipeline, PipelineSettings};
+use mqtt_disconnect_exporter::core::flapping::Settings;
+use mqtt_disconnect_exporter::core::metrics::Metrics;
+use mqtt_disconnect_exporter::core::pipeline::{Pipeline, PipelineSettings};
 use prometheus::Registry;
 
 fn rss_kib() -> u64 {

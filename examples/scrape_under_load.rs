@@ -12,10 +12,11 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mqtt_disconnect_exporter::http::{self, Status};
-use mqtt_disconnect_exporter::metrics::{self, Metrics};
-use mqtt_disconnect_exporter::pipeline::{Pipeline, PipelineSettings};
-use mqtt_disconnect_exporter::shutdown;
+use mqtt_disconnect_exporter::core::metrics::{self, Metrics};
+use mqtt_disconnect_exporter::core::pipeline::{Pipeline, PipelineSettings};
+use mqtt_disconnect_exporter::core::status::Status;
+use mqtt_disconnect_exporter::edge::http;
+use mqtt_disconnect_exporter::edge::shutdown;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -67,8 +67,8 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// Traffic pattern.
-    #[arg(long, value_enum, default_value_t = crate::fleet::Scenario::Steady)]
-    pub scenario: crate::fleet::Scenario,
+    #[arg(long, value_enum, default_value_t = crate::tools::sim::fleet::Scenario::Steady)]
+    pub scenario: crate::tools::sim::fleet::Scenario,
     /// Topic prefix: events go to PREFIX/client_disconnected and so on.
     #[arg(
         long = "topic-prefix",

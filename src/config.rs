@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::ServeArgs;
-use crate::flapping::Settings;
-use crate::pipeline::PipelineSettings;
+use crate::core::flapping::Settings;
+use crate::core::pipeline::PipelineSettings;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {

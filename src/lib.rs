@@ -6,31 +6,28 @@
 //! disconnect reason onto a fixed reference table, detects client-ID
 //! takeover flapping, and serves the counts on `/metrics`.
 //!
-//! Layout (dependencies point down; the core never does I/O or reads a clock):
-//! - [`cli`], [`config`]: flags, and their validation into a [`config::Config`].
-//! - [`mqtt`], [`http`], [`shutdown`]: the edges (rumqttc, hyper, signals).
-//! - [`demo`], [`simulate`], [`analyze`]: the other subcommands, on the same
-//!   pipeline; [`fleet`] is the pure simulated fleet they publish.
-//! - [`pipeline`]: one message in, metrics out; synchronous.
-//! - [`event`], [`reasons`], [`flapping`], [`metrics`]: the pure core.
+//! Layout (dependencies point one way: tools and edges use the core, never
+//! the reverse):
+//! - [`core`]: the pure core. [`core::reasons`] (the reference table),
+//!   [`core::event`] (parse one message; its JSON scanner), [`core::flapping`]
+//!   (per-client windows; its client table), [`core::pipeline`] (one message
+//!   in, metrics out), [`core::metrics`], [`core::status`] (what the edges
+//!   share), [`core::clock`]. No tokio, rumqttc or hyper; time is data.
+//! - [`edge`]: the I/O shells. [`edge::mqtt`] (rumqttc), [`edge::http`]
+//!   (hyper), [`edge::shutdown`] (signals).
+//! - [`tools`]: the other subcommands on the same pipeline.
+//!   [`tools::analyze`] (offline report; its input formats) and
+//!   [`tools::sim`] (fleet, publish, demo).
+//! - [`cli`] defines the flags, [`config`] reads files and checks
+//!   combinations into a [`config::Config`].
 //!
 //! [`run`] is the one entry point of the `serve` mode.
 
-pub mod analyze;
 pub mod cli;
 pub mod config;
-pub mod demo;
-pub mod event;
-pub mod flapping;
-pub mod fleet;
-pub mod http;
-pub mod json;
-pub mod metrics;
-pub mod mqtt;
-pub mod pipeline;
-pub mod reasons;
-pub mod shutdown;
-pub mod simulate;
+pub mod core;
+pub mod edge;
+pub mod tools;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,10 +35,10 @@ use std::sync::Arc;
 use prometheus::Registry;
 
 use crate::config::Config;
-use crate::http::Status;
-use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
-use crate::shutdown::Shutdown;
+use crate::core::metrics::Metrics;
+use crate::core::pipeline::Pipeline;
+use crate::core::status::Status;
+use crate::edge::shutdown::Shutdown;
 
 /// Why [`run`] could not start.
 #[derive(Debug, thiserror::Error)]
@@ -70,9 +67,9 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> Result<(), RunError> {
     let registry = status.registry();
-    metrics::register_process_collector(registry)?;
+    crate::core::metrics::register_process_collector(registry)?;
     let metrics = Metrics::new(registry)?;
-    let web = metrics::WebMetrics::new(registry)?;
+    let web = crate::core::metrics::WebMetrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
 
     let addr = config.web.listen;
@@ -82,14 +79,14 @@ pub async fn serve(
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, path = %config.web.telemetry_path, "serving metrics");
 
-    let http = tokio::spawn(http::serve(
+    let http = tokio::spawn(crate::edge::http::serve(
         listener,
         Arc::clone(&status),
         config.web.telemetry_path.clone(),
         web,
         shutdown.clone(),
     ));
-    mqtt::run(config.mqtt, pipeline, status, shutdown).await;
+    crate::edge::mqtt::run(config.mqtt, pipeline, status, shutdown).await;
     if let Err(e) = http.await {
         tracing::error!(error = %e, "http server task failed");
     }

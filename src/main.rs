@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use mqtt_disconnect_exporter::cli::{AnalyzeArgs, Cli, Command, ReportFormat, SimulateArgs};
 use mqtt_disconnect_exporter::config::{self, Config, LogFormat};
-use mqtt_disconnect_exporter::shutdown::{self, Shutdown};
-use mqtt_disconnect_exporter::{analyze, demo, reasons, simulate};
+use mqtt_disconnect_exporter::core::reasons;
+use mqtt_disconnect_exporter::edge::shutdown::{self, Shutdown};
+use mqtt_disconnect_exporter::tools::analyze;
+use mqtt_disconnect_exporter::tools::sim::{demo, publish};
 
 /// Exit code for bad flags or configuration (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
@@ -105,7 +107,7 @@ fn run_simulate(args: &SimulateArgs, config: Config) -> ExitCode {
         Some(Ok(_)) => return usage("invalid value for --duration: must be above zero"),
         Some(Err(why)) => return usage(format!("invalid value for --duration: {why}")),
     };
-    let sim = simulate::SimConfig {
+    let sim = publish::SimConfig {
         host: config.mqtt.host.clone(),
         port: config.mqtt.port,
         client_id: format!("mqtt-disconnect-exporter-simulator-{}", std::process::id()),
@@ -117,7 +119,7 @@ fn run_simulate(args: &SimulateArgs, config: Config) -> ExitCode {
         seed: args.seed,
     };
     let summary =
-        match with_runtime(|shutdown| async move { Ok(simulate::run(sim, shutdown).await) }) {
+        match with_runtime(|shutdown| async move { Ok(publish::run(sim, shutdown).await) }) {
             Ok(summary) => summary,
             Err(e) => {
                 eprintln!("mqtt-disconnect-exporter: {e:#}");

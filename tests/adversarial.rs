@@ -8,11 +8,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use mqtt_disconnect_exporter::event::EventError;
-use mqtt_disconnect_exporter::flapping::Settings;
-use mqtt_disconnect_exporter::metrics::Metrics;
-use mqtt_disconnect_exporter::pipeline::{Outcome, Pipeline, PipelineSettings};
-use mqtt_disconnect_exporter::reasons::Reason;
+use mqtt_disconnect_exporter::core::event::EventError;
+use mqtt_disconnect_exporter::core::flapping::Settings;
+use mqtt_disconnect_exporter::core::metrics::Metrics;
+use mqtt_disconnect_exporter::core::pipeline::{Outcome, Pipeline, PipelineSettings};
+use mqtt_disconnect_exporter::core::reasons::Reason;
 use prometheus::{Encoder, Registry, TextEncoder};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -234,7 +234,7 @@ fn random_bytes_never_panic_and_every_rejection_is_counted() {
     let m = p.metrics();
     let errors: u64 = EventError::ALL.iter().map(|e| m.error(*e).get()).sum();
     assert_eq!(errors, rejected);
-    let received: u64 = mqtt_disconnect_exporter::event::EventKind::COUNTED
+    let received: u64 = mqtt_disconnect_exporter::core::event::EventKind::COUNTED
         .iter()
         .map(|k| m.received(*k).get())
         .sum();

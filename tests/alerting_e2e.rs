@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::rules::{rules_yaml, Scale};
 use common::{free_port, get, wait_for, Broker, Exporter, KillOnDrop};
-use mqtt_disconnect_exporter::mqtt::now_ms;
-use mqtt_disconnect_exporter::reasons::Reason;
+use mqtt_disconnect_exporter::core::clock::now_ms;
+use mqtt_disconnect_exporter::core::reasons::Reason;
 use serde_json::Value;
 
 fn spawn(bin: &str, args: &[String], log: &Path) -> KillOnDrop {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::rules::{self, Scale, RULES_FILE, RUNBOOK_FILE, TESTS_FILE};
-use mqtt_disconnect_exporter::reasons::TABLE;
+use mqtt_disconnect_exporter::core::reasons::TABLE;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

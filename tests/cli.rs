@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use mqtt_disconnect_exporter::reasons::{markdown_table, TABLE};
+use mqtt_disconnect_exporter::core::reasons::{markdown_table, TABLE};
 
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(common::exporter_bin())

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{free_port, get, metric, Broker, Exporter, KillOnDrop};
-use mqtt_disconnect_exporter::reasons::Reason;
+use mqtt_disconnect_exporter::core::reasons::Reason;
 use serde_json::Value;
 
 #[test]

@@ -5,10 +5,10 @@
 mod common;
 
 use common::{fixture, FIXTURES};
-use mqtt_disconnect_exporter::event::EventKind;
-use mqtt_disconnect_exporter::metrics::Metrics;
-use mqtt_disconnect_exporter::pipeline::{Outcome, Pipeline, PipelineSettings};
-use mqtt_disconnect_exporter::reasons::Reason;
+use mqtt_disconnect_exporter::core::event::EventKind;
+use mqtt_disconnect_exporter::core::metrics::Metrics;
+use mqtt_disconnect_exporter::core::pipeline::{Outcome, Pipeline, PipelineSettings};
+use mqtt_disconnect_exporter::core::reasons::Reason;
 use prometheus::Registry;
 
 fn pipeline() -> Pipeline {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mqtt_disconnect_exporter::flapping::{Detector, FlapKind, Settings};
+use mqtt_disconnect_exporter::core::flapping::{Detector, FlapKind, Settings};
 use proptest::prelude::*;
 
 const TAKEOVER_WINDOW: i64 = 300_000;

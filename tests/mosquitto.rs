@@ -7,7 +7,7 @@
 mod common;
 
 use common::{fixture, get, series, Broker, Exporter, FIXTURES, FIXTURE_FILTERS};
-use mqtt_disconnect_exporter::mqtt::now_ms;
+use mqtt_disconnect_exporter::core::clock::now_ms;
 
 fn topic_args(filters: &[&str]) -> Vec<String> {
     filters

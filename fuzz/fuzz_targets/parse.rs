@@ -8,9 +8,9 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use mqtt_disconnect_exporter::event::{self, EventError};
-use mqtt_disconnect_exporter::metrics::Metrics;
-use mqtt_disconnect_exporter::pipeline::{Outcome, Pipeline, PipelineSettings};
+use mqtt_disconnect_exporter::core::event::{self, EventError};
+use mqtt_disconnect_exporter::core::metrics::Metrics;
+use mqtt_disconnect_exporter::core::pipeline::{Outcome, Pipeline, PipelineSettings};
 
 thread_local! {
     static PIPELINE: RefCell<Pipeline> = RefCell::new(Pipeline::new(

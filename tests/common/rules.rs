@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use mqtt_disconnect_exporter::reasons::{Reason, TABLE};
+use mqtt_disconnect_exporter::core::reasons::{Reason, TABLE};
 
 pub const RULES_FILE: &str = "alerts/mqtt-disconnect-exporter.rules.yml";
 pub const TESTS_FILE: &str = "alerts/tests/mqtt-disconnect-exporter.test.yml";

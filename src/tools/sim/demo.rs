@@ -1,7 +1,7 @@
 //! `demo`: the whole exporter with nothing installed.
 //!
 //! Starts an embedded MQTT broker (rumqttd) on a free 127.0.0.1 port, the
-//! simulated fleet of [`crate::fleet`] publishing through it, and the real
+//! simulated fleet of [`crate::tools::sim::fleet`] publishing through it, and the real
 //! exporter ([`crate::run`]) subscribed to it, serving `/metrics` and the
 //! landing page as usual. rumqttd refuses subscriptions to `$`-prefixed
 //! topics, so the demo fleet publishes on `demo/events/<kind>`.
@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::fleet::Scenario;
-use crate::http::Status;
-use crate::shutdown::Shutdown;
-use crate::simulate::{self, SimConfig};
+use crate::core::status::Status;
+use crate::edge::shutdown::Shutdown;
+use crate::tools::sim::fleet::Scenario;
+use crate::tools::sim::publish::{self, SimConfig};
 
 /// Topic prefix the demo fleet publishes on.
 pub const TOPIC_PREFIX: &str = "demo/events";
@@ -125,7 +125,7 @@ pub async fn run(
         _ = ready => {}
         _ = waiting.recv() => {}
     }
-    let summary = simulate::run(sim, shutdown).await;
+    let summary = publish::run(sim, shutdown).await;
     tracing::info!(published = summary.published, "demo fleet stopped");
     match exporter.await {
         Ok(served) => served.map_err(DemoError::from),

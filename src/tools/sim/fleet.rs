@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::reasons::Reason;
+use crate::core::reasons::Reason;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -270,8 +270,8 @@ fn subscribed(id: &str, t: i64) -> SimEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
-    use crate::pipeline::{Pipeline, PipelineSettings};
+    use crate::core::metrics::Metrics;
+    use crate::core::pipeline::{Pipeline, PipelineSettings};
 
     #[test]
     fn demo_covers_every_reason_and_flaps_within_seconds() {

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,9 +26,10 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::flapping::FlappingClient;
-use crate::metrics::WebMetrics;
-use crate::shutdown::Shutdown;
+use crate::core::flapping::FlappingClient;
+use crate::core::metrics::WebMetrics;
+use crate::core::status::Status;
+use crate::edge::shutdown::Shutdown;
 
 /// Concurrent connections served; more are closed at once.
 const MAX_CONNECTIONS: usize = 2048;
@@ -44,61 +45,6 @@ pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What the MQTT task tells the HTTP server.
-pub struct Status {
-    registry: Registry,
-    ready: AtomicBool,
-    /// Topic filters granted in the last SUBACK, and how many were asked for.
-    granted: AtomicUsize,
-    topics: AtomicUsize,
-    flapping: RwLock<Arc<Vec<FlappingClient>>>,
-}
-
-impl Status {
-    pub fn new(registry: Registry) -> Self {
-        Status {
-            registry,
-            ready: AtomicBool::new(false),
-            granted: AtomicUsize::new(0),
-            topics: AtomicUsize::new(0),
-            flapping: RwLock::new(Arc::new(Vec::new())),
-        }
-    }
-
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
-    /// Ready means subscribed to at least one topic on a live session.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-    }
-
-    /// Records a SUBACK: `granted` of `topics` filters; ready if any.
-    pub fn set_subscriptions(&self, granted: usize, topics: usize) {
-        self.granted.store(granted, Ordering::Relaxed);
-        self.topics.store(topics, Ordering::Relaxed);
-        self.set_ready(granted > 0);
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-
-    pub fn set_flapping(&self, clients: Vec<FlappingClient>) {
-        if let Ok(mut guard) = self.flapping.write() {
-            *guard = Arc::new(clients);
-        }
-    }
-
-    pub fn flapping(&self) -> Arc<Vec<FlappingClient>> {
-        self.flapping
-            .read()
-            .map(|guard| Arc::clone(&guard))
-            .unwrap_or_default()
-    }
-}
 
 /// Serves until `shutdown` fires, then drains in-flight requests.
 pub async fn serve(
@@ -244,7 +190,7 @@ fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Resp
     }
     let path = req.uri().path();
     if path == telemetry_path {
-        return metrics(&status.registry);
+        return metrics(status.registry());
     }
     match path {
         "/" => html(landing_page(telemetry_path, &status.flapping())),
@@ -260,8 +206,7 @@ fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Resp
 /// is still ready (some events are counted) and says so; the per-filter
 /// truth is `mqtt_exporter_subscription_granted{topic}`.
 fn ready(status: &Status) -> Response<Full<Bytes>> {
-    let granted = status.granted.load(Ordering::Relaxed);
-    let topics = status.topics.load(Ordering::Relaxed);
+    let (granted, topics) = status.subscriptions();
     if !status.is_ready() {
         return respond(
             StatusCode::SERVICE_UNAVAILABLE,

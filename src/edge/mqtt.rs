@@ -14,7 +14,7 @@
 //!   connection in a loop.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::Rng;
 use rumqttc::v5::mqttbytes::v5::{
@@ -25,9 +25,10 @@ use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, S
 use rumqttc::{TlsConfiguration, Transport as MqttTransport};
 
 use crate::config::{MqttConfig, Transport};
-use crate::http::Status;
-use crate::pipeline::Pipeline;
-use crate::shutdown::Shutdown;
+use crate::core::clock::now_ms;
+use crate::core::pipeline::Pipeline;
+use crate::core::status::Status;
+use crate::edge::shutdown::Shutdown;
 
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
@@ -40,14 +41,6 @@ const MAX_LISTED: usize = 1000;
 /// Advances the windows and publishes the (bounded) flapping list.
 fn tick(pipeline: &mut Pipeline, status: &Status) {
     status.set_flapping(pipeline.tick(now_ms(), MAX_LISTED));
-}
-
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn qos(level: u8) -> QoS {

@@ -12,9 +12,9 @@ use prometheus::{
     Opts, Registry,
 };
 
-use crate::event::{EventError, EventKind};
-use crate::flapping::{FlapKind, FlappingClient};
-use crate::reasons::{Reason, TABLE};
+use crate::core::event::{EventError, EventKind};
+use crate::core::flapping::{FlapKind, FlappingClient};
+use crate::core::reasons::{Reason, TABLE};
 
 /// Handles to every metric.
 pub struct Metrics {

@@ -7,10 +7,10 @@
 
 use std::collections::HashSet;
 
-use crate::event::{self, EventError, EventKind, RawReason};
-use crate::flapping::{Detector, FlapKind, FlappingClient, Settings};
-use crate::metrics::Metrics;
-use crate::reasons::{self, Reason};
+use crate::core::event::{self, EventError, EventKind, RawReason};
+use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
+use crate::core::metrics::Metrics;
+use crate::core::reasons::{self, Reason};
 
 /// Pipeline settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -516,9 +516,9 @@ mod tests {
         }
         assert_ne!(labels[0], labels[1]);
         // a short ID is its own label value
-        assert_eq!(crate::metrics::label_value("dev-1"), "dev-1");
+        assert_eq!(crate::core::metrics::label_value("dev-1"), "dev-1");
         assert_eq!(
-            crate::metrics::label_value(&"x".repeat(128)),
+            crate::core::metrics::label_value(&"x".repeat(128)),
             "x".repeat(128)
         );
     }

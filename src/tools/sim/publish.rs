@@ -14,10 +14,10 @@ use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 
-use crate::fleet::{Fleet, Scenario, SimEvent};
-use crate::mqtt::now_ms;
-use crate::reasons;
-use crate::shutdown::Shutdown;
+use crate::core::clock::now_ms;
+use crate::core::reasons;
+use crate::edge::shutdown::Shutdown;
+use crate::tools::sim::fleet::{Fleet, Scenario, SimEvent};
 
 /// What to publish, where.
 #[derive(Debug, Clone)]

@@ -1,0 +1,13 @@
+//! The pure core: parsing, classification, flapping detection, metrics and
+//! the state the edges share. Nothing here imports tokio, rumqttc or hyper,
+//! does I/O, or reads a clock except [`clock::now_ms`], which the edges call;
+//! everything takes time as data, so tests drive it with plain numbers (a
+//! test in `tests/it/architecture.rs` keeps it that way).
+
+pub mod clock;
+pub mod event;
+pub mod flapping;
+pub mod metrics;
+pub mod pipeline;
+pub mod reasons;
+pub mod status;

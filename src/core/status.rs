@@ -1,0 +1,74 @@
+//! What the MQTT edge tells the HTTP edge: readiness, the subscription
+//! result, and a snapshot of the flapping list, beside the Prometheus
+//! registry both share. Plain shared state (atomics and a lock held only to
+//! swap a pointer), so neither edge waits on the other.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use prometheus::Registry;
+
+use crate::core::flapping::FlappingClient;
+
+/// What the MQTT task tells the HTTP server.
+pub struct Status {
+    registry: Registry,
+    ready: AtomicBool,
+    /// Topic filters granted in the last SUBACK, and how many were asked for.
+    granted: AtomicUsize,
+    topics: AtomicUsize,
+    flapping: RwLock<Arc<Vec<FlappingClient>>>,
+}
+
+impl Status {
+    pub fn new(registry: Registry) -> Self {
+        Status {
+            registry,
+            ready: AtomicBool::new(false),
+            granted: AtomicUsize::new(0),
+            topics: AtomicUsize::new(0),
+            flapping: RwLock::new(Arc::new(Vec::new())),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Ready means subscribed to at least one topic on a live session.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Records a SUBACK: `granted` of `topics` filters; ready if any.
+    pub fn set_subscriptions(&self, granted: usize, topics: usize) {
+        self.granted.store(granted, Ordering::Relaxed);
+        self.topics.store(topics, Ordering::Relaxed);
+        self.set_ready(granted > 0);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn set_flapping(&self, clients: Vec<FlappingClient>) {
+        if let Ok(mut guard) = self.flapping.write() {
+            *guard = Arc::new(clients);
+        }
+    }
+
+    pub fn flapping(&self) -> Arc<Vec<FlappingClient>> {
+        self.flapping
+            .read()
+            .map(|guard| Arc::clone(&guard))
+            .unwrap_or_default()
+    }
+
+    /// Topic filters granted in the last SUBACK, and how many were asked for.
+    pub fn subscriptions(&self) -> (usize, usize) {
+        (
+            self.granted.load(Ordering::Relaxed),
+            self.topics.load(Ordering::Relaxed),
+        )
+    }
+}

@@ -1,0 +1,7 @@
+//! The edges: thin shells around the core that do the I/O. [`mqtt`] reads the
+//! broker and feeds the pipeline, [`http`] serves what the pipeline counted,
+//! [`shutdown`] turns signals into one cancellation passed down to both.
+
+pub mod http;
+pub mod mqtt;
+pub mod shutdown;
