@@ -1,9 +1,7 @@
 //! The shipped alerting rules, their promtool unit tests and the runbook are
 //! generated from the reason table; promtool and amtool accept them.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

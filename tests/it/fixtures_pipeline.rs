@@ -1,8 +1,6 @@
 //! Every captured fixture through the pure pipeline: no sockets, exact counts.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{fixture, FIXTURES};
 use mqtt_disconnect_exporter::core::event::EventKind;

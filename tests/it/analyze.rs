@@ -1,8 +1,6 @@
 //! `analyze` on captured logs in each input format, through the binary.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -2,9 +2,7 @@
 //! exact counters out over HTTP; bad input; takeover flapping; broker restart
 //! (resubscribe, not a zombie); a persistent session across an exporter restart.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use common::{fixture, get, series, Broker, Exporter, FIXTURES, FIXTURE_FILTERS};
 use mqtt_disconnect_exporter::core::clock::now_ms;

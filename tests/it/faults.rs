@@ -4,9 +4,7 @@
 //! restart is involved the tests check the count lies in [published,
 //! published + in-flight window]; without failures they check it exactly.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

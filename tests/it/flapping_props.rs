@@ -1,8 +1,6 @@
 //! Property tests for the flapping detector against a naive reference model
 //! that keeps every event.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use mqtt_disconnect_exporter::core::flapping::{Detector, FlapKind, Settings};

@@ -3,8 +3,6 @@
 //! None may add a series beyond the closed sets, and the exposition must stay
 //! valid for a real Prometheus parser (`promtool check metrics`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 

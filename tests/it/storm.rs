@@ -3,9 +3,7 @@
 //! nothing. Every event must be counted, the exporter must go quiet once the
 //! storm is over, and a later burst must be counted whole too.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,9 +2,7 @@
 //! slowloris connections must not starve Prometheus's scrapes from another
 //! address, and a connection that never sends a request is closed early.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::TcpStream;

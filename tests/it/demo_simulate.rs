@@ -1,9 +1,7 @@
 //! `demo` (embedded broker, nothing installed) and `simulate` against a real
 //! Mosquitto, through the binary.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

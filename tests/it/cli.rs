@@ -1,8 +1,6 @@
 //! The binary's command line: help, bad flags, the reasons table, the README.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::process::Command;
 

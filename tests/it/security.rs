@@ -4,9 +4,7 @@
 //! acl_file grants every subscription and filters on delivery, so a refused
 //! SUBACK is covered by `mqtt::tests::suback_names_each_refused_topic`.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -5,9 +5,7 @@
 //! too_many_connection burst must page with the table's recommended action;
 //! then every dashboard panel query must run and return data.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};

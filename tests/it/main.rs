@@ -1,0 +1,24 @@
+//! The integration tests, in one binary so the link step happens once: a
+//! module per concern, and one set of helpers in [`common`] (start a real
+//! Mosquitto, start the exporter, build a payload, kill a child on drop).
+//! Everything runs on 127.0.0.1 against real Mosquitto, Prometheus,
+//! Alertmanager, promtool and openssl, which `scripts/test.sh` installs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod adversarial;
+mod alerting_e2e;
+mod alerts;
+mod analyze;
+mod architecture;
+mod cli;
+mod demo_simulate;
+mod faults;
+mod fixtures_pipeline;
+mod flapping_props;
+mod http_abuse;
+mod mosquitto;
+mod security;
+mod storm;
