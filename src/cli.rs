@@ -1,18 +1,26 @@
-//! Command-line flags and subcommands (clap derive only; validation lives in
-//! [`crate::config`]).
+//! Command-line flags and subcommands: every flag is defined here once.
 //!
 //! Flags use the Prometheus exporter convention of dotted names, and each has
 //! an environment fallback: `MQTT_EXPORTER_` plus the upper-cased name with
 //! `.` and `-` read as `_` (e.g. `--mqtt.url` / `MQTT_EXPORTER_MQTT_URL`).
+//! clap parses every value into its type here (durations, the broker URL,
+//! addresses, bounded numbers), so a bad value is refused with clap's one
+//! line naming the flag; [`crate::config`] only reads files and checks
+//! combinations. Flags come in groups, each under its own `--help` heading,
+//! and each subcommand takes only the groups it uses. The README's flag table
+//! is [`markdown_flags`], checked by a test.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "mqtt-disconnect-exporter",
     version,
+    args_conflicts_with_subcommands = true,
     about = "Prometheus exporter for MQTT client disconnect reasons and takeover flapping.",
     long_about = "Prometheus exporter for MQTT client disconnect reasons and takeover flapping.\n\n\
         Subscribes to a broker's client lifecycle events (Tencent Cloud TDMQ for MQTT $events/..., \
@@ -38,11 +46,29 @@ pub enum Command {
     /// fleet publishing through it, and the exporter serving /metrics.
     Demo(DemoArgs),
     /// Publish a simulated fleet's lifecycle events to a real broker
-    /// (--mqtt.url), for trying dashboards and alerts, and for load tests.
+    /// (--mqtt.url, with credentials and TLS), for trying dashboards and
+    /// alerts, and for load tests.
     Simulate(SimulateArgs),
     /// Report on a captured event log (JSON lines, `mosquitto_sub -v` output,
     /// or EMQX rule-engine file-sink output) without a broker.
     Analyze(AnalyzeArgs),
+}
+
+/// The exporter itself (no subcommand): every group.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub subscription: SubscriptionArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub events: EventArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -53,6 +79,12 @@ pub struct DemoArgs {
     /// Steady disconnects per second (each followed by a reconnect).
     #[arg(long = "demo.rate", default_value_t = 50, value_name = "N")]
     pub rate: u32,
+    #[command(flatten)]
+    pub events: EventArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -64,8 +96,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub clients: usize,
     /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C.
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
-    pub duration: Option<String>,
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = positive_duration)]
+    pub duration: Option<Duration>,
     /// Traffic pattern.
     #[arg(long, value_enum, default_value_t = crate::tools::sim::fleet::Scenario::Steady)]
     pub scenario: crate::tools::sim::fleet::Scenario,
@@ -82,6 +114,12 @@ pub struct SimulateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -92,6 +130,8 @@ pub struct AnalyzeArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+    #[command(flatten)]
+    pub events: EventArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -100,285 +140,587 @@ pub enum ReportFormat {
     Json,
 }
 
+/// How to reach the broker: used by the exporter and by `simulate`.
 #[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
+#[command(next_help_heading = "MQTT")]
+pub struct BrokerArgs {
     /// Broker URL: mqtt://host:port or mqtts://host:port (TLS).
     #[arg(
-        global = true,
         long = "mqtt.url",
         env = "MQTT_EXPORTER_MQTT_URL",
         default_value = "mqtt://127.0.0.1:1883",
-        value_name = "URL"
+        value_name = "URL",
+        value_parser = broker_url
     )]
-    pub mqtt_url: String,
-
-    /// Topic filter to subscribe to; repeat for several. Shared subscriptions
-    /// ($share/GROUP/FILTER) work. Defaults to TDMQ for MQTT's event topics.
-    #[arg(
-        global = true,
-        long = "mqtt.topic",
-        env = "MQTT_EXPORTER_MQTT_TOPIC",
-        value_delimiter = ',',
-        value_name = "FILTER",
-        default_values_t = [
-            "$events/client_connected".to_string(),
-            "$events/client_disconnected".to_string(),
-            "$events/session_subscribed".to_string(),
-            "$events/session_unsubscribed".to_string(),
-        ]
-    )]
-    pub mqtt_topics: Vec<String>,
+    pub url: BrokerUrl,
 
     /// MQTT client ID. Default: mqtt-disconnect-exporter-HOSTNAME, stable per
     /// host and distinct across replicas (two exporters sharing one ID would
     /// take each other over).
     #[arg(
-        global = true,
         long = "mqtt.client-id",
         env = "MQTT_EXPORTER_MQTT_CLIENT_ID",
-        value_name = "ID"
+        value_name = "ID",
+        value_parser = client_id
     )]
-    pub mqtt_client_id: Option<String>,
+    pub client_id: Option<String>,
 
     /// Username for the broker.
     #[arg(
-        global = true,
         long = "mqtt.username",
         env = "MQTT_EXPORTER_MQTT_USERNAME",
         value_name = "NAME"
     )]
-    pub mqtt_username: Option<String>,
+    pub username: Option<String>,
 
     /// File holding the broker password (trailing newline stripped). The
     /// password can also come from MQTT_EXPORTER_MQTT_PASSWORD; there is no
     /// plain password flag, so it never shows in `ps`.
     #[arg(
-        global = true,
         long = "mqtt.password-file",
         env = "MQTT_EXPORTER_MQTT_PASSWORD_FILE",
         value_name = "PATH"
     )]
-    pub mqtt_password_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
 
+    /// MQTT keep-alive interval (5s to 65535s).
+    #[arg(
+        long = "mqtt.keepalive",
+        env = "MQTT_EXPORTER_MQTT_KEEPALIVE",
+        default_value = "30s",
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        value_parser = keepalive
+    )]
+    pub keepalive: Duration,
+}
+
+/// TLS to the broker (mqtts://).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
     /// CA certificate (PEM) that signed the broker's certificate; required
     /// for mqtts://.
     #[arg(
-        global = true,
         long = "mqtt.ca-file",
         env = "MQTT_EXPORTER_MQTT_CA_FILE",
         value_name = "PATH"
     )]
-    pub mqtt_ca_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
 
     /// Client certificate (PEM) for mutual TLS; needs --mqtt.key-file.
     #[arg(
-        global = true,
         long = "mqtt.cert-file",
         env = "MQTT_EXPORTER_MQTT_CERT_FILE",
         value_name = "PATH"
     )]
-    pub mqtt_cert_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
 
     /// Client private key (PEM) for mutual TLS; needs --mqtt.cert-file.
     #[arg(
-        global = true,
         long = "mqtt.key-file",
         env = "MQTT_EXPORTER_MQTT_KEY_FILE",
         value_name = "PATH"
     )]
-    pub mqtt_key_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// What the exporter subscribes to, and its session.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "MQTT")]
+pub struct SubscriptionArgs {
+    /// Topic filter to subscribe to; repeat for several. Shared subscriptions
+    /// ($share/GROUP/FILTER) work. Defaults to TDMQ for MQTT's event topics.
+    #[arg(
+        long = "mqtt.topic",
+        env = "MQTT_EXPORTER_MQTT_TOPIC",
+        value_delimiter = ',',
+        value_name = "FILTER",
+        value_parser = topic_filter,
+        default_values = [
+            "$events/client_connected",
+            "$events/client_disconnected",
+            "$events/session_subscribed",
+            "$events/session_unsubscribed",
+        ]
+    )]
+    pub topics: Vec<String>,
 
     /// QoS of the subscription (0, 1 or 2). TDMQ publishes its event topics
     /// at QoS 0, so the broker delivers min(published, subscribed).
     #[arg(
-        global = true,
         long = "mqtt.qos",
         env = "MQTT_EXPORTER_MQTT_QOS",
         default_value_t = 1,
-        value_name = "QOS"
+        value_name = "QOS",
+        value_parser = clap::value_parser!(u8).range(0..=2)
     )]
-    pub mqtt_qos: u8,
+    pub qos: u8,
 
     /// Start a clean session on every connect. Default false: a persistent
     /// session, so QoS 1 events queue at the broker while the exporter is away.
     #[arg(
-        global = true,
         long = "mqtt.clean-session",
         env = "MQTT_EXPORTER_MQTT_CLEAN_SESSION",
         default_value_t = false,
         action = clap::ArgAction::Set,
         value_name = "BOOL"
     )]
-    pub mqtt_clean_session: bool,
+    pub clean_session: bool,
 
     /// MQTT 5 session expiry interval: how long the broker keeps the
     /// exporter's session (and queues events for it) after it goes away.
     #[arg(
-        global = true,
         long = "mqtt.session-expiry",
-        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_MQTT_SESSION_EXPIRY",
         default_value = "1h",
-        value_name = "DURATION"
-    )]
-    pub mqtt_session_expiry: String,
-
-    /// MQTT keep-alive interval.
-    #[arg(
-        global = true,
-        long = "mqtt.keepalive",
+        value_name = "DURATION",
         allow_hyphen_values = true,
-        env = "MQTT_EXPORTER_MQTT_KEEPALIVE",
-        default_value = "30s",
-        value_name = "DURATION"
+        value_parser = session_expiry
     )]
-    pub mqtt_keepalive: String,
+    pub session_expiry: Duration,
 
     /// Largest MQTT packet the exporter accepts (told to the broker in CONNECT).
     #[arg(
-        global = true,
         long = "mqtt.max-packet-size",
         env = "MQTT_EXPORTER_MQTT_MAX_PACKET_SIZE",
         default_value_t = 1024 * 1024,
-        value_name = "BYTES"
+        value_name = "BYTES",
+        value_parser = clap::value_parser!(u32).range(1024..)
     )]
-    pub mqtt_max_packet_size: u32,
+    pub max_packet_size: u32,
+}
 
+/// How events are read and flapping detected: the exporter, `demo` and
+/// `analyze` share these.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Events and flapping")]
+pub struct EventArgs {
     /// Largest event payload parsed; larger ones count as error="too_large".
     #[arg(
-        global = true,
         long = "event.max-payload-size",
         env = "MQTT_EXPORTER_EVENT_MAX_PAYLOAD_SIZE",
         default_value_t = 64 * 1024,
-        value_name = "BYTES"
+        value_name = "BYTES",
+        value_parser = at_least_1
     )]
-    pub event_max_payload_size: usize,
+    pub max_payload_size: usize,
 
     /// Event times further than this from their arrival time are clamped to
     /// it (and counted in mqtt_exporter_event_time_clamped_total), so a device
     /// or broker with a wrong clock cannot hide or prolong flapping.
     #[arg(
-        global = true,
         long = "event.max-clock-skew",
-        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_EVENT_MAX_CLOCK_SKEW",
         default_value = "60s",
-        value_name = "DURATION"
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        value_parser = positive_duration
     )]
-    pub event_max_clock_skew: String,
+    pub max_clock_skew: Duration,
 
     /// Window for takeover flapping (event time).
     #[arg(
-        global = true,
         long = "flapping.window",
-        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_FLAPPING_WINDOW",
         default_value = "5m",
-        value_name = "DURATION"
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        value_parser = positive_duration
     )]
-    pub flapping_window: String,
+    pub takeover_window: Duration,
 
     /// Takeovers of one client ID within --flapping.window that make it
-    /// flapping (at least 2: one takeover is normal self-repair).
+    /// flapping (2 to 1000: one takeover is normal self-repair).
     #[arg(
-        global = true,
         long = "flapping.takeover-threshold",
         env = "MQTT_EXPORTER_FLAPPING_TAKEOVER_THRESHOLD",
         default_value_t = 3,
-        value_name = "N"
+        value_name = "N",
+        value_parser = threshold
     )]
-    pub flapping_takeover_threshold: usize,
+    pub takeover_threshold: usize,
 
     /// Window for reconnect flapping (event time); EMQX's flapping_detect default.
     #[arg(
-        global = true,
         long = "flapping.window-reconnect",
-        allow_hyphen_values = true,
         env = "MQTT_EXPORTER_FLAPPING_WINDOW_RECONNECT",
         default_value = "1m",
-        value_name = "DURATION"
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        value_parser = positive_duration
     )]
-    pub flapping_window_reconnect: String,
+    pub reconnect_window: Duration,
 
     /// Disconnects of one client ID (any reason) within
-    /// --flapping.window-reconnect that make it flapping (at least 2).
+    /// --flapping.window-reconnect that make it flapping (2 to 1000).
     #[arg(
-        global = true,
         long = "flapping.reconnect-threshold",
         env = "MQTT_EXPORTER_FLAPPING_RECONNECT_THRESHOLD",
         default_value_t = 15,
-        value_name = "N"
+        value_name = "N",
+        value_parser = threshold
     )]
-    pub flapping_reconnect_threshold: usize,
+    pub reconnect_threshold: usize,
 
-    /// Flapping clients exported as mqtt_client_flapping{clientid} series.
+    /// Flapping clients exported as mqtt_client_flapping{clientid} series (at most 1000).
     #[arg(
-        global = true,
         long = "flapping.top-clients",
         env = "MQTT_EXPORTER_FLAPPING_TOP_CLIENTS",
         default_value_t = 20,
-        value_name = "N"
+        value_name = "N",
+        value_parser = at_most_1000
     )]
-    pub flapping_top_clients: usize,
+    pub top_clients: usize,
 
-    /// Distinct peer addresses kept per flapping client.
+    /// Distinct peer addresses kept per flapping client (at most 1000).
     #[arg(
-        global = true,
         long = "flapping.max-peers",
         env = "MQTT_EXPORTER_FLAPPING_MAX_PEERS",
         default_value_t = 8,
-        value_name = "N"
+        value_name = "N",
+        value_parser = at_most_1000
     )]
-    pub flapping_max_peers: usize,
+    pub max_peers: usize,
 
     /// Cap on client IDs held in flapping state; least recently seen are evicted.
     #[arg(
-        global = true,
         long = "clients.max-tracked",
         env = "MQTT_EXPORTER_CLIENTS_MAX_TRACKED",
         default_value_t = 1_000_000,
-        value_name = "N"
+        value_name = "N",
+        value_parser = at_least_1
     )]
-    pub clients_max_tracked: usize,
+    pub max_tracked: usize,
+}
 
+/// The HTTP endpoints.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Web")]
+pub struct WebArgs {
     /// Address for /metrics and the other endpoints. A bare `:port` listens on
     /// all interfaces.
     #[arg(
-        global = true,
         long = "web.listen-address",
         env = "MQTT_EXPORTER_WEB_LISTEN_ADDRESS",
         default_value = "127.0.0.1:9883",
-        value_name = "ADDR"
+        value_name = "ADDR",
+        value_parser = listen_address
     )]
-    pub web_listen_address: String,
+    pub listen_address: SocketAddr,
 
-    /// Path under which metrics are served.
+    /// Path under which metrics are served (not /, /-/healthy, /-/ready or /api/...).
     #[arg(
-        global = true,
         long = "web.telemetry-path",
         env = "MQTT_EXPORTER_WEB_TELEMETRY_PATH",
         default_value = "/metrics",
-        value_name = "PATH"
+        value_name = "PATH",
+        value_parser = telemetry_path
     )]
-    pub web_telemetry_path: String,
+    pub telemetry_path: String,
+}
 
-    /// Log level: error, warn, info, debug or trace (or a tracing filter).
+/// Logging, on stderr.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Log")]
+pub struct LogArgs {
+    /// Log level (`warning` is read as `warn`).
     #[arg(
-        global = true,
         long = "log.level",
         env = "MQTT_EXPORTER_LOG_LEVEL",
         default_value = "info",
-        value_name = "LEVEL"
+        value_name = "LEVEL",
+        value_enum,
+        ignore_case = true
     )]
-    pub log_level: String,
+    pub level: LogLevel,
 
-    /// Log format: logfmt or json.
+    /// Log format.
     #[arg(
-        global = true,
         long = "log.format",
         env = "MQTT_EXPORTER_LOG_FORMAT",
         default_value = "logfmt",
-        value_name = "FORMAT"
+        value_name = "FORMAT",
+        value_enum
     )]
-    pub log_format: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    #[value(alias = "warning")]
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// A parsed broker URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    /// The URL carried a user name or password: refused by
+    /// [`crate::config`], which can say so without echoing them (clap's
+    /// own error would quote the whole value).
+    pub has_credentials: bool,
+}
+
+/// `mqtt://host[:1883]` or `mqtts://host[:8883]`.
+pub fn broker_url(raw: &str) -> Result<BrokerUrl, String> {
+    let url = url::Url::parse(raw).map_err(|e| e.to_string())?;
+    let tls = match url.scheme() {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" => true,
+        other => {
+            return Err(format!(
+                "unsupported scheme {other:?}, use mqtt:// or mqtts://"
+            ))
+        }
+    };
+    let host = match url.host() {
+        Some(url::Host::Ipv6(addr)) => addr.to_string(),
+        Some(host) => host.to_string(),
+        None => return Err("no host".into()),
+    };
+    if !matches!(url.path(), "" | "/") {
+        return Err("a broker URL has no path".into());
+    }
+    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    if port == 0 {
+        return Err("port 0 is not a broker's port".into());
+    }
+    Ok(BrokerUrl {
+        host,
+        port,
+        tls,
+        has_credentials: !url.username().is_empty() || url.password().is_some(),
+    })
+}
+
+fn client_id(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(raw.to_string())
+}
+
+/// A topic filter as MQTT allows it (`#` last and whole, `+` whole).
+pub fn topic_filter(raw: &str) -> Result<String, String> {
+    let filter = raw.trim();
+    if filter.is_empty() {
+        return Err("empty topic filter".into());
+    }
+    if filter.len() > 65535 || filter.contains('\0') {
+        return Err("not a valid MQTT topic filter".into());
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
+            return Err("# must be a whole level and the last one".into());
+        }
+        if level.contains('+') && *level != "+" {
+            return Err("+ must be a whole level".into());
+        }
+    }
+    if filter.starts_with("$share/") && levels.len() < 3 {
+        return Err("a shared subscription is $share/<group>/<filter>".into());
+    }
+    Ok(filter.to_string())
+}
+
+/// Parses `[::1]:9883`, `127.0.0.1:9883`, or `:9883` (all interfaces).
+pub fn listen_address(raw: &str) -> Result<SocketAddr, String> {
+    let full = if raw.starts_with(':') {
+        format!("0.0.0.0{raw}")
+    } else if raw == "localhost" || raw.starts_with("localhost:") {
+        raw.replacen("localhost", "127.0.0.1", 1)
+    } else {
+        raw.to_string()
+    };
+    full.parse()
+        .map_err(|_| "expected host:port, e.g. 127.0.0.1:9883 or :9883".to_string())
+}
+
+fn telemetry_path(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') || raw.contains(char::is_whitespace) {
+        return Err("must start with / and contain no spaces".into());
+    }
+    if matches!(raw, "/" | "/-/healthy" | "/-/ready" | "/api") || raw.starts_with("/api/") {
+        return Err("taken by the landing page, a health endpoint or the API".into());
+    }
+    Ok(raw.to_string())
+}
+
+/// Parses durations such as `500ms`, `30s`, `5m`, `1h`, `1d`, `1h30m`.
+pub fn duration(raw: &str) -> Result<Duration, String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.starts_with('-') {
+        return Err("must not be negative".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err("expected a number followed by a unit (ms, s, m, h, d), e.g. 5m".into());
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| "number too large".to_string())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let ms_per = match unit {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err("missing unit (ms, s, m, h, d)".into()),
+            other => return Err(format!("unknown unit {other:?} (use ms, s, m, h, d)")),
+        };
+        let ms = n
+            .checked_mul(ms_per)
+            .ok_or_else(|| "duration too large".to_string())?;
+        total = total
+            .checked_add(Duration::from_millis(ms))
+            .ok_or_else(|| "duration too large".to_string())?;
+    }
+    Ok(total)
+}
+
+fn positive_duration(raw: &str) -> Result<Duration, String> {
+    let d = duration(raw)?;
+    if d.is_zero() {
+        return Err("must be above zero".into());
+    }
+    Ok(d)
+}
+
+fn keepalive(raw: &str) -> Result<Duration, String> {
+    let d = duration(raw)?;
+    if d.as_secs() > u64::from(u16::MAX) || d.as_secs() < 5 {
+        return Err("must be between 5s and 65535s".into());
+    }
+    Ok(d)
+}
+
+fn session_expiry(raw: &str) -> Result<Duration, String> {
+    let d = duration(raw)?;
+    if d.as_secs() > u64::from(u32::MAX) {
+        return Err("longer than MQTT allows".into());
+    }
+    Ok(d)
+}
+
+fn bounded(raw: &str, min: usize, max: usize) -> Result<usize, String> {
+    let n: usize = raw
+        .trim()
+        .parse()
+        .map_err(|_| "expected a whole number".to_string())?;
+    if n < min || n > max {
+        return Err(format!("must be between {min} and {max}"));
+    }
+    Ok(n)
+}
+
+fn threshold(raw: &str) -> Result<usize, String> {
+    bounded(raw, 2, 1000).map_err(|e| format!("{e} (one takeover is normal self-repair)"))
+}
+
+fn at_most_1000(raw: &str) -> Result<usize, String> {
+    bounded(raw, 0, 1000)
+}
+
+fn at_least_1(raw: &str) -> Result<usize, String> {
+    bounded(raw, 1, usize::MAX)
+}
+
+/// The README's flag table: every flag of the exporter, by help heading,
+/// with its environment variable, default and help, from the definitions
+/// above (a test keeps the README's copy equal to it).
+pub fn markdown_flags() -> String {
+    let command = Cli::command();
+    let mut out = String::new();
+    let mut heading = None;
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else {
+            continue;
+        };
+        if matches!(long, "help" | "version") {
+            continue;
+        }
+        if arg.get_help_heading() != heading {
+            heading = arg.get_help_heading();
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "**{}**\n\n| flag | env | default | meaning |\n|---|---|---|---|\n",
+                heading.unwrap_or("Other")
+            ));
+        }
+        let env = arg
+            .get_env()
+            .map(|e| format!("`{}`", e.to_string_lossy()))
+            .unwrap_or_default();
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| format!("`{}`", v.to_string_lossy()))
+            .collect();
+        let help = arg
+            .get_long_help()
+            .or_else(|| arg.get_help())
+            .map(|h| h.to_string().replace('\n', " ").replace('|', "\\|"))
+            .unwrap_or_default();
+        let values: Vec<String> = arg
+            .get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| format!("`{}`", v.get_name()))
+            .collect();
+        let mut help = help.trim_end_matches('.').to_string();
+        help.push('.');
+        if !values.is_empty() && values != ["`true`", "`false`"] {
+            help.push_str(&format!(" One of {}.", values.join(", ")));
+        }
+        out.push_str(&format!(
+            "| `--{long}` | {env} | {} | {help} |\n",
+            if defaults.is_empty() {
+                "—".to_string()
+            } else {
+                defaults.join(", ")
+            }
+        ));
+    }
+    out
 }

@@ -1,16 +1,17 @@
 //! Validated configuration: every flag checked before any port is bound.
 //!
-//! [`Config::from_args`] turns the raw [`ServeArgs`] into typed values
-//! (durations, a parsed broker URL, a socket address, non-zero caps) or one
-//! [`ConfigError`] that names the flag. It reads the password and certificate
-//! files, so a missing or unreadable file fails at start, not at the first
-//! reconnect; apart from those reads it is pure.
+//! clap has already parsed each flag into its type ([`crate::cli`]); this
+//! module reads the files flags name (the password, the CA and the client
+//! certificate and key, each checked for content, so an unusable file fails
+//! at start and not at the first reconnect) and checks combinations of
+//! flags. [`Config::from_args`] returns the exporter's [`Config`] or one
+//! [`ConfigError`] naming the flag.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::ServeArgs;
+use crate::cli::{BrokerArgs, EventArgs, LogFormat, LogLevel, ServeArgs, TlsArgs};
 use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 
@@ -71,20 +72,26 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Everything the MQTT edge needs.
+/// How to reach the broker: the exporter's and `simulate`'s connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MqttConfig {
+pub struct BrokerConfig {
     pub host: String,
     pub port: u16,
     pub transport: Transport,
-    pub topics: Vec<String>,
     pub client_id: String,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    pub keepalive: Duration,
+}
+
+/// Everything the MQTT edge needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttConfig {
+    pub broker: BrokerConfig,
+    pub topics: Vec<String>,
     pub qos: u8,
     pub clean_session: bool,
     pub session_expiry: Duration,
-    pub keepalive: Duration,
     pub max_packet_size: u32,
 }
 
@@ -95,351 +102,193 @@ pub struct WebConfig {
     pub telemetry_path: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Logfmt,
-    Json,
-}
-
 /// The validated configuration of `serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub mqtt: MqttConfig,
     pub web: WebConfig,
     pub pipeline: PipelineSettings,
-    pub log_level: String,
+    pub log_level: LogLevel,
     pub log_format: LogFormat,
 }
 
 impl Config {
-    /// Validates `args`; `password_env` is MQTT_EXPORTER_MQTT_PASSWORD and
-    /// `hostname` the default client ID's suffix (both passed in for tests).
+    /// Reads the files `args` name and checks their combinations;
+    /// `password_env` is MQTT_EXPORTER_MQTT_PASSWORD and `hostname` the
+    /// default client ID's suffix (both passed in for tests).
     pub fn from_args(
         args: &ServeArgs,
         password_env: Option<String>,
         hostname: &str,
     ) -> Result<Config, ConfigError> {
-        let (host, port, tls) = parse_url(&args.mqtt_url)?;
-        let transport = if tls {
-            let ca = match &args.mqtt_ca_file {
-                Some(path) => {
-                    let pem = read_file("--mqtt.ca-file", path)?;
-                    check_ca(&pem).map_err(|why| file_error("--mqtt.ca-file", path, why))?;
-                    pem
-                }
-                None => {
-                    return Err(invalid(
-                        "--mqtt.ca-file",
-                        "",
-                        "mqtts:// needs a CA certificate to verify the broker",
-                    ))
-                }
-            };
-            let client_auth = match (&args.mqtt_cert_file, &args.mqtt_key_file) {
-                (Some(cert), Some(key)) => {
-                    let cert_pem = read_file("--mqtt.cert-file", cert)?;
-                    let key_pem = read_file("--mqtt.key-file", key)?;
-                    check_client_auth(&cert_pem, &key_pem).map_err(|(flag, why)| {
-                        let path = if flag == "--mqtt.cert-file" {
-                            cert
-                        } else {
-                            key
-                        };
-                        file_error(flag, path, why)
-                    })?;
-                    Some((cert_pem, key_pem))
-                }
-                (None, None) => None,
-                (Some(_), None) => {
-                    return Err(invalid(
-                        "--mqtt.key-file",
-                        "",
-                        "needed with --mqtt.cert-file",
-                    ))
-                }
-                (None, Some(_)) => {
-                    return Err(invalid(
-                        "--mqtt.cert-file",
-                        "",
-                        "needed with --mqtt.key-file",
-                    ))
-                }
-            };
-            Transport::Tls { ca, client_auth }
-        } else {
-            if args.mqtt_ca_file.is_some() || args.mqtt_cert_file.is_some() {
-                return Err(invalid(
-                    "--mqtt.url",
-                    &args.mqtt_url,
-                    "TLS files were given, use mqtts://",
-                ));
-            }
-            Transport::Tcp
-        };
+        let broker = BrokerConfig::from_args(
+            &args.broker,
+            &args.tls,
+            password_env,
+            &default_client_id(hostname),
+        )?;
+        let sub = &args.subscription;
+        Ok(Config {
+            mqtt: MqttConfig {
+                broker,
+                topics: sub.topics.clone(),
+                qos: sub.qos,
+                clean_session: sub.clean_session,
+                session_expiry: sub.session_expiry,
+                max_packet_size: sub.max_packet_size,
+            },
+            web: WebConfig {
+                listen: args.web.listen_address,
+                telemetry_path: args.web.telemetry_path.clone(),
+            },
+            pipeline: pipeline_settings(&args.events),
+            log_level: args.log.level,
+            log_format: args.log.format,
+        })
+    }
+}
 
-        let topics: Vec<String> = args
-            .mqtt_topics
-            .iter()
-            .map(|t| t.trim().to_string())
-            .collect();
-        if topics.is_empty() {
+impl BrokerConfig {
+    /// The connection `broker` and `tls` describe, with `default_client_id`
+    /// when no `--mqtt.client-id` was given.
+    pub fn from_args(
+        broker: &BrokerArgs,
+        tls: &TlsArgs,
+        password_env: Option<String>,
+        default_client_id: &str,
+    ) -> Result<BrokerConfig, ConfigError> {
+        if broker.url.has_credentials {
             return Err(invalid(
-                "--mqtt.topic",
-                "",
-                "at least one topic filter is needed",
+                "--mqtt.url",
+                "<redacted>",
+                "credentials in the URL are not accepted; use --mqtt.username and --mqtt.password-file",
             ));
         }
-        for topic in &topics {
-            validate_filter(topic).map_err(|why| invalid("--mqtt.topic", topic, why))?;
-        }
-
-        let client_id = match &args.mqtt_client_id {
-            Some(id) if id.trim().is_empty() => {
-                return Err(invalid("--mqtt.client-id", id, "must not be empty"))
-            }
-            Some(id) => id.clone(),
-            None => default_client_id(hostname),
-        };
-
-        let password = match &args.mqtt_password_file {
-            Some(path) => {
-                let bytes = read_file("--mqtt.password-file", path)?;
-                let text = String::from_utf8(bytes).map_err(|_| ConfigError::File {
-                    flag: "--mqtt.password-file",
-                    path: path.clone(),
-                    why: "not UTF-8".into(),
-                })?;
-                let password = text.trim_end_matches(['\r', '\n']);
-                if password.is_empty() {
-                    return Err(file_error(
-                        "--mqtt.password-file",
-                        path,
-                        "the file is empty",
-                    ));
-                }
-                if password.len() > usize::from(u16::MAX) {
-                    return Err(file_error(
-                        "--mqtt.password-file",
-                        path,
-                        "longer than MQTT's 65535-byte password limit",
-                    ));
-                }
-                Some(Secret(password.to_string()))
-            }
+        let transport = transport(broker, tls)?;
+        let password = match &broker.password_file {
+            Some(path) => Some(read_password(path)?),
             None => password_env.map(Secret),
         };
-        if password.is_some() && args.mqtt_username.is_none() {
+        if password.is_some() && broker.username.is_none() {
             return Err(invalid(
                 "--mqtt.username",
                 "",
                 "a password was given without a username",
             ));
         }
-
-        if args.mqtt_qos > 2 {
-            return Err(invalid("--mqtt.qos", args.mqtt_qos, "must be 0, 1 or 2"));
-        }
-        let session_expiry = parse_duration(&args.mqtt_session_expiry)
-            .map_err(|why| invalid("--mqtt.session-expiry", &args.mqtt_session_expiry, why))?;
-        if session_expiry.as_secs() > u64::from(u32::MAX) {
-            return Err(invalid(
-                "--mqtt.session-expiry",
-                &args.mqtt_session_expiry,
-                "longer than MQTT allows",
-            ));
-        }
-        let keepalive = nonzero_duration("--mqtt.keepalive", &args.mqtt_keepalive)?;
-        if keepalive.as_secs() > u64::from(u16::MAX) || keepalive.as_secs() < 5 {
-            return Err(invalid(
-                "--mqtt.keepalive",
-                &args.mqtt_keepalive,
-                "must be between 5s and 65535s",
-            ));
-        }
-        if args.mqtt_max_packet_size < 1024 {
-            return Err(invalid(
-                "--mqtt.max-packet-size",
-                args.mqtt_max_packet_size,
-                "must be at least 1024",
-            ));
-        }
-        if args.event_max_payload_size == 0 {
-            return Err(invalid("--event.max-payload-size", 0, "must be above 0"));
-        }
-
-        let max_skew = nonzero_duration("--event.max-clock-skew", &args.event_max_clock_skew)?;
-        let takeover_window = nonzero_duration("--flapping.window", &args.flapping_window)?;
-        let reconnect_window = nonzero_duration(
-            "--flapping.window-reconnect",
-            &args.flapping_window_reconnect,
-        )?;
-        if args.flapping_takeover_threshold < 2 {
-            return Err(invalid(
-                "--flapping.takeover-threshold",
-                args.flapping_takeover_threshold,
-                "must be at least 2 (one takeover is normal self-repair)",
-            ));
-        }
-        if args.flapping_reconnect_threshold < 2 {
-            return Err(invalid(
-                "--flapping.reconnect-threshold",
-                args.flapping_reconnect_threshold,
-                "must be at least 2",
-            ));
-        }
-        for (flag, value, max) in [
-            (
-                "--flapping.takeover-threshold",
-                args.flapping_takeover_threshold,
-                1000,
-            ),
-            (
-                "--flapping.reconnect-threshold",
-                args.flapping_reconnect_threshold,
-                1000,
-            ),
-            ("--flapping.top-clients", args.flapping_top_clients, 1000),
-            ("--flapping.max-peers", args.flapping_max_peers, 1000),
-        ] {
-            if value > max {
-                return Err(invalid(flag, value, format!("must be at most {max}")));
-            }
-        }
-        if args.clients_max_tracked == 0 {
-            return Err(invalid("--clients.max-tracked", 0, "must be above 0"));
-        }
-
-        let listen = parse_listen(&args.web_listen_address)?;
-        let path = &args.web_telemetry_path;
-        if !path.starts_with('/') || path.contains(char::is_whitespace) {
-            return Err(invalid("--web.telemetry-path", path, "must start with /"));
-        }
-        if matches!(path.as_str(), "/" | "/-/healthy" | "/-/ready")
-            || path == "/api"
-            || path.starts_with("/api/")
-        {
-            return Err(invalid(
-                "--web.telemetry-path",
-                path,
-                "taken by the landing page, a health endpoint or the API",
-            ));
-        }
-        let log_format = match args.log_format.as_str() {
-            "logfmt" => LogFormat::Logfmt,
-            "json" => LogFormat::Json,
-            other => return Err(invalid("--log.format", other, "must be logfmt or json")),
-        };
-        let log_level = match args.log_level.to_ascii_lowercase().as_str() {
-            level @ ("error" | "warn" | "info" | "debug" | "trace") => level.to_string(),
-            "warning" => "warn".to_string(),
-            _ => {
-                return Err(invalid(
-                    "--log.level",
-                    &args.log_level,
-                    "must be error, warn, info, debug or trace",
-                ))
-            }
-        };
-
-        Ok(Config {
-            mqtt: MqttConfig {
-                host,
-                port,
-                transport,
-                topics,
-                client_id,
-                username: args.mqtt_username.clone(),
-                password,
-                qos: args.mqtt_qos,
-                clean_session: args.mqtt_clean_session,
-                session_expiry,
-                keepalive,
-                max_packet_size: args.mqtt_max_packet_size,
-            },
-            web: WebConfig {
-                listen,
-                telemetry_path: path.clone(),
-            },
-            pipeline: PipelineSettings {
-                max_payload_bytes: args.event_max_payload_size,
-                top_flapping: args.flapping_top_clients,
-                flapping: Settings {
-                    takeover_window_ms: millis(takeover_window),
-                    takeover_threshold: args.flapping_takeover_threshold,
-                    reconnect_window_ms: millis(reconnect_window),
-                    reconnect_threshold: args.flapping_reconnect_threshold,
-                    max_tracked: args.clients_max_tracked,
-                    max_peers: args.flapping_max_peers,
-                    max_skew_ms: millis(max_skew),
-                },
-            },
-            log_level,
-            log_format,
+        Ok(BrokerConfig {
+            host: broker.url.host.clone(),
+            port: broker.url.port,
+            transport,
+            client_id: broker
+                .client_id
+                .clone()
+                .unwrap_or_else(|| default_client_id.to_string()),
+            username: broker.username.clone(),
+            password,
+            keepalive: broker.keepalive,
         })
     }
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// The pipeline's settings from the event and flapping flags.
+pub fn pipeline_settings(args: &EventArgs) -> PipelineSettings {
+    PipelineSettings {
+        max_payload_bytes: args.max_payload_size,
+        top_flapping: args.top_clients,
+        flapping: Settings {
+            takeover_window_ms: millis(args.takeover_window),
+            takeover_threshold: args.takeover_threshold,
+            reconnect_window_ms: millis(args.reconnect_window),
+            reconnect_threshold: args.reconnect_threshold,
+            max_tracked: args.max_tracked,
+            max_peers: args.max_peers,
+            max_skew_ms: millis(args.max_clock_skew),
+        },
+    }
 }
 
-/// `mqtt://host[:1883]` or `mqtts://host[:8883]` → (host, port, tls).
-pub fn parse_url(raw: &str) -> Result<(String, u16, bool), ConfigError> {
-    let flag = "--mqtt.url";
-    let url = url::Url::parse(raw).map_err(|e| invalid(flag, raw, e))?;
-    let tls = match url.scheme() {
-        "mqtt" | "tcp" => false,
-        "mqtts" | "ssl" => true,
-        other => {
+/// TLS files go with mqtts:// only; a client certificate needs its key.
+fn transport(broker: &BrokerArgs, tls: &TlsArgs) -> Result<Transport, ConfigError> {
+    if !broker.url.tls {
+        if tls.ca_file.is_some() || tls.cert_file.is_some() || tls.key_file.is_some() {
             return Err(invalid(
-                flag,
-                raw,
-                format!("unsupported scheme {other:?}, use mqtt:// or mqtts://"),
+                "--mqtt.url",
+                format!("mqtt://{}:{}", broker.url.host, broker.url.port),
+                "TLS files were given, use mqtts://",
+            ));
+        }
+        return Ok(Transport::Tcp);
+    }
+    let ca = match &tls.ca_file {
+        Some(path) => {
+            let pem = read_file("--mqtt.ca-file", path)?;
+            check_ca(&pem).map_err(|why| file_error("--mqtt.ca-file", path, why))?;
+            pem
+        }
+        None => {
+            return Err(invalid(
+                "--mqtt.ca-file",
+                "",
+                "mqtts:// needs a CA certificate to verify the broker",
             ))
         }
     };
-    let host = match url.host() {
-        Some(url::Host::Ipv6(addr)) => addr.to_string(),
-        Some(host) => host.to_string(),
-        None => return Err(invalid(flag, raw, "no host")),
+    let client_auth = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let cert_pem = read_file("--mqtt.cert-file", cert)?;
+            let key_pem = read_file("--mqtt.key-file", key)?;
+            check_client_auth(&cert_pem, &key_pem).map_err(|(flag, why)| {
+                let path = if flag == "--mqtt.cert-file" {
+                    cert
+                } else {
+                    key
+                };
+                file_error(flag, path, why)
+            })?;
+            Some((cert_pem, key_pem))
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(invalid(
+                "--mqtt.key-file",
+                "",
+                "needed with --mqtt.cert-file",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "--mqtt.cert-file",
+                "",
+                "needed with --mqtt.key-file",
+            ))
+        }
     };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            flag,
-            "<redacted>",
-            "credentials in the URL are not accepted; use --mqtt.username and --mqtt.password-file",
-        ));
-    }
-    if !matches!(url.path(), "" | "/") {
-        return Err(invalid(flag, raw, "a broker URL has no path"));
-    }
-    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-    if port == 0 {
-        return Err(invalid(flag, raw, "port 0 is not a broker's port"));
-    }
-    Ok((host, port, tls))
+    Ok(Transport::Tls { ca, client_auth })
 }
 
-fn validate_filter(filter: &str) -> Result<(), &'static str> {
-    if filter.is_empty() {
-        return Err("empty topic filter");
+/// The password file: UTF-8, trailing newline stripped, not empty, within
+/// MQTT's 65,535 bytes.
+fn read_password(path: &Path) -> Result<Secret, ConfigError> {
+    let flag = "--mqtt.password-file";
+    let bytes = read_file(flag, path)?;
+    let text = String::from_utf8(bytes).map_err(|_| file_error(flag, path, "not UTF-8"))?;
+    let password = text.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err(file_error(flag, path, "the file is empty"));
     }
-    if filter.len() > 65535 || filter.contains('\0') {
-        return Err("not a valid MQTT topic filter");
+    if password.len() > usize::from(u16::MAX) {
+        return Err(file_error(
+            flag,
+            path,
+            "longer than MQTT's 65535-byte password limit",
+        ));
     }
-    let levels: Vec<&str> = filter.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
-            return Err("# must be a whole level and the last one");
-        }
-        if level.contains('+') && *level != "+" {
-            return Err("+ must be a whole level");
-        }
-    }
-    if filter.starts_with("$share/") && levels.len() < 3 {
-        return Err("a shared subscription is $share/<group>/<filter>");
-    }
-    Ok(())
+    Ok(Secret(password.to_string()))
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The default client ID: stable per host, distinct across replicas.
@@ -455,76 +304,6 @@ pub fn default_client_id(hostname: &str) -> String {
     } else {
         format!("mqtt-disconnect-exporter-{host}")
     }
-}
-
-/// Parses `[::1]:9883`, `127.0.0.1:9883`, or `:9883` (all interfaces).
-pub fn parse_listen(raw: &str) -> Result<SocketAddr, ConfigError> {
-    let flag = "--web.listen-address";
-    let full = if raw.starts_with(':') {
-        format!("0.0.0.0{raw}")
-    } else if raw == "localhost" || raw.starts_with("localhost:") {
-        raw.replacen("localhost", "127.0.0.1", 1)
-    } else {
-        raw.to_string()
-    };
-    full.parse().map_err(|_| {
-        invalid(
-            flag,
-            raw,
-            "expected host:port, e.g. 127.0.0.1:9883 or :9883",
-        )
-    })
-}
-
-/// Parses durations such as `500ms`, `30s`, `5m`, `1h`, `1d`, `1h30m`.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.starts_with('-') {
-        return Err("must not be negative".into());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err("expected a number followed by a unit (ms, s, m, h, d), e.g. 5m".into());
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| "number too large".to_string())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let ms_per = match unit {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "" => return Err("missing unit (ms, s, m, h, d)".into()),
-            other => return Err(format!("unknown unit {other:?} (use ms, s, m, h, d)")),
-        };
-        let ms = n.checked_mul(ms_per).ok_or("duration too large")?;
-        total = total
-            .checked_add(Duration::from_millis(ms))
-            .ok_or("duration too large")?;
-    }
-    Ok(total)
-}
-
-fn nonzero_duration(flag: &'static str, raw: &str) -> Result<Duration, ConfigError> {
-    let d = parse_duration(raw).map_err(|why| invalid(flag, raw, why))?;
-    if d.is_zero() {
-        return Err(invalid(flag, raw, "must be above zero"));
-    }
-    Ok(d)
 }
 
 fn file_error(flag: &'static str, path: &Path, why: impl ToString) -> ConfigError {
@@ -587,7 +366,7 @@ fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cli;
+    use crate::cli::{Cli, Command};
     use clap::Parser;
 
     fn args(extra: &[&str]) -> ServeArgs {
@@ -596,19 +375,26 @@ mod tests {
         Cli::try_parse_from(argv).unwrap().serve
     }
 
+    /// The error of parsing or of validating `extra`, as printed.
     fn err(extra: &[&str]) -> String {
-        Config::from_args(&args(extra), None, "host")
-            .unwrap_err()
-            .to_string()
+        let mut argv = vec!["mqtt-disconnect-exporter"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv) {
+            Err(e) => e.to_string(),
+            Ok(cli) => Config::from_args(&cli.serve, None, "host")
+                .unwrap_err()
+                .to_string(),
+        }
     }
 
     #[test]
     fn defaults_are_valid_and_as_documented() {
         let c = Config::from_args(&args(&[]), None, "node-7").unwrap();
-        assert_eq!(c.mqtt.host, "127.0.0.1");
-        assert_eq!(c.mqtt.port, 1883);
-        assert_eq!(c.mqtt.transport, Transport::Tcp);
-        assert_eq!(c.mqtt.client_id, "mqtt-disconnect-exporter-node-7");
+        assert_eq!(c.mqtt.broker.host, "127.0.0.1");
+        assert_eq!(c.mqtt.broker.port, 1883);
+        assert_eq!(c.mqtt.broker.transport, Transport::Tcp);
+        assert_eq!(c.mqtt.broker.client_id, "mqtt-disconnect-exporter-node-7");
+        assert_eq!(c.mqtt.broker.keepalive, Duration::from_secs(30));
         assert_eq!(c.mqtt.qos, 1);
         assert!(!c.mqtt.clean_session);
         assert_eq!(c.mqtt.session_expiry, Duration::from_secs(3600));
@@ -618,6 +404,8 @@ mod tests {
         assert_eq!(c.web.telemetry_path, "/metrics");
         assert_eq!(c.pipeline.flapping, Settings::default());
         assert_eq!(c.pipeline.top_flapping, 20);
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert_eq!(c.log_format, LogFormat::Logfmt);
     }
 
     #[test]
@@ -644,47 +432,54 @@ mod tests {
             "{e}"
         );
         let e = err(&["--mqtt.url", "mqtt://user:secret@x"]);
+        assert!(e.contains("--mqtt.url"), "{e}");
         assert!(!e.contains("secret"), "{e}");
     }
 
     #[test]
     fn urls_and_addresses() {
+        use crate::cli::{broker_url, listen_address, BrokerUrl};
+        let url = |host: &str, port, tls| BrokerUrl {
+            host: host.into(),
+            port,
+            tls,
+            has_credentials: false,
+        };
+        assert_eq!(broker_url("mqtt://b:1884").unwrap(), url("b", 1884, false));
+        assert_eq!(broker_url("mqtts://b").unwrap(), url("b", 8883, true));
+        assert_eq!(broker_url("mqtt://[::1]:1").unwrap(), url("::1", 1, false));
+        assert!(broker_url("mqtt://b:0").is_err());
         assert_eq!(
-            parse_url("mqtt://b:1884").unwrap(),
-            ("b".into(), 1884, false)
-        );
-        assert_eq!(parse_url("mqtts://b").unwrap(), ("b".into(), 8883, true));
-        assert_eq!(
-            parse_url("mqtt://[::1]:1").unwrap(),
-            ("::1".into(), 1, false)
-        );
-        assert_eq!(
-            parse_listen(":9883").unwrap(),
+            listen_address(":9883").unwrap(),
             "0.0.0.0:9883".parse().unwrap()
         );
-        assert_eq!(parse_listen("[::1]:1").unwrap(), "[::1]:1".parse().unwrap());
+        assert_eq!(
+            listen_address("[::1]:1").unwrap(),
+            "[::1]:1".parse().unwrap()
+        );
     }
 
     #[test]
     fn log_levels() {
-        let level =
-            |l: &str| Config::from_args(&args(&["--log.level", l]), None, "h").map(|c| c.log_level);
-        assert_eq!(level("warning").unwrap(), "warn");
-        assert_eq!(level("WARN").unwrap(), "warn");
-        assert_eq!(level("debug").unwrap(), "debug");
+        let level = |l: &str| args(&["--log.level", l]).log.level;
+        assert_eq!(level("warning"), LogLevel::Warn);
+        assert_eq!(level("WARN"), LogLevel::Warn);
+        assert_eq!(level("debug"), LogLevel::Debug);
         assert!(err(&["--log.level", "bogus"]).contains("--log.level"));
         assert!(err(&["--log.level", "info,rumqttc=off"]).contains("--log.level"));
     }
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("m").is_err());
-        assert!(parse_duration("5y").is_err());
-        assert!(parse_duration("99999999999999999999s").is_err());
+        use crate::cli::duration;
+        assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(duration("2d").unwrap(), Duration::from_secs(172_800));
+        assert!(duration("5").is_err());
+        assert!(duration("m").is_err());
+        assert!(duration("5y").is_err());
+        assert!(duration("-5s").is_err());
+        assert!(duration("99999999999999999999s").is_err());
     }
 
     #[test]
@@ -700,13 +495,56 @@ mod tests {
             file.to_str().unwrap(),
         ]);
         let c = Config::from_args(&a, Some("env".into()), "h").unwrap();
-        assert_eq!(c.mqtt.password.as_ref().map(Secret::expose), Some("s3cret"));
+        assert_eq!(
+            c.mqtt.broker.password.as_ref().map(Secret::expose),
+            Some("s3cret")
+        );
         assert!(!format!("{c:?}").contains("s3cret"));
         let c =
             Config::from_args(&args(&["--mqtt.username", "u"]), Some("env".into()), "h").unwrap();
-        assert_eq!(c.mqtt.password.as_ref().map(Secret::expose), Some("env"));
+        assert_eq!(
+            c.mqtt.broker.password.as_ref().map(Secret::expose),
+            Some("env")
+        );
         assert!(Config::from_args(&args(&[]), Some("env".into()), "h").is_err());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn each_subcommand_takes_only_its_flags() {
+        let parse = |argv: &[&str]| {
+            let mut full = vec!["mqtt-disconnect-exporter"];
+            full.extend_from_slice(argv);
+            Cli::try_parse_from(full)
+        };
+        // analyze reads a log: nothing about MQTT, TLS or the web
+        assert!(parse(&["analyze", "f", "--mqtt.url", "mqtt://x"]).is_err());
+        assert!(parse(&["analyze", "f", "--mqtt.ca-file", "ca.pem"]).is_err());
+        assert!(parse(&["analyze", "f", "--web.listen-address", ":1"]).is_err());
+        assert!(parse(&["analyze", "f", "--flapping.window", "1m"]).is_ok());
+        // simulate connects like the exporter, credentials and TLS included
+        let cli = parse(&[
+            "simulate",
+            "--mqtt.url",
+            "mqtts://b",
+            "--mqtt.username",
+            "u",
+            "--mqtt.ca-file",
+            "ca.pem",
+        ])
+        .unwrap();
+        let Some(Command::Simulate(sim)) = cli.command else {
+            panic!("not simulate");
+        };
+        assert!(sim.broker.url.tls);
+        assert_eq!(sim.broker.username.as_deref(), Some("u"));
+        assert!(parse(&["simulate", "--mqtt.topic", "x"]).is_err());
+        assert!(parse(&["simulate", "--flapping.window", "1m"]).is_err());
+        // demo runs its own broker
+        assert!(parse(&["demo", "--mqtt.url", "mqtt://x"]).is_err());
+        assert!(parse(&["demo", "--web.listen-address", ":1"]).is_ok());
+        // the exporter's flags go before no subcommand
+        assert!(parse(&["--mqtt.url", "mqtt://x", "demo"]).is_err());
     }
 
     #[test]

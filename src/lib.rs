@@ -32,13 +32,14 @@ pub mod tools;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use prometheus::Registry;
+use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::core::metrics::Metrics;
+use crate::core::metrics::{register_process_collector, Metrics, WebMetrics};
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
 use crate::edge::shutdown::Shutdown;
+use crate::edge::{http, mqtt};
 
 /// Why [`run`] could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,39 +55,40 @@ pub enum RunError {
     Metrics(#[from] prometheus::Error),
 }
 
-/// Serves `/metrics` and subscribes to the broker until `shutdown` fires.
-pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), RunError> {
-    serve(config, Arc::new(Status::new(Registry::new())), shutdown).await
+/// Binds the HTTP listener `run` serves on.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|why| RunError::Bind { addr, why })
 }
 
-/// [`run`] with the [`Status`] (and its registry) made by the caller, who can
-/// then watch readiness.
-pub async fn serve(
+/// The exporter: serves `/metrics` and the other endpoints on `listener`
+/// and subscribes to the broker, until `shutdown` fires. Its metrics are
+/// registered on `status`'s registry, and `status` tells the caller (and
+/// `/-/ready`) when the subscription is live.
+pub async fn run(
     config: Config,
+    listener: TcpListener,
     status: Arc<Status>,
     shutdown: Shutdown,
 ) -> Result<(), RunError> {
     let registry = status.registry();
-    crate::core::metrics::register_process_collector(registry)?;
+    register_process_collector(registry)?;
     let metrics = Metrics::new(registry)?;
-    let web = crate::core::metrics::WebMetrics::new(registry)?;
+    let web = WebMetrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
 
-    let addr = config.web.listen;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|why| RunError::Bind { addr, why })?;
-    let local = listener.local_addr().unwrap_or(addr);
-    tracing::info!(address = %local, path = %config.web.telemetry_path, "serving metrics");
-
-    let http = tokio::spawn(crate::edge::http::serve(
+    if let Ok(local) = listener.local_addr() {
+        tracing::info!(address = %local, path = %config.web.telemetry_path, "serving metrics");
+    }
+    let http = tokio::spawn(http::run(
         listener,
         Arc::clone(&status),
         config.web.telemetry_path.clone(),
         web,
         shutdown.clone(),
     ));
-    crate::edge::mqtt::run(config.mqtt, pipeline, status, shutdown).await;
+    mqtt::run(config.mqtt, pipeline, status, shutdown).await;
     if let Err(e) = http.await {
         tracing::error!(error = %e, "http server task failed");
     }

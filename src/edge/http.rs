@@ -47,7 +47,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves until `shutdown` fires, then drains in-flight requests.
-pub async fn serve(
+pub async fn run(
     listener: TcpListener,
     status: Arc<Status>,
     telemetry_path: String,

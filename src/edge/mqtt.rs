@@ -24,7 +24,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, StateError};
 use rumqttc::{TlsConfiguration, Transport as MqttTransport};
 
-use crate::config::{MqttConfig, Transport};
+use crate::config::{BrokerConfig, MqttConfig, Transport};
 use crate::core::clock::now_ms;
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
@@ -53,9 +53,8 @@ fn qos(level: u8) -> QoS {
 
 /// Builds the rumqttc options from validated configuration.
 pub fn options(cfg: &MqttConfig) -> MqttOptions {
-    let mut options = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
+    let mut options = connect_options(&cfg.broker);
     options
-        .set_keep_alive(cfg.keepalive)
         .set_clean_start(cfg.clean_session)
         .set_max_packet_size(Some(cfg.max_packet_size))
         .set_request_channel_capacity(64);
@@ -63,11 +62,19 @@ pub fn options(cfg: &MqttConfig) -> MqttOptions {
         let secs = u32::try_from(cfg.session_expiry.as_secs()).unwrap_or(u32::MAX);
         options.set_session_expiry_interval(Some(secs));
     }
-    if let Some(user) = &cfg.username {
-        let password = cfg.password.as_ref().map_or("", |p| p.expose());
+    options
+}
+
+/// The connection part of the options (address, client ID, keep-alive,
+/// credentials, TLS): the exporter's subscriber and `simulate` share it.
+pub fn connect_options(b: &BrokerConfig) -> MqttOptions {
+    let mut options = MqttOptions::new(b.client_id.clone(), b.host.clone(), b.port);
+    options.set_keep_alive(b.keepalive);
+    if let Some(user) = &b.username {
+        let password = b.password.as_ref().map_or("", |p| p.expose());
         options.set_credentials(user.clone(), password);
     }
-    if let Transport::Tls { ca, client_auth } = &cfg.transport {
+    if let Transport::Tls { ca, client_auth } = &b.transport {
         options.set_transport(MqttTransport::tls_with_config(TlsConfiguration::Simple {
             ca: ca.clone(),
             alpn: None,
@@ -183,8 +190,8 @@ pub async fn run(
         .map(|t| Filter::new(t.clone(), qos(cfg.qos)))
         .collect();
     tracing::info!(
-        broker = %format!("{}:{}", cfg.host, cfg.port),
-        client_id = %cfg.client_id,
+        broker = %format!("{}:{}", cfg.broker.host, cfg.broker.port),
+        client_id = %cfg.broker.client_id,
         topics = ?cfg.topics,
         qos = cfg.qos,
         clean_session = cfg.clean_session,
@@ -289,9 +296,9 @@ pub async fn run(
                         _ => "the broker keeps dropping this session right after accepting it: most likely another client (a second replica?) uses the same client ID",
                     };
                     if !std::mem::replace(&mut takeover_logged, true) {
-                        tracing::error!(client_id = %cfg.client_id, error = %e, "{how}; give every replica its own --mqtt.client-id");
+                        tracing::error!(client_id = %cfg.broker.client_id, error = %e, "{how}; give every replica its own --mqtt.client-id");
                     } else {
-                        tracing::debug!(client_id = %cfg.client_id, error = %e, "{how}");
+                        tracing::debug!(client_id = %cfg.broker.client_id, error = %e, "{how}");
                     }
                 }
                 connected = false;

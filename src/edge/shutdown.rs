@@ -31,10 +31,6 @@ impl Shutdown {
     pub async fn recv(&mut self) {
         let _ = self.0.wait_for(|fired| *fired).await;
     }
-
-    pub fn is_shutdown(&self) -> bool {
-        *self.0.borrow()
-    }
 }
 
 /// Waits for SIGINT or SIGTERM.

@@ -178,18 +178,20 @@ fn unusable_tls_and_password_files_are_refused_at_start() {
             "--mqtt.password-file",
         );
     }
-    // the matching pair passes validation (analyze validates the same flags)
-    let empty = path("empty.log");
-    std::fs::write(&empty, "").unwrap();
-    let mut good = tls("a.pem", "a.pem", "a.key");
-    good.extend(["analyze".to_string(), empty]);
-    let out = run(&good.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // the matching pair passes the same validation
+    use clap::Parser;
+    let good = tls("a.pem", "a.pem", "a.key");
+    let argv = std::iter::once("mqtt-disconnect-exporter").chain(good.iter().map(String::as_str));
+    let cli = mqtt_disconnect_exporter::cli::Cli::try_parse_from(argv).unwrap();
+    let config =
+        mqtt_disconnect_exporter::config::Config::from_args(&cli.serve, None, "h").unwrap();
+    assert!(matches!(
+        config.mqtt.broker.transport,
+        mqtt_disconnect_exporter::config::Transport::Tls {
+            client_auth: Some(_),
+            ..
+        }
+    ));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -221,5 +223,29 @@ fn readme_reason_table_is_the_generated_one() {
         &readme[from..to],
         markdown_table(),
         "README's reason table is stale: regenerate it with `mqtt-disconnect-exporter reasons`"
+    );
+}
+
+#[test]
+fn readme_flag_table_is_the_generated_one() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let start = "<!-- flags:start -->\n";
+    let end = "<!-- flags:end -->";
+    let from = readme
+        .find(start)
+        .expect("README lacks the flags:start marker")
+        + start.len();
+    let to = readme.find(end).expect("README lacks the flags:end marker");
+    let table = mqtt_disconnect_exporter::cli::markdown_flags();
+    if std::env::var_os("UPDATE_GENERATED").is_some() {
+        let updated = format!("{}{table}{}", &readme[..from], &readme[to..]);
+        std::fs::write(path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[from..to],
+        table,
+        "README's flag table is stale: run UPDATE_GENERATED=1 cargo test --test it readme_flag_table"
     );
 }

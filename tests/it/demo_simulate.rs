@@ -4,25 +4,18 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, get, metric, Broker, Exporter, KillOnDrop};
+use common::{get, metric, Broker, Exporter};
 use mqtt_disconnect_exporter::core::reasons::Reason;
 use serde_json::Value;
 
 #[test]
 fn demo_shows_every_reason_and_a_takeover_flap_within_15_seconds() {
-    let port = free_port();
     let start = Instant::now();
-    let _demo = KillOnDrop(
-        Command::new(common::exporter_bin())
-            .args(["demo", "--web.listen-address", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let demo = Exporter::start(&["demo"]);
+    let port = demo.web_port;
     let mut last = String::new();
     loop {
         if let Ok((200, text)) = get(port, "/metrics") {

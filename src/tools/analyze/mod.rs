@@ -10,7 +10,12 @@
 //! The line formats it reads are in [`input`]; this module is the report.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::process::ExitCode;
+
+use crate::cli::{AnalyzeArgs, ReportFormat};
+use crate::config::pipeline_settings;
+use crate::edge::process::EXIT_NOINPUT;
 
 use crate::core::event::{EventError, EventKind};
 use crate::core::flapping::FlappingClient;
@@ -55,6 +60,43 @@ pub struct Report {
     pub errors: u64,
     pub errors_by_kind: BTreeMap<&'static str, u64>,
     pub first_errors: Vec<BadLine>,
+}
+
+/// The `analyze` subcommand: reads the file (or stdin), prints the report;
+/// exit 66 if the file cannot be opened, 1 if reading or writing fails.
+pub fn main(args: &AnalyzeArgs) -> ExitCode {
+    let settings = pipeline_settings(&args.events);
+    let result = if args.file == "-" {
+        let stdin = io::stdin().lock();
+        analyze(BufReader::with_capacity(256 * 1024, stdin), settings, None)
+    } else {
+        match std::fs::File::open(&args.file) {
+            Ok(file) => {
+                let size = file.metadata().ok().map(|m| m.len());
+                analyze(BufReader::with_capacity(256 * 1024, file), settings, size)
+            }
+            Err(e) => {
+                eprintln!("mqtt-disconnect-exporter: cannot read {}: {e}", args.file);
+                return ExitCode::from(EXIT_NOINPUT);
+            }
+        }
+    };
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("mqtt-disconnect-exporter: reading {}: {e}", args.file);
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = io::stdout().lock();
+    let written = match args.format {
+        ReportFormat::Json => writeln!(out, "{}", to_json(&report)),
+        ReportFormat::Text => write_text(&report, &mut out),
+    };
+    if written.is_err() {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 /// Streams `reader` through a fresh pipeline. `total_bytes`, when known,

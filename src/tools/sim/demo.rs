@@ -11,8 +11,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
+use std::process::ExitCode;
+
+use crate::cli::DemoArgs;
+use crate::config::{pipeline_settings, BrokerConfig, Config, MqttConfig, Transport, WebConfig};
 use crate::core::status::Status;
+use crate::edge::process::{exit_code, init_tracing, run_until_signal};
 use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::Scenario;
 use crate::tools::sim::publish::{self, SimConfig};
@@ -82,6 +86,46 @@ fn start_broker() -> Result<SocketAddr, DemoError> {
     Err(DemoError::BrokerStart(addr))
 }
 
+/// The `demo` subcommand: the exporter's configuration from `args` (no
+/// broker flags: the broker is embedded), then [`run`] until a signal.
+pub fn main(args: &DemoArgs) -> ExitCode {
+    let config = Config {
+        // the broker part is replaced by `run` once the embedded one listens
+        mqtt: MqttConfig {
+            broker: embedded_broker(SocketAddr::from(([127, 0, 0, 1], 0)), "demo-exporter"),
+            topics: vec![format!("{TOPIC_PREFIX}/#")],
+            qos: 1,
+            clean_session: true,
+            session_expiry: Duration::ZERO,
+            max_packet_size: 1024 * 1024,
+        },
+        web: WebConfig {
+            listen: args.web.listen_address,
+            telemetry_path: args.web.telemetry_path.clone(),
+        },
+        pipeline: pipeline_settings(&args.events),
+        log_level: args.log.level,
+        log_format: args.log.format,
+    };
+    init_tracing(config.log_level, config.log_format);
+    exit_code(run_until_signal(|shutdown| {
+        run(config, args.clients, args.rate, shutdown)
+    }))
+}
+
+/// The embedded broker at `addr`, as a client called `client_id` reaches it.
+fn embedded_broker(addr: SocketAddr, client_id: &str) -> BrokerConfig {
+    BrokerConfig {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        transport: Transport::Tcp,
+        client_id: client_id.into(),
+        username: None,
+        password: None,
+        keepalive: Duration::from_secs(30),
+    }
+}
+
 /// Runs broker, fleet and exporter until `shutdown` fires. `config` is the
 /// exporter's; its broker URL and topics are replaced by the embedded ones.
 pub async fn run(
@@ -92,18 +136,12 @@ pub async fn run(
 ) -> Result<(), DemoError> {
     let broker = start_broker()?;
     tracing::info!(address = %broker, topics = %format!("{TOPIC_PREFIX}/#"), "embedded MQTT broker listening");
-    config.mqtt.host = broker.ip().to_string();
-    config.mqtt.port = broker.port();
-    config.mqtt.transport = crate::config::Transport::Tcp;
+    config.mqtt.broker = embedded_broker(broker, "demo-exporter");
     config.mqtt.topics = vec![format!("{TOPIC_PREFIX}/#")];
     config.mqtt.clean_session = true;
-    config.mqtt.username = None;
-    config.mqtt.password = None;
 
     let sim = SimConfig {
-        host: broker.ip().to_string(),
-        port: broker.port(),
-        client_id: "demo-fleet".into(),
+        broker: embedded_broker(broker, "demo-fleet"),
         topic_prefix: TOPIC_PREFIX.into(),
         scenario: Scenario::Demo,
         rate,
@@ -112,7 +150,13 @@ pub async fn run(
         seed: 1,
     };
     let status = Arc::new(Status::new(prometheus::Registry::new()));
-    let exporter = tokio::spawn(crate::serve(config, Arc::clone(&status), shutdown.clone()));
+    let listener = crate::bind(config.web.listen).await?;
+    let exporter = tokio::spawn(crate::run(
+        config,
+        listener,
+        Arc::clone(&status),
+        shutdown.clone(),
+    ));
     // The embedded broker keeps nothing for absent subscribers: start the
     // fleet once the exporter has subscribed, so no event is lost.
     let mut waiting = shutdown.clone();

@@ -6,25 +6,30 @@
 //! its embedded broker.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::{AsyncClient, Event};
 
+use crate::cli::SimulateArgs;
+use crate::config::BrokerConfig;
 use crate::core::clock::now_ms;
 use crate::core::reasons;
+use crate::edge::mqtt::connect_options;
+use crate::edge::process::{init_tracing, run_until_signal, usage};
 use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::{Fleet, Scenario, SimEvent};
 
 /// What to publish, where.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    pub host: String,
-    pub port: u16,
-    pub client_id: String,
+    /// Where to publish: address, client ID, credentials, TLS.
+    pub broker: BrokerConfig,
     /// Topic prefix; events go to `<prefix>/<kind>` (`$events` for TDMQ style).
     pub topic_prefix: String,
     pub scenario: Scenario,
@@ -46,15 +51,70 @@ pub struct Summary {
     pub disconnects: BTreeMap<&'static str, u64>,
 }
 
+/// The `simulate` subcommand: connects like the exporter (credentials and
+/// TLS included), publishes, prints the summary; exit 1 if the broker did
+/// not acknowledge everything, 64 on a bad flag or file.
+pub fn main(args: &SimulateArgs, password_env: Option<String>) -> ExitCode {
+    let default_id = format!("mqtt-disconnect-exporter-simulator-{}", std::process::id());
+    let broker = match BrokerConfig::from_args(&args.broker, &args.tls, password_env, &default_id) {
+        Ok(broker) => broker,
+        Err(e) => return usage(e),
+    };
+    init_tracing(args.log.level, args.log.format);
+    let sim = SimConfig {
+        broker,
+        topic_prefix: args.topic_prefix.trim_end_matches('/').to_string(),
+        scenario: args.scenario,
+        rate: args.rate,
+        clients: args.clients,
+        duration: args.duration,
+        seed: args.seed,
+    };
+    let Some(summary) = run_until_signal(|shutdown| async move {
+        Ok::<_, std::convert::Infallible>(run(sim, shutdown).await)
+    }) else {
+        return ExitCode::FAILURE;
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&summary).unwrap_or_default()
+        )
+    } else {
+        write_summary(&summary, &mut out)
+    };
+    if summary.acknowledged < summary.published {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_summary(summary: &Summary, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "published {} events ({} acknowledged by the broker)",
+        summary.published, summary.acknowledged
+    )?;
+    for (kind, n) in &summary.by_kind {
+        writeln!(out, "  {kind:<22} {n}")?;
+    }
+    writeln!(out, "disconnects by reason:")?;
+    for (reason, n) in &summary.disconnects {
+        writeln!(out, "  {reason:<22} {n}")?;
+    }
+    Ok(())
+}
+
 /// Step between two fleet ticks.
 const STEP: Duration = Duration::from_millis(50);
 
 /// Publishes until the duration passes or `shutdown` fires, then waits (up to
 /// 30 s) for every PUBACK and disconnects.
 pub async fn run(cfg: SimConfig, mut shutdown: Shutdown) -> Summary {
-    let mut options = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
+    let mut options = connect_options(&cfg.broker);
     options
-        .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(Some(1024 * 1024))
         .set_clean_start(true);
     let (client, mut eventloop) = AsyncClient::new(options, 1024);

@@ -364,28 +364,39 @@ pub fn exporter_bin() -> &'static str {
 }
 
 impl Exporter {
+    /// Starts the binary with `args` and `--web.listen-address 127.0.0.1:0`
+    /// (so it binds a free port itself), reads the bound address from its
+    /// log, and waits until it answers `/-/healthy`. `args` may start with a
+    /// subcommand (`demo`).
     pub fn start(args: &[&str]) -> Exporter {
-        let web_port = free_port();
-        let log = std::env::temp_dir().join(format!(
-            "mde-exporter-{}-{web_port}.log",
-            std::process::id()
-        ));
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!("mde-exporter-{}-{n}.log", std::process::id()));
         let child = Command::new(exporter_bin())
-            .arg("--web.listen-address")
-            .arg(format!("127.0.0.1:{web_port}"))
             .args(args)
+            .args(["--web.listen-address", "127.0.0.1:0"])
             .env_remove("MQTT_EXPORTER_MQTT_PASSWORD")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start exporter");
-        let exporter = Exporter {
-            web_port,
+        let mut exporter = Exporter {
+            web_port: 0,
             child: Some(child),
             log,
         };
+        let log = exporter.log.clone();
+        exporter.web_port = wait_for("exporter to bind", Duration::from_secs(20), || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            let line = text.lines().find(|l| l.contains("serving metrics"))?;
+            let addr = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("address="))?;
+            addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+        });
+        let port = exporter.web_port;
         wait_for("exporter to serve HTTP", Duration::from_secs(20), || {
-            get(web_port, "/-/healthy").ok()
+            get(port, "/-/healthy").ok()
         });
         exporter
     }

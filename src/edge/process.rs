@@ -1,0 +1,115 @@
+//! The process edge: exit codes, logging set-up, the host name, and a tokio
+//! runtime whose shutdown signal SIGINT and SIGTERM fire. `main` and the
+//! subcommands' entry points use these, so each stays a few lines.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use crate::cli::{LogFormat, LogLevel};
+use crate::edge::shutdown::{self, Shutdown};
+
+/// Exit code for bad flags or configuration (EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit code for an input file that cannot be opened (EX_NOINPUT).
+pub const EXIT_NOINPUT: u8 = 66;
+
+/// Prints one line naming what was wrong and returns [`EXIT_USAGE`].
+pub fn usage(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("mqtt-disconnect-exporter: {e}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// A clap error as one line (its first, which names the flag) with exit 64;
+/// `--help` and `--version` print in full and exit 0.
+pub fn clap_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    usage(line.trim_start_matches("error: "))
+}
+
+/// Logs to stderr at `level`, as logfmt or JSON.
+pub fn init_tracing(level: LogLevel, format: LogFormat) {
+    use tracing_subscriber::prelude::*;
+    // The embedded demo broker's own logs are not actionable for a demo user.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{},rumqttd=off", level.as_str()))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+}
+
+/// Runs `f` on a two-thread runtime with SIGINT/SIGTERM wired to its
+/// shutdown signal. An error is logged and printed, and gives `None`: the
+/// caller exits 1.
+pub fn run_until_signal<F, Fut, T, E>(f: F) -> Option<T>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mqtt-disconnect-exporter: cannot start the runtime: {e}");
+            return None;
+        }
+    };
+    let result = runtime.block_on(async {
+        let (trigger, shutdown) = shutdown::channel();
+        tokio::spawn(async move {
+            match shutdown::signal().await {
+                Ok(name) => tracing::info!(signal = name, "shutting down"),
+                Err(e) => tracing::error!(error = %e, "cannot listen for signals"),
+            }
+            trigger.fire();
+        });
+        f(shutdown).await
+    });
+    match result {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::error!("{e}");
+            None
+        }
+    }
+}
+
+/// [`ExitCode::SUCCESS`] for `Some`, [`ExitCode::FAILURE`] for `None`.
+pub fn exit_code<T>(done: Option<T>) -> ExitCode {
+    match done {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// This host's name, for the default client ID.
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default()
+}
