@@ -286,7 +286,8 @@ pub static TABLE: [ReasonInfo; 17] = [
 ];
 
 impl Reason {
-    /// Every reason, in table order; `Reason::ALL[r.index()] == r`.
+    /// How many reasons there are: the reference table's 16 plus `other`,
+    /// one row of [`TABLE`] each (a test checks `TABLE.len() == COUNT`).
     pub const COUNT: usize = 17;
 
     /// Position in [`TABLE`], usable as an array index.
