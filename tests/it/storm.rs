@@ -39,6 +39,17 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / hz
 }
 
+/// Resident memory of the process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn takeovers(e: &Exporter) -> f64 {
     e.value(r#"mqtt_client_disconnects_total{reason="takeovered"}"#)
         .unwrap_or(0.0)
@@ -58,6 +69,7 @@ fn a_mass_takeover_storm_is_counted_exactly_and_leaves_the_exporter_idle() {
     exporter.wait_ready();
 
     let topic = "$events/client_disconnected";
+    let started = std::time::Instant::now();
     for start in (0..CLIENTS).step_by(CHUNK) {
         let end = (start + CHUNK).min(CLIENTS);
         let lines: Vec<String> = (0..3)
@@ -70,6 +82,11 @@ fn a_mass_takeover_storm_is_counted_exactly_and_leaves_the_exporter_idle() {
         (takeovers(&exporter) >= published).then_some(())
     });
 
+    eprintln!(
+        "storm: {published} events published and counted in {:.1} s; exporter RSS {:.0} MiB",
+        started.elapsed().as_secs_f64(),
+        rss_mib(exporter.pid())
+    );
     let text = exporter.metrics();
     let value = |s: &str| common::metric(&text, s);
     assert_eq!(
@@ -111,7 +128,10 @@ fn a_mass_takeover_storm_is_counted_exactly_and_leaves_the_exporter_idle() {
     let before = cpu_seconds(pid);
     std::thread::sleep(Duration::from_secs(6));
     let used = cpu_seconds(pid) - before;
-    eprintln!("idle CPU after the storm: {used:.3} s in 6 s");
+    eprintln!(
+        "idle CPU after the storm: {used:.3} s in 6 s; RSS {:.0} MiB",
+        rss_mib(pid)
+    );
     assert!(
         used < 0.05 * 6.0,
         "the idle exporter used {used:.2} CPU seconds in 6 s with {CLIENTS} clients flapping"
