@@ -4,8 +4,10 @@
 //! The server reads two things: the Prometheus [`Registry`] and a [`Status`]
 //! that the MQTT task publishes (readiness, and a snapshot of the flapping
 //! clients refreshed every second). It never touches the pipeline, so a scrape
-//! cannot slow event handling. Connections are capped, request headers must
-//! arrive within a timeout, and shutdown drains in-flight requests.
+//! cannot slow event handling. Connections are capped in all and per peer
+//! address (so one host cannot starve Prometheus), a new connection must
+//! start its request within 2 s and send its headers within 10 s, and
+//! shutdown drains in-flight requests.
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -12,6 +12,8 @@ use mqtt_disconnect_exporter::core::metrics::Metrics;
 use mqtt_disconnect_exporter::core::pipeline::{Outcome, Pipeline, PipelineSettings};
 use mqtt_disconnect_exporter::core::reasons::Reason;
 use prometheus::{Encoder, Registry, TextEncoder};
+
+use crate::common::disconnect;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -65,7 +67,7 @@ fn promtool_check(text: &str) {
     );
 }
 
-/// A JSON string literal of random text (never blank), quotes and escapes included.
+/// Random text (never blank), with quotes, backslashes and newlines.
 fn random_text(rng: &mut StdRng) -> String {
     let len = rng.gen_range(1..40);
     let s: String = std::iter::once('r')
@@ -78,7 +80,7 @@ fn random_text(rng: &mut StdRng) -> String {
             _ => rng.gen_range(' '..='~'),
         }))
         .collect();
-    serde_json::to_string(&s).unwrap()
+    s
 }
 
 #[test]
@@ -93,10 +95,7 @@ fn a_million_random_reasons_and_client_ids_add_no_series() {
         let reason = random_text(&mut rng);
         let id = random_text(&mut rng);
         distinct.insert(id.clone());
-        let payload = format!(
-            r#"{{"event":"client.disconnected","clientid":{id},"reason":{reason},"disconnected_at":{}}}"#,
-            t0 + i as i64
-        );
+        let payload = disconnect(&id, &reason).at(t0 + i as i64).json();
         // each event arrives when it happened (a second per 1,000 events)
         let arrival = t0 + i as i64;
         let out = p.handle(
@@ -116,11 +115,8 @@ fn a_million_random_reasons_and_client_ids_add_no_series() {
         );
         // fifty IDs fight over themselves, enough to exceed the top-N cap
         if i % 10 == 0 {
-            let shared = format!(r#""conflict-{}""#, i % 500 / 10);
-            let payload = format!(
-                r#"{{"event":"client.disconnected","clientid":{shared},"reason":"takenover","disconnected_at":{}}}"#,
-                t0 + i as i64
-            );
+            let shared = format!("conflict-{}", i % 500 / 10);
+            let payload = disconnect(&shared, "takenover").at(t0 + i as i64).json();
             p.handle(
                 b"emqx/events/client_disconnected",
                 payload.as_bytes(),
@@ -159,12 +155,13 @@ fn hostile_label_values_keep_the_exposition_valid() {
         r##""# HELP fake\nmqtt_fake 1""##,
     ];
     let t0 = 1_700_000_000_000i64;
-    for (k, id) in hostile.iter().enumerate() {
+    for (k, literal) in hostile.iter().enumerate() {
+        let id: String = serde_json::from_str(literal).unwrap();
         for i in 0..3 {
-            let payload = format!(
-                r#"{{"event":"client.disconnected","clientid":{id},"reason":"takenover","peername":{id},"disconnected_at":{}}}"#,
-                t0 + (k * 10 + i) as i64
-            );
+            let payload = disconnect(&id, "takenover")
+                .peer(&id)
+                .at(t0 + (k * 10 + i) as i64)
+                .json();
             let out = p.handle(b"$events/client_disconnected", payload.as_bytes(), t0);
             assert!(matches!(out, Outcome::Accepted { .. }), "{payload}");
         }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::rules::{rules_yaml, Scale};
-use common::{free_port, get, wait_for, Broker, Exporter, KillOnDrop};
+use common::{disconnect, free_port, get, wait_for, Broker, Exporter, KillOnDrop};
 use mqtt_disconnect_exporter::core::clock::now_ms;
 use mqtt_disconnect_exporter::core::reasons::Reason;
 use serde_json::Value;
@@ -157,11 +157,10 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
     let t0 = now_ms();
     let conflict: Vec<String> = (0..4)
         .map(|i| {
-            format!(
-                r#"{{"clientid":"shared-id","event":"client.disconnected","reason":"takeovered","peername":"198.51.100.{}:1883","disconnected_at":{}}}"#,
-                i % 2 + 1,
-                t0 + i
-            )
+            disconnect("shared-id", "takeovered")
+                .peer(&format!("198.51.100.{}:1883", i % 2 + 1))
+                .at(t0 + i)
+                .json()
         })
         .collect();
     broker.publish_lines("$events/client_disconnected", &conflict, 1);
@@ -184,15 +183,15 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
         let t = now_ms();
         let mut lines: Vec<String> = (0..40)
             .map(|i| {
-                format!(
-                    r#"{{"clientid":"dev-{second}-{i}","event":"client.disconnected","reason":"keepalive_timeout","disconnected_at":{t}}}"#
-                )
+                disconnect(&format!("dev-{second}-{i}"), "keepalive_timeout")
+                    .at(t)
+                    .json()
             })
             .collect();
         lines.extend((0..2).map(|i| {
-            format!(
-                r#"{{"clientid":"refused-{second}-{i}","event":"client.disconnected","reason":"too_many_connection","disconnected_at":{t}}}"#
-            )
+            disconnect(&format!("refused-{second}-{i}"), "too_many_connection")
+                .at(t)
+                .json()
         }));
         broker.publish_lines("$events/client_disconnected", &lines, 1);
         second += 1;

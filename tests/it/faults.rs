@@ -10,17 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{wait_for, Broker, Exporter, MAX_INFLIGHT};
+use common::{disconnect, wait_for, Broker, Exporter, MAX_INFLIGHT};
 
 const SERIES: &str = "mqtt_client_disconnects_total{reason=\"keepalive_timeout\"}";
 
 fn batch(tag: &str, n: usize) -> Vec<String> {
     (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"clientid":"{tag}-{i}","event":"client.disconnected","reason":"keepalive_timeout"}}"#
-            )
-        })
+        .map(|i| disconnect(&format!("{tag}-{i}"), "keepalive_timeout").json())
         .collect()
 }
 

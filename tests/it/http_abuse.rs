@@ -131,3 +131,19 @@ fn a_connection_that_sends_nothing_is_closed_before_the_header_timeout() {
         Some(1.0)
     );
 }
+
+#[test]
+fn a_method_other_than_get_is_refused_with_allow() {
+    use std::io::Write;
+    let broker = Broker::start();
+    let exporter = Exporter::start(&["--mqtt.url", &broker.url(), "--mqtt.client-id", "it-405"]);
+    let mut s = TcpStream::connect(("127.0.0.1", exporter.web_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"POST /metrics HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let head = raw.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.0 405"), "{raw}");
+    assert!(head.contains("\r\nallow: get, head"), "{raw}");
+}

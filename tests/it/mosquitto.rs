@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{fixture, get, series, Broker, Exporter, FIXTURES, FIXTURE_FILTERS};
+use common::{disconnect, fixture, get, series, Broker, Exporter, FIXTURES, FIXTURE_FILTERS};
 use mqtt_disconnect_exporter::core::clock::now_ms;
 
 fn topic_args(filters: &[&str]) -> Vec<String> {
@@ -111,10 +111,9 @@ fn bad_input_is_counted_and_creates_no_series() {
     );
     broker.publish(t, br#"{"clientid":"c","event":"client.disconnected"}"#, 1);
     broker.publish(t, &[0xff, 0xfe, 0x7b, 0x7d], 1);
-    let big = format!(
-        r#"{{"clientid":"c","event":"client.disconnected","reason":"normal","pad":"{}"}}"#,
-        "x".repeat(4096)
-    );
+    let big = disconnect("c", "normal")
+        .field("pad", "x".repeat(4096))
+        .json();
     broker.publish(t, big.as_bytes(), 1);
     broker.publish(
         "emqx/events/whatever",
@@ -161,15 +160,16 @@ fn takeover_flapping_is_detected_and_a_single_takeover_is_not() {
         } else {
             "198.51.100.2:2222"
         };
-        let payload = format!(
-            r#"{{"clientid":"shared-id","event":"client.disconnected","reason":"takenover","peername":"{peer}","disconnected_at":{}}}"#,
-            t0 + i * 1000
-        );
+        let payload = disconnect("shared-id", "takenover")
+            .peer(peer)
+            .at(t0 + i * 1000)
+            .json();
         broker.publish("emqx/events/client_disconnected", payload.as_bytes(), 1);
     }
-    let solo = format!(
-        r#"{{"clientid":"self-repair","event":"client.disconnected","reason":"takeovered","peername":"198.51.100.3:3333","disconnected_at":{t0}}}"#
-    );
+    let solo = disconnect("self-repair", "takeovered")
+        .peer("198.51.100.3:3333")
+        .at(t0)
+        .json();
     broker.publish("$events/client_disconnected", solo.as_bytes(), 1);
 
     exporter.wait_value("mqtt_client_disconnects_total{reason=\"takeovered\"}", 5.0);
@@ -245,11 +245,7 @@ fn events_queued_while_the_exporter_is_stopped_are_counted_after_restart() {
     assert!(status.success(), "exporter exit: {status:?}");
 
     let lines: Vec<String> = (0..50)
-        .map(|i| {
-            format!(
-                r#"{{"clientid":"queued-{i}","event":"client.disconnected","reason":"keepalive_timeout"}}"#
-            )
-        })
+        .map(|i| disconnect(&format!("queued-{i}"), "keepalive_timeout").json())
         .collect();
     broker.publish_lines("$events/client_disconnected", &lines, 1);
 

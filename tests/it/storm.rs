@@ -7,19 +7,17 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{get, series, wait_for, Broker, Exporter};
+use common::{disconnect, get, series, wait_for, Broker, Exporter};
 
 const CLIENTS: usize = 200_000;
 /// Clients per `mosquitto_pub -l` run: three events each, about 10k lines.
 const CHUNK: usize = 3_334;
 
 fn takeover(c: usize, round: usize) -> String {
-    format!(
-        r#"{{"event":"client.disconnected","clientid":"storm-{c:06}","reason":"takenover","peername":"10.{}.{}.{}:1883"}}"#,
-        round,
-        c / 256 % 256,
-        c % 256
-    )
+    let peer = format!("10.{round}.{}.{}:1883", c / 256 % 256, c % 256);
+    disconnect(&format!("storm-{c:06}"), "takenover")
+        .peer(&peer)
+        .json()
 }
 
 /// CPU seconds (user + system) the process has used.
@@ -141,11 +139,7 @@ fn a_mass_takeover_storm_is_counted_exactly_and_leaves_the_exporter_idle() {
     let burst = 100_000;
     for start in (0..burst).step_by(10_000) {
         let lines: Vec<String> = (start..start + 10_000)
-            .map(|i| {
-                format!(
-                    r#"{{"event":"client.disconnected","clientid":"burst-{i}","reason":"keepalive_timeout"}}"#
-                )
-            })
+            .map(|i| disconnect(&format!("burst-{i}"), "keepalive_timeout").json())
             .collect();
         broker.publish_lines(topic, &lines, 1);
     }

@@ -473,6 +473,44 @@ impl Drop for Exporter {
     }
 }
 
+/// A `client.disconnected` event as TDMQ and EMQX publish it: the one way
+/// the tests build a payload. Values are JSON-escaped, so any client ID works.
+pub struct Disconnect {
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A disconnect of `clientid` with the raw `reason` (no time: arrival time).
+pub fn disconnect(clientid: &str, reason: &str) -> Disconnect {
+    let mut fields = serde_json::Map::new();
+    fields.insert("event".into(), "client.disconnected".into());
+    fields.insert("clientid".into(), clientid.into());
+    fields.insert("reason".into(), reason.into());
+    Disconnect { fields }
+}
+
+impl Disconnect {
+    /// The device's address (`peername`).
+    pub fn peer(self, peer: &str) -> Self {
+        self.field("peername", peer)
+    }
+
+    /// The event's own time, ms since the epoch (`disconnected_at`).
+    pub fn at(self, ms: i64) -> Self {
+        self.field("disconnected_at", ms)
+    }
+
+    /// Any other field.
+    pub fn field(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.fields.insert(key.into(), value.into());
+        self
+    }
+
+    /// The payload, one line of JSON.
+    pub fn json(&self) -> String {
+        serde_json::Value::Object(self.fields.clone()).to_string()
+    }
+}
+
 /// A plain HTTP/1.0 GET on 127.0.0.1 (no chunked bodies); returns (status, body).
 pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
