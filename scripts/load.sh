@@ -17,45 +17,13 @@ N=${1:-1000000}
 CHUNK=10000
 LIMIT=900   # seconds any single wait may take
 
-mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-for bin in "$mosq" mosquitto_pub mosquitto_sub curl python3; do
-  command -v "$bin" >/dev/null || { echo "missing $bin (scripts/test.sh installs the test stack)" >&2; exit 1; }
-done
-cargo build --release -q
-exe=target/release/mqtt-disconnect-exporter
+INFLIGHT=1000 . scripts/bench-env.sh
 
-dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-web=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-max_queued_bytes 0
-max_inflight_messages 1000
-CONF
-"$mosq" -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
-broker=$!
-exporter=""
-cleanup() { kill $broker ${exporter:-} 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-sleep 0.5
-
-metric() { curl -s "127.0.0.1:$web/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 start_exporter() {
   "$exe" --mqtt.url "mqtt://127.0.0.1:$port" --mqtt.client-id load-exporter \
     --mqtt.topic '$events/#' --web.listen-address "127.0.0.1:$web" --log.level warn &
   exporter=$!
 }
-wait_for() { # seconds, command...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out: $*" >&2; exit 1; }
-    sleep 0.05
-  done
-}
-ready() { curl -sf "127.0.0.1:$web/-/ready" >/dev/null; }
 
 echo "==> creating persistent sessions"
 start_exporter

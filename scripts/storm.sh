@@ -16,47 +16,15 @@ SKEW=5s
 CHUNK_CLIENTS=3334   # three events each: about 10k lines per mosquitto_pub run
 LIMIT=600
 
-mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-for bin in "$mosq" mosquitto_pub curl python3; do
-  command -v "$bin" >/dev/null || { echo "missing $bin (scripts/test.sh installs the test stack)" >&2; exit 1; }
-done
-cargo build --release -q
-exe=target/release/mqtt-disconnect-exporter
+INFLIGHT=100 . scripts/bench-env.sh
 
-dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-web=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 0
-max_queued_bytes 0
-max_inflight_messages 100
-CONF
-"$mosq" -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
-broker=$!
-exporter=""
-cleanup() { kill $broker ${exporter:-} 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-sleep 0.5
-
-metric() { curl -s "127.0.0.1:$web/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 rss() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' /proc/$exporter/status; }
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' /proc/$exporter/stat; }
-wait_for() { # seconds, command...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out: $*" >&2; exit 1; }
-    sleep 0.1
-  done
-}
-
 "$exe" --mqtt.url "mqtt://127.0.0.1:$port" --mqtt.client-id storm-exporter --mqtt.topic '$events/#' \
   --web.listen-address "127.0.0.1:$web" --log.level error \
   --flapping.window "$WINDOW" --event.max-clock-skew "$SKEW" &
 exporter=$!
-wait_for 30 curl -sf "127.0.0.1:$web/-/ready" -o /dev/null
+wait_for 30 ready
 echo "==> exporter RSS before: $(rss) MiB"
 
 python3 - "$CLIENTS" "$CHUNK_CLIENTS" "$dir" <<'PY'

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{BrokerArgs, EventArgs, LogFormat, LogLevel, ServeArgs, TlsArgs};
+use crate::cli::{BrokerArgs, EventArgs, LogFormat, LogLevel, ServeArgs, TlsArgs, WebArgs};
 use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 
@@ -102,6 +102,15 @@ pub struct WebConfig {
     pub telemetry_path: String,
 }
 
+impl From<&WebArgs> for WebConfig {
+    fn from(args: &WebArgs) -> Self {
+        WebConfig {
+            listen: args.listen_address,
+            telemetry_path: args.telemetry_path.clone(),
+        }
+    }
+}
+
 /// The validated configuration of `serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -137,10 +146,7 @@ impl Config {
                 session_expiry: sub.session_expiry,
                 max_packet_size: sub.max_packet_size,
             },
-            web: WebConfig {
-                listen: args.web.listen_address,
-                telemetry_path: args.web.telemetry_path.clone(),
-            },
+            web: WebConfig::from(&args.web),
             pipeline: pipeline_settings(&args.events),
             log_level: args.log.level,
             log_format: args.log.format,

@@ -89,28 +89,8 @@ fn start_broker() -> Result<SocketAddr, DemoError> {
 /// The `demo` subcommand: the exporter's configuration from `args` (no
 /// broker flags: the broker is embedded), then [`run`] until a signal.
 pub fn main(args: &DemoArgs) -> ExitCode {
-    let config = Config {
-        // the broker part is replaced by `run` once the embedded one listens
-        mqtt: MqttConfig {
-            broker: embedded_broker(SocketAddr::from(([127, 0, 0, 1], 0)), "demo-exporter"),
-            topics: vec![format!("{TOPIC_PREFIX}/#")],
-            qos: 1,
-            clean_session: true,
-            session_expiry: Duration::ZERO,
-            max_packet_size: 1024 * 1024,
-        },
-        web: WebConfig {
-            listen: args.web.listen_address,
-            telemetry_path: args.web.telemetry_path.clone(),
-        },
-        pipeline: pipeline_settings(&args.events),
-        log_level: args.log.level,
-        log_format: args.log.format,
-    };
-    init_tracing(config.log_level, config.log_format);
-    exit_code(run_until_signal(|shutdown| {
-        run(config, args.clients, args.rate, shutdown)
-    }))
+    init_tracing(args.log.level, args.log.format);
+    exit_code(run_until_signal(|shutdown| run(args, shutdown)))
 }
 
 /// The embedded broker at `addr`, as a client called `client_id` reaches it.
@@ -126,26 +106,33 @@ fn embedded_broker(addr: SocketAddr, client_id: &str) -> BrokerConfig {
     }
 }
 
-/// Runs broker, fleet and exporter until `shutdown` fires. `config` is the
-/// exporter's; its broker URL and topics are replaced by the embedded ones.
-pub async fn run(
-    mut config: Config,
-    clients: usize,
-    rate: u32,
-    shutdown: Shutdown,
-) -> Result<(), DemoError> {
+/// Runs broker, fleet and exporter until `shutdown` fires: the exporter
+/// takes its event, flapping, web and log settings from `args`, and is
+/// subscribed to the embedded broker.
+pub async fn run(args: &DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
     let broker = start_broker()?;
     tracing::info!(address = %broker, topics = %format!("{TOPIC_PREFIX}/#"), "embedded MQTT broker listening");
-    config.mqtt.broker = embedded_broker(broker, "demo-exporter");
-    config.mqtt.topics = vec![format!("{TOPIC_PREFIX}/#")];
-    config.mqtt.clean_session = true;
-
+    let config = Config {
+        mqtt: MqttConfig {
+            broker: embedded_broker(broker, "demo-exporter"),
+            topics: vec![format!("{TOPIC_PREFIX}/#")],
+            qos: 1,
+            // the embedded broker is new every run: nothing to resume
+            clean_session: true,
+            session_expiry: Duration::ZERO,
+            max_packet_size: 1024 * 1024,
+        },
+        web: WebConfig::from(&args.web),
+        pipeline: pipeline_settings(&args.events),
+        log_level: args.log.level,
+        log_format: args.log.format,
+    };
     let sim = SimConfig {
         broker: embedded_broker(broker, "demo-fleet"),
         topic_prefix: TOPIC_PREFIX.into(),
         scenario: Scenario::Demo,
-        rate,
-        clients,
+        rate: args.rate,
+        clients: args.clients,
         duration: None,
         seed: 1,
     };
