@@ -206,46 +206,47 @@ fn reasons_subcommand_prints_the_table() {
     assert!(text.contains("| `keepalive_timeout` | network | warning |"));
 }
 
-#[test]
-fn readme_reason_table_is_the_generated_one() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = "<!-- reasons:start -->\n";
-    let end = "<!-- reasons:end -->";
-    let from = readme
-        .find(start)
-        .expect("README lacks the reasons:start marker")
-        + start.len();
-    let to = readme
-        .find(end)
-        .expect("README lacks the reasons:end marker");
-    assert_eq!(
-        &readme[from..to],
-        markdown_table(),
-        "README's reason table is stale: regenerate it with `mqtt-disconnect-exporter reasons`"
-    );
-}
-
-#[test]
-fn readme_flag_table_is_the_generated_one() {
+/// Checks the README's text between `<!-- NAME:start -->` and
+/// `<!-- NAME:end -->` equals `generated`; with UPDATE_GENERATED set, writes
+/// it there instead.
+fn readme_section_is(name: &str, generated: &str, how_to_update: &str) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
     let readme = std::fs::read_to_string(path).unwrap();
-    let start = "<!-- flags:start -->\n";
-    let end = "<!-- flags:end -->";
+    let start = format!("<!-- {name}:start -->\n");
+    let end = format!("<!-- {name}:end -->");
     let from = readme
-        .find(start)
-        .expect("README lacks the flags:start marker")
+        .find(&start)
+        .unwrap_or_else(|| panic!("README lacks the {name}:start marker"))
         + start.len();
-    let to = readme.find(end).expect("README lacks the flags:end marker");
-    let table = mqtt_disconnect_exporter::cli::markdown_flags();
+    let to = readme
+        .find(&end)
+        .unwrap_or_else(|| panic!("README lacks the {name}:end marker"));
     if std::env::var_os("UPDATE_GENERATED").is_some() {
-        let updated = format!("{}{table}{}", &readme[..from], &readme[to..]);
+        let updated = format!("{}{generated}{}", &readme[..from], &readme[to..]);
         std::fs::write(path, updated).unwrap();
         return;
     }
     assert_eq!(
         &readme[from..to],
-        table,
-        "README's flag table is stale: run UPDATE_GENERATED=1 cargo test --test it readme_flag_table"
+        generated,
+        "README's {name} table is stale: {how_to_update}"
+    );
+}
+
+#[test]
+fn readme_reason_table_is_the_generated_one() {
+    readme_section_is(
+        "reasons",
+        &markdown_table(),
+        "regenerate it with `mqtt-disconnect-exporter reasons`",
+    );
+}
+
+#[test]
+fn readme_flag_table_is_the_generated_one() {
+    readme_section_is(
+        "flags",
+        &mqtt_disconnect_exporter::cli::markdown_flags(),
+        "run UPDATE_GENERATED=1 cargo test --test it readme_flag_table",
     );
 }
