@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::core::reasons::{self, Reason};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mqtt-disconnect-exporter",
@@ -383,6 +385,18 @@ pub struct EventArgs {
     )]
     pub max_peers: usize,
 
+    /// An extra spelling of a reason, RAW=CANONICAL (e.g. "Session Kicked=kicked"),
+    /// matched like the table's own aliases and before them; repeat for several.
+    /// CANONICAL is a label value of `mqtt-disconnect-exporter reasons`.
+    #[arg(
+        long = "reason.alias",
+        env = "MQTT_EXPORTER_REASON_ALIAS",
+        value_delimiter = ',',
+        value_name = "RAW=CANONICAL",
+        value_parser = reason_alias
+    )]
+    pub reason_aliases: Vec<(String, Reason)>,
+
     /// Cap on client IDs held in flapping state; least recently seen are evicted.
     #[arg(
         long = "clients.max-tracked",
@@ -639,6 +653,25 @@ fn session_expiry(raw: &str) -> Result<Duration, String> {
         return Err("longer than MQTT allows".into());
     }
     Ok(d)
+}
+
+/// `RAW=CANONICAL`: a raw reason spelling and the reason it means.
+fn reason_alias(raw: &str) -> Result<(String, Reason), String> {
+    let (spelling, canonical) = raw
+        .rsplit_once('=')
+        .ok_or_else(|| "expected RAW=CANONICAL, e.g. \"Session Kicked=kicked\"".to_string())?;
+    if spelling.trim().is_empty() {
+        return Err("the raw spelling is empty".into());
+    }
+    let reason = reasons::by_id(canonical.trim()).ok_or_else(|| {
+        let ids: Vec<&str> = reasons::TABLE.iter().map(|row| row.id).collect();
+        format!(
+            "unknown reason {:?} (one of {})",
+            canonical.trim(),
+            ids.join(", ")
+        )
+    })?;
+    Ok((spelling.to_string(), reason))
 }
 
 fn bounded(raw: &str, min: usize, max: usize) -> Result<usize, String> {

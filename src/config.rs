@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::cli::{BrokerArgs, EventArgs, LogFormat, LogLevel, ServeArgs, TlsArgs, WebArgs};
 use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
+use crate::core::reasons::Aliases;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -200,6 +201,7 @@ impl BrokerConfig {
 /// The pipeline's settings from the event and flapping flags.
 pub fn pipeline_settings(args: &EventArgs) -> PipelineSettings {
     PipelineSettings {
+        aliases: Aliases::new(args.reason_aliases.iter().cloned()),
         max_payload_bytes: args.max_payload_size,
         top_flapping: args.top_clients,
         flapping: Settings {

@@ -10,11 +10,13 @@ use std::collections::HashSet;
 use crate::core::event::{self, EventError, EventKind, RawReason};
 use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
 use crate::core::metrics::Metrics;
-use crate::core::reasons::{self, Reason};
+use crate::core::reasons::{self, Aliases, Reason};
 
 /// Pipeline settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PipelineSettings {
+    /// Operator-given reason spellings (`--reason.alias`).
+    pub aliases: Aliases,
     /// Payloads larger than this are rejected as `too_large`.
     pub max_payload_bytes: usize,
     /// How many flapping clients get a `mqtt_client_flapping` series.
@@ -25,6 +27,7 @@ pub struct PipelineSettings {
 impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
+            aliases: Aliases::default(),
             max_payload_bytes: 64 * 1024,
             top_flapping: 20,
             flapping: Settings::default(),
@@ -198,7 +201,7 @@ impl Pipeline {
 
     fn classify(&mut self, raw: &RawReason<'_>) -> Reason {
         let reason = match raw {
-            RawReason::Name(name) => reasons::classify(name),
+            RawReason::Name(name) => self.settings.aliases.classify(name),
             RawReason::Code(code) => reasons::classify_code(*code),
         };
         if reason == Reason::Other && self.unknown_reasons.len() < MAX_LOGGED_UNKNOWN {
@@ -521,5 +524,28 @@ mod tests {
             crate::core::metrics::label_value(&"x".repeat(128)),
             "x".repeat(128)
         );
+    }
+
+    #[test]
+    fn operator_aliases_count_under_their_reason() {
+        let registry = Registry::new();
+        let settings = PipelineSettings {
+            aliases: Aliases::new([("Session Kicked".to_string(), Reason::Kicked)]),
+            ..PipelineSettings::default()
+        };
+        let mut p = Pipeline::new(Metrics::new(&registry).unwrap(), settings);
+        for reason in [
+            "session kicked",
+            "SESSION-KICKED",
+            "takenover",
+            "unheard of",
+        ] {
+            let payload = disconnect("c", reason, "1.2.3.4:5", 1);
+            p.handle(b"t/disconnected", payload.as_bytes(), 1);
+        }
+        let m = p.metrics();
+        assert_eq!(m.disconnect(Reason::Kicked).get(), 2);
+        assert_eq!(m.disconnect(Reason::Takeovered).get(), 1);
+        assert_eq!(m.disconnect(Reason::Other).get(), 1);
     }
 }

@@ -11,6 +11,7 @@
 //! [`classify`] maps a raw reason string onto the closed set; anything it does
 //! not recognise becomes [`Reason::Other`], so label cardinality stays fixed.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -341,10 +342,61 @@ fn lookup_table() -> &'static foldhash::HashMap<&'static str, Reason> {
 /// Matching is case-insensitive after trimming, with spaces and `-` read as
 /// `_`; a `0x..` hexadecimal string is read as an MQTT 5 reason code.
 pub fn classify(raw: &str) -> Reason {
+    classify_in(raw, None)
+}
+
+/// Spellings an operator adds (`--reason.alias RAW=CANONICAL`), so a broker
+/// the table has not met counts right without a release. They are matched
+/// like the table's own aliases, and before them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aliases(HashMap<String, Reason>);
+
+impl Aliases {
+    /// The aliases of `pairs` (raw spelling, canonical reason); spellings
+    /// longer than any reason we match are left out.
+    pub fn new(pairs: impl IntoIterator<Item = (String, Reason)>) -> Aliases {
+        Aliases(
+            pairs
+                .into_iter()
+                .filter_map(|(raw, reason)| Some((normalize(&raw)?, reason)))
+                .collect(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// [`classify`], with these spellings first.
+    pub fn classify(&self, raw: &str) -> Reason {
+        classify_in(raw, (!self.0.is_empty()).then_some(&self.0))
+    }
+}
+
+/// The reason whose label value is `id` (`kicked`, `go_away`, ...).
+pub fn by_id(id: &str) -> Option<Reason> {
+    TABLE.iter().find(|row| row.id == id).map(|row| row.reason)
+}
+
+/// A raw reason as matched: trimmed, lower case, spaces and `-` as `_`.
+fn normalize(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    (!raw.is_empty() && raw.len() <= MAX_REASON_LEN).then(|| {
+        raw.chars()
+            .map(|c| match c {
+                ' ' | '-' => '_',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect()
+    })
+}
+
+fn classify_in(raw: &str, extra: Option<&HashMap<String, Reason>>) -> Reason {
     let raw = raw.trim();
     if raw.len() > MAX_REASON_LEN {
         return Reason::Other;
     }
+    // normalised on the stack: the same reason comes with every event of a storm
     let mut buf = [0u8; MAX_REASON_LEN];
     for (dst, src) in buf.iter_mut().zip(raw.bytes()) {
         *dst = match src {
@@ -355,6 +407,9 @@ pub fn classify(raw: &str) -> Reason {
     let Ok(norm) = std::str::from_utf8(&buf[..raw.len()]) else {
         return Reason::Other;
     };
+    if let Some(reason) = extra.and_then(|extra| extra.get(norm)) {
+        return *reason;
+    }
     if let Some(reason) = lookup_table().get(norm) {
         return *reason;
     }
@@ -486,5 +541,25 @@ mod tests {
                 assert!(codes.insert(*code), "code {code:#x} appears twice");
             }
         }
+    }
+
+    #[test]
+    fn operator_aliases_come_first_and_match_like_the_table() {
+        let aliases = Aliases::new([
+            ("Session Kicked".to_string(), Reason::Kicked),
+            ("tcp_closed".to_string(), Reason::KeepaliveTimeout),
+        ]);
+        assert_eq!(aliases.classify("session kicked"), Reason::Kicked);
+        assert_eq!(aliases.classify(" SESSION-KICKED "), Reason::Kicked);
+        // an operator may re-map a built-in spelling
+        assert_eq!(aliases.classify("tcp_closed"), Reason::KeepaliveTimeout);
+        // everything else as before
+        assert_eq!(aliases.classify("takenover"), Reason::Takeovered);
+        assert_eq!(aliases.classify("0x8E"), Reason::Takeovered);
+        assert_eq!(aliases.classify("session kickd"), Reason::Other);
+        assert_eq!(classify("session kicked"), Reason::Other);
+        assert_eq!(by_id("go_away"), Some(Reason::GoAway));
+        assert_eq!(by_id("Go_Away"), None);
+        assert!(Aliases::default().is_empty());
     }
 }

@@ -120,3 +120,32 @@ fn a_missing_file_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn an_operator_alias_counts_a_new_spelling_under_its_reason() {
+    let lines = [
+        common::disconnect("a", "Session Kicked").json(),
+        common::disconnect("b", "session-kicked").json(),
+        common::disconnect("c", "sock_closed").json(),
+    ]
+    .join("\n");
+    let args = [
+        "--format",
+        "json",
+        "--reason.alias",
+        "Session Kicked=kicked",
+        "-",
+    ];
+    let (code, out) = analyze(&args, Some(lines.as_bytes()));
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["disconnects"],
+        json!({"kicked": 2, "tcp_closed": 1}),
+        "{out}"
+    );
+    // without the alias the same spelling is unknown
+    let (_, out) = analyze(&["--format", "json", "-"], Some(lines.as_bytes()));
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["disconnects"], json!({"other": 2, "tcp_closed": 1}));
+}

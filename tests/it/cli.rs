@@ -104,6 +104,15 @@ fn every_usage_error_is_one_line() {
     }
     refused(&["--mqtt.url", "mqtt://127.0.0.1:0"], "--mqtt.url");
     refused(&["--log.level", "bogus"], "--log.level");
+    refused(
+        &["--reason.alias", "Session Kicked=bogus"],
+        "--reason.alias",
+    );
+    refused(&["--reason.alias", "no-equals-sign"], "--reason.alias");
+    refused(
+        &["analyze", "-", "--reason.alias", "x=nope"],
+        "--reason.alias",
+    );
     for path in ["/", "/-/healthy", "/-/ready", "/api/v1/flapping", "/api"] {
         refused(&["--web.telemetry-path", path], "--web.telemetry-path");
     }

@@ -712,7 +712,8 @@ fn confirm(reason: Reason) -> &'static str {
         Reason::Other => {
             "The exporter's log: each new raw reason is logged \
             once (`unknown disconnect reason`). If it is common, \
-            it deserves a mapping in `src/reasons.rs`."
+            map it now with `--reason.alias 'RAW=CANONICAL'`, and \
+            propose it as an alias in `src/core/reasons.rs`."
         }
     }
 }
