@@ -26,7 +26,8 @@ use crate::core::reasons::{self, Reason};
     about = "Prometheus exporter for MQTT client disconnect reasons and takeover flapping.",
     long_about = "Prometheus exporter for MQTT client disconnect reasons and takeover flapping.\n\n\
         Subscribes to a broker's client lifecycle events (Tencent Cloud TDMQ for MQTT $events/..., \
-        EMQX rule-engine republished events, EMQX $SYS/brokers/+/clients/+/connected|disconnected), \
+        EMQX rule-engine republished events, EMQX $SYS/brokers/+/clients/+/connected|disconnected, \
+        AWS IoT Core $aws/events/presence/...), \
         maps every disconnect reason onto a fixed reference table, detects client-ID takeover \
         flapping, and serves the counts on /metrics.\n\n\
         Every flag can also be set through its environment variable, shown as [env: ...].",

@@ -86,7 +86,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::None,
         meaning: "The server received the DISCONNECT message and disconnected normally.",
         action: "Normal event. Confirm whether the client-initiated disconnection is expected by business logic (for example, the client actively exits upon task completion).",
-        aliases: &["normal_disconnection", "success", "disconnect_with_will_message"],
+        aliases: &["client_initiated_disconnect", "normal_disconnection", "success", "disconnect_with_will_message"],
         mqtt5_codes: &[0x00, 0x04],
     },
     ReasonInfo {
@@ -96,7 +96,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "The client was disconnected by a device with the same client ID.",
         action: "Client ID conflict. Check the client ID generation policy to ensure each online device has a unique client ID. (If it is an occasional single occurrence, it may be an automatic recovery after network fluctuation, and no action is required.)",
-        aliases: &["takenover", "taken_over", "discarded", "session_taken_over", "takeover"],
+        aliases: &["duplicate_clientid", "takenover", "taken_over", "discarded", "session_taken_over", "takeover"],
         mqtt5_codes: &[0x8E],
     },
     ReasonInfo {
@@ -106,7 +106,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Info,
         meaning: "The client was forced to log out by management.",
         action: "Administrative action. Check the management console or API call logs of the MQTT service to confirm which administrator or automated policy performed the force-logout action and why.",
-        aliases: &["administrative_action"],
+        aliases: &["api_initiated_disconnect", "administrative_action"],
         mqtt5_codes: &[0x98],
     },
     ReasonInfo {
@@ -116,7 +116,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "The MQTT Broker node did not receive an interactive message from the client within 1.5 times the keep-alive period.",
         action: "Network or client issue. 1. Check whether the device network connection is stable. 2. Check whether the device CPU/memory load is too high, resulting in failure to send heartbeat packets in time. 3. In a weak network environment, you may appropriately increase the keep-alive value.",
-        aliases: &["keep_alive_timeout", "keepalive_timeout_error"],
+        aliases: &["mqtt_keep_alive_timeout", "keep_alive_timeout", "keepalive_timeout_error"],
         mqtt5_codes: &[0x8D],
     },
     ReasonInfo {
@@ -126,7 +126,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "Unauthenticated, similar to HTTP status code 401.",
         action: "Authentication information error. Check whether the username, password, certificate, or Token configured for the client is correct and whether it matches the server-side configuration.",
-        aliases: &[
+        aliases: &["auth_error", 
             "bad_username_or_password",
             "bad_authentication_method",
             "unauthenticated",
@@ -141,7 +141,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "Unauthorized, similar to HTTP status code 403.",
         action: "Insufficient permissions. The client is authenticated but lacks permission to connect or perform operations (such as publishing/subscribing to specific topics). Check the ACL policy configuration and grant necessary permissions to this client.",
-        aliases: &["unauthorized", "banned"],
+        aliases: &["forbidden_access", "unauthorized", "banned"],
         mqtt5_codes: &[0x87, 0x8A],
     },
     ReasonInfo {
@@ -188,7 +188,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "Authentication failed. JWT/SAS tokens have expired.",
         action: "Credentials expired. The client program should have the capability to refresh Token.",
-        aliases: &["auth_expired", "token_expired", "credentials_expired", "authentication_expire"],
+        aliases: &["customauth_ttl_expiration", "auth_expired", "token_expired", "credentials_expired", "authentication_expire"],
         mqtt5_codes: &[],
     },
     ReasonInfo {
@@ -198,7 +198,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Critical,
         meaning: "Exceeding the maximum cluster/node connections.",
         action: "Server-side capacity issue. 1. Upgrade the service specifications or increase the maximum connection limit. 2. Troubleshoot whether client-side exceptions (such as code bugs) are causing the creation of a large number of invalid connections.",
-        aliases: &[
+        aliases: &["throttled", 
             "too_many_connections",
             "quota_exceeded",
             "connection_rate_exceeded",
@@ -214,7 +214,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Info,
         meaning: "MQTT Broker node restart, graceful shutdown.",
         action: "Usually caused by server-side upgrades or maintenance. The client should implement an automatic reconnection mechanism to automatically reconnect after the server recovers.",
-        aliases: &[
+        aliases: &["server_initiated_disconnect", "websocket_ttl_expiration", 
             "goaway",
             "use_another_server",
             "server_moved",
@@ -271,7 +271,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Critical,
         meaning: "Internal server error.",
         action: "Server issue. Contact the broker's operator or vendor with the timestamp, instance ID and client ID to troubleshoot the server.",
-        aliases: &["internal_error", "unspecified_error", "implementation_specific_error"],
+        aliases: &["server_error", "internal_error", "unspecified_error", "implementation_specific_error"],
         mqtt5_codes: &[0x80, 0x83],
     },
     ReasonInfo {

@@ -219,6 +219,9 @@ fn reasons_subcommand_prints_the_table() {
 /// `<!-- NAME:end -->` equals `generated`; with UPDATE_GENERATED set, writes
 /// it there instead.
 fn readme_section_is(name: &str, generated: &str, how_to_update: &str) {
+    // the tests run in parallel: one read-modify-write of the README at a time
+    static README: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = README.lock().unwrap_or_else(|e| e.into_inner());
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
     let readme = std::fs::read_to_string(path).unwrap();
     let start = format!("<!-- {name}:start -->\n");

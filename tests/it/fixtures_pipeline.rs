@@ -37,8 +37,8 @@ fn all_fixtures_together_give_exact_totals() {
     }
     let m = p.metrics();
     let want = [
-        (Reason::KeepaliveTimeout, 2),
-        (Reason::Takeovered, 3),
+        (Reason::KeepaliveTimeout, 3),
+        (Reason::Takeovered, 4),
         (Reason::TooManyConnection, 1),
         (Reason::TcpClosed, 2),
         (Reason::GoAway, 1),
@@ -51,12 +51,12 @@ fn all_fixtures_together_give_exact_totals() {
             .map_or(0, |(_, n)| *n);
         assert_eq!(m.disconnect(reason).get(), expected, "{reason}");
     }
-    assert_eq!(m.connects.get(), 3);
-    assert_eq!(m.subscriptions.get(), 2);
-    assert_eq!(m.received(EventKind::Disconnected).get(), 9);
-    assert_eq!(m.received(EventKind::Connected).get(), 3);
-    assert_eq!(m.received(EventKind::Subscribed).get(), 2);
+    assert_eq!(m.connects.get(), 4);
+    assert_eq!(m.subscriptions.get(), 3);
+    assert_eq!(m.received(EventKind::Disconnected).get(), 11);
+    assert_eq!(m.received(EventKind::Connected).get(), 4);
+    assert_eq!(m.received(EventKind::Subscribed).get(), 3);
     assert_eq!(m.received(EventKind::Other).get(), 2);
-    // three different client IDs took over once each: nobody is flapping
+    // four different client IDs took over once each: nobody is flapping
     assert_eq!(m.flapping_clients[0].get(), 0);
 }

@@ -33,7 +33,7 @@ fn fixtures_from_every_source_are_counted_exactly() {
     }
     exporter.wait_value(
         "mqtt_exporter_events_received_total{kind=\"disconnected\"}",
-        9.0,
+        11.0,
     );
     exporter.wait_value("mqtt_exporter_events_received_total{kind=\"other\"}", 2.0);
     let text = exporter.metrics();
@@ -48,11 +48,11 @@ fn fixtures_from_every_source_are_counted_exactly() {
     );
     assert_eq!(
         v("mqtt_client_disconnects_total{reason=\"keepalive_timeout\"}"),
-        Some(2.0)
+        Some(3.0)
     );
     assert_eq!(
         v("mqtt_client_disconnects_total{reason=\"takeovered\"}"),
-        Some(3.0)
+        Some(4.0)
     );
     assert_eq!(
         v("mqtt_client_disconnects_total{reason=\"too_many_connection\"}"),
@@ -78,11 +78,11 @@ fn fixtures_from_every_source_are_counted_exactly() {
         v("mqtt_client_disconnects_total{reason=\"other\"}"),
         Some(0.0)
     );
-    assert_eq!(v("mqtt_client_connects_total"), Some(3.0));
-    assert_eq!(v("mqtt_session_subscriptions_total"), Some(2.0));
+    assert_eq!(v("mqtt_client_connects_total"), Some(4.0));
+    assert_eq!(v("mqtt_session_subscriptions_total"), Some(3.0));
     assert_eq!(v("mqtt_exporter_broker_up"), Some(1.0));
     assert_eq!(v("mqtt_flapping_clients{kind=\"takeover\"}"), Some(0.0));
-    assert_eq!(v("mqtt_event_delay_seconds_count"), Some(16.0));
+    assert_eq!(v("mqtt_event_delay_seconds_count"), Some(20.0));
     // the closed set: 17 reason series from start, one info series per row
     assert_eq!(series(&text, "mqtt_client_disconnects_total").len(), 17);
     assert_eq!(series(&text, "mqtt_disconnect_reason_info").len(), 17);

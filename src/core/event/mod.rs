@@ -3,8 +3,9 @@
 //! [`parse`] turns one MQTT message (topic and payload bytes) into an
 //! [`Event`] that borrows from the payload where it can. It understands the
 //! Tencent Cloud TDMQ for MQTT `$events/...` JSON, EMQX 5 rule-engine event
-//! JSON (including `client.connack`), and EMQX's `$SYS/brokers/<node>/clients/
-//! <clientid>/<event>` messages. Every failure is one of the closed set of
+//! JSON (including `client.connack`), EMQX's `$SYS/brokers/<node>/clients/
+//! <clientid>/<event>` messages, and AWS IoT Core lifecycle events
+//! (`$aws/events/presence/...`, camelCase fields). Every failure is one of the closed set of
 //! [`EventError`] kinds, which are also the `error` label values.
 
 use std::borrow::Cow;
@@ -135,11 +136,24 @@ fn kind_from_event_field(event: &str) -> EventKind {
         "session.subscribed" | "client.subscribed" => EventKind::Subscribed,
         "session.unsubscribed" | "client.unsubscribed" => EventKind::Unsubscribed,
         "client.connack" => EventKind::Connack,
+        // AWS IoT Core's eventType
+        "connected" => EventKind::Connected,
+        "disconnected" => EventKind::Disconnected,
+        "subscribed" => EventKind::Subscribed,
+        "unsubscribed" => EventKind::Unsubscribed,
         _ => EventKind::Other,
     }
 }
 
 fn kind_from_topic(topic: &str) -> Option<EventKind> {
+    // AWS IoT Core: $aws/events/presence/<kind>/<clientId>,
+    // $aws/events/subscriptions/<kind>/<clientId>
+    if let Some(rest) = topic
+        .strip_prefix("$aws/events/presence/")
+        .or_else(|| topic.strip_prefix("$aws/events/subscriptions/"))
+    {
+        return kind_from_topic(rest.split('/').next().unwrap_or(""));
+    }
     let last = topic.rsplit('/').next().unwrap_or(topic);
     Some(match last {
         "client_connected" | "connected" => EventKind::Connected,
@@ -151,8 +165,12 @@ fn kind_from_topic(topic: &str) -> Option<EventKind> {
     })
 }
 
-/// The client ID in a `.../clients/<clientid>/<event>` topic.
+/// The client ID in a `.../clients/<clientid>/<event>` topic, or the last
+/// level of an AWS IoT Core lifecycle topic.
 fn clientid_from_topic(topic: &str) -> Option<&str> {
+    if topic.starts_with("$aws/events/") {
+        return topic.rsplit('/').next().filter(|id| !id.is_empty());
+    }
     let mut levels = topic.rsplit('/');
     let _event = levels.next()?;
     let id = levels.next()?;
@@ -326,6 +344,59 @@ mod tests {
         }
     }
 
+    #[test]
+    fn aws_iot_core_lifecycle_events() {
+        let topic = b"$aws/events/presence/disconnected/sensor-1";
+        let payload = br#"{"clientId":"sensor-1","timestamp":1717651190811,"eventType":"disconnected","clientInitiatedDisconnect":false,"disconnectReason":"DUPLICATE_CLIENTID","versionNumber":3}"#;
+        let e = parse(topic, payload).unwrap();
+        assert_eq!(e.kind, EventKind::Disconnected);
+        assert_eq!(e.clientid, "sensor-1");
+        assert_eq!(e.time_ms, Some(1_717_651_190_811));
+        assert_eq!(
+            e.reason,
+            Some(RawReason::Name(Cow::Borrowed("DUPLICATE_CLIENTID")))
+        );
+        // the kind and the client ID also come from the topic alone
+        let bare = br#"{"disconnectReason":"CONNECTION_LOST"}"#;
+        let e = parse(topic, bare).unwrap();
+        assert_eq!(
+            (e.kind, &*e.clientid),
+            (EventKind::Disconnected, "sensor-1")
+        );
+        let e = parse(
+            b"$aws/events/presence/connected/sensor-1",
+            br#"{"clientId":"sensor-1","eventType":"connected","ipAddress":"192.0.2.10"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.kind, EventKind::Connected);
+        assert_eq!(e.peer.as_deref(), Some("192.0.2.10"));
+        let e = parse(b"$aws/events/subscriptions/unsubscribed/sensor-1", b"{}").unwrap();
+        assert_eq!(e.kind, EventKind::Unsubscribed);
+    }
+
+    #[test]
+    fn every_documented_aws_disconnect_reason_maps() {
+        use crate::core::reasons::{classify, Reason};
+        for (raw, want) in [
+            ("AUTH_ERROR", Reason::NotAuthenticated),
+            ("CLIENT_INITIATED_DISCONNECT", Reason::Normal),
+            ("CLIENT_ERROR", Reason::Other),
+            ("CONNECTION_LOST", Reason::TcpClosed),
+            ("DUPLICATE_CLIENTID", Reason::Takeovered),
+            ("FORBIDDEN_ACCESS", Reason::NotAuthorized),
+            ("MQTT_KEEP_ALIVE_TIMEOUT", Reason::KeepaliveTimeout),
+            ("SERVER_ERROR", Reason::ServerInternalError),
+            ("SERVER_INITIATED_DISCONNECT", Reason::GoAway),
+            ("THROTTLED", Reason::TooManyConnection),
+            ("WEBSOCKET_TTL_EXPIRATION", Reason::GoAway),
+            ("CUSTOMAUTH_TTL_EXPIRATION", Reason::AuthenticationExpired),
+            ("API_INITIATED_DISCONNECT", Reason::Kicked),
+            ("UNKNOWN", Reason::Other),
+        ] {
+            assert_eq!(classify(raw), want, "{raw}");
+        }
+    }
+
     mod differential {
         use super::super::oracle;
         use crate::core::event::scanner;
@@ -374,8 +445,12 @@ mod tests {
             let key = prop_oneof![
                 Just("clientid"),
                 Just("client_id"),
+                Just("clientId"),
                 Just("event"),
+                Just("eventType"),
                 Just("reason"),
+                Just("disconnectReason"),
+                Just("ipAddress"),
                 Just("reason_code"),
                 Just("peername"),
                 Just("ipaddress"),

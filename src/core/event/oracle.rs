@@ -13,17 +13,17 @@ use crate::core::event::scanner::{self, Code, Fields};
 /// Payload fields we read; everything else is skipped without allocation.
 #[derive(Deserialize, Default)]
 struct RawEvent<'a> {
-    #[serde(borrow, default, alias = "client_id")]
+    #[serde(borrow, default, alias = "client_id", alias = "clientId")]
     clientid: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, alias = "eventType")]
     event: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, alias = "disconnectReason")]
     reason: Option<Str<'a>>,
     #[serde(borrow, default)]
     reason_code: Option<ReasonCodeField<'a>>,
     #[serde(borrow, default)]
     peername: Option<Str<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, alias = "ipAddress")]
     ipaddress: Option<Str<'a>>,
     #[serde(default)]
     disconnected_at: Option<Millis>,

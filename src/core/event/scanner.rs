@@ -89,12 +89,13 @@ enum Key {
 impl Key {
     fn from_name(name: &str) -> Option<Key> {
         Some(match name {
-            "clientid" | "client_id" => Key::ClientId,
-            "event" => Key::Event,
-            "reason" => Key::Reason,
+            // AWS IoT Core lifecycle events spell theirs in camelCase
+            "clientid" | "client_id" | "clientId" => Key::ClientId,
+            "event" | "eventType" => Key::Event,
+            "reason" | "disconnectReason" => Key::Reason,
             "reason_code" => Key::ReasonCode,
             "peername" => Key::Peername,
-            "ipaddress" => Key::IpAddress,
+            "ipaddress" | "ipAddress" => Key::IpAddress,
             "disconnected_at" => Key::DisconnectedAt,
             "connected_at" => Key::ConnectedAt,
             "timestamp" => Key::Timestamp,

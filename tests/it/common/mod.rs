@@ -109,6 +109,30 @@ pub const FIXTURES: &[Fixture] = &[
         reason: Some("tcp_closed"),
     },
     Fixture {
+        file: "aws/connected.json",
+        topic: "$aws/events/presence/connected/sensor-0042",
+        kind: "connected",
+        reason: None,
+    },
+    Fixture {
+        file: "aws/disconnected_duplicate_clientid.json",
+        topic: "$aws/events/presence/disconnected/sensor-0042",
+        kind: "disconnected",
+        reason: Some("takeovered"),
+    },
+    Fixture {
+        file: "aws/disconnected_mqtt_keep_alive_timeout.json",
+        topic: "$aws/events/presence/disconnected/sensor-0077",
+        kind: "disconnected",
+        reason: Some("keepalive_timeout"),
+    },
+    Fixture {
+        file: "aws/subscribed.json",
+        topic: "$aws/events/subscriptions/subscribed/sensor-0042",
+        kind: "subscribed",
+        reason: None,
+    },
+    Fixture {
         file: "sys/connected.json",
         topic: "sys/brokers/emqx@127.0.0.1/clients/emqtt-8348fe27a87976ad4db3/connected",
         kind: "connected",
@@ -119,6 +143,7 @@ pub const FIXTURES: &[Fixture] = &[
 /// Topic filters that cover every fixture topic.
 pub const FIXTURE_FILTERS: &[&str] = &[
     "$events/#",
+    "$aws/events/#",
     "emqx/events/#",
     "sys/brokers/+/clients/+/connected",
     "sys/brokers/+/clients/+/disconnected",
