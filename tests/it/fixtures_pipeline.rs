@@ -60,3 +60,27 @@ fn all_fixtures_together_give_exact_totals() {
     // four different client IDs took over once each: nobody is flapping
     assert_eq!(m.flapping_clients[0].get(), 0);
 }
+
+/// NanoMQ publishes on `$SYS`, which Mosquitto does not let a client publish
+/// to, so its captured formats are checked here only.
+#[test]
+fn nanomq_events_count_under_their_reasons() {
+    let mut p = pipeline();
+    for (topic, file) in [
+        ("$SYS/brokers/connected", "nanomq/connected.json"),
+        ("$SYS/brokers/disconnected", "nanomq/disconnected_8b.json"),
+        (
+            "$SYS/brokers/client_status/nanomq-8a2a5c2e",
+            "nanomq/client_status_offline_8e.json",
+        ),
+    ] {
+        let out = p.handle(topic.as_bytes(), &fixture(file), 1_691_225_609_000);
+        assert!(matches!(out, Outcome::Accepted { .. }), "{file}: {out:?}");
+    }
+    let m = p.metrics();
+    assert_eq!(m.connects.get(), 1);
+    assert_eq!(m.disconnect(Reason::GoAway).get(), 1); // 0x8B server shutting down
+    assert_eq!(m.disconnect(Reason::Takeovered).get(), 1); // 0x8E session taken over
+    assert_eq!(m.received(EventKind::Disconnected).get(), 2);
+    assert_eq!(m.disconnect(Reason::Other).get(), 0);
+}

@@ -4,8 +4,9 @@
 //! [`Event`] that borrows from the payload where it can. It understands the
 //! Tencent Cloud TDMQ for MQTT `$events/...` JSON, EMQX 5 rule-engine event
 //! JSON (including `client.connack`), EMQX's `$SYS/brokers/<node>/clients/
-//! <clientid>/<event>` messages, and AWS IoT Core lifecycle events
-//! (`$aws/events/presence/...`, camelCase fields). Every failure is one of the closed set of
+//! <clientid>/<event>` messages, AWS IoT Core lifecycle events
+//! (`$aws/events/presence/...`, camelCase fields), and NanoMQ's
+//! `$SYS/brokers/connected|disconnected` and `$SYS/brokers/client_status/<id>`. Every failure is one of the closed set of
 //! [`EventError`] kinds, which are also the `error` label values.
 
 use std::borrow::Cow;
@@ -165,10 +166,14 @@ fn kind_from_topic(topic: &str) -> Option<EventKind> {
     })
 }
 
+fn is_nanomq_status(topic: &str) -> bool {
+    topic.starts_with("$SYS/brokers/client_status/")
+}
+
 /// The client ID in a `.../clients/<clientid>/<event>` topic, or the last
-/// level of an AWS IoT Core lifecycle topic.
+/// level of an AWS IoT Core lifecycle topic or a NanoMQ status topic.
 fn clientid_from_topic(topic: &str) -> Option<&str> {
-    if topic.starts_with("$aws/events/") {
+    if topic.starts_with("$aws/events/") || is_nanomq_status(topic) {
         return topic.rsplit('/').next().filter(|id| !id.is_empty());
     }
     let mut levels = topic.rsplit('/');
@@ -187,9 +192,15 @@ pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Event<'a>, EventE
 
 /// Turns the payload's fields into an event, with the topic as fallback.
 fn build<'a>(topic: &'a str, raw: scanner::Fields<'a>) -> Result<Event<'a>, EventError> {
-    let kind = match &raw.event {
-        Some(event) => kind_from_event_field(event),
-        None => kind_from_topic(topic).ok_or(EventError::UnknownEvent)?,
+    let kind = match (&raw.event, &raw.status) {
+        (Some(event), _) => kind_from_event_field(event),
+        // NanoMQ: $SYS/brokers/client_status/<clientid> with a status
+        (None, Some(status)) if is_nanomq_status(topic) => match status.as_ref() {
+            "online" => EventKind::Connected,
+            "offline" => EventKind::Disconnected,
+            _ => EventKind::Other,
+        },
+        (None, _) => kind_from_topic(topic).ok_or(EventError::UnknownEvent)?,
     };
 
     let clientid = match raw.clientid {
@@ -397,6 +408,43 @@ mod tests {
         }
     }
 
+    #[test]
+    fn nanomq_events() {
+        let e = parse(
+            b"$SYS/brokers/disconnected",
+            br#"{"username":"hello","ts":1691225608391,"reason_code":"8b","client_id":"nanomq-8a2a5c2e","IPv4":"127.0.0.1"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.kind, EventKind::Disconnected);
+        assert_eq!(e.clientid, "nanomq-8a2a5c2e");
+        assert_eq!(e.reason, Some(RawReason::Code(0x8b)));
+        assert_eq!(e.peer.as_deref(), Some("127.0.0.1"));
+        assert_eq!(e.time_ms, Some(1_691_225_608_391));
+        let e = parse(
+            b"$SYS/brokers/connected",
+            br#"{"username":"hello","ts":1691225605933,"proto_name":"MQTT","keepalive":60,"return_code":"0","proto_ver":4,"client_id":"nanomq-8a2a5c2e","clean_start":1,"IPv4":"127.0.0.1"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.kind, EventKind::Connected);
+        // the newer per-client status topic
+        let topic = b"$SYS/brokers/client_status/dev-9";
+        let e = parse(topic, br#"{"status":"offline","reason_code":"8d"}"#).unwrap();
+        assert_eq!((e.kind, &*e.clientid), (EventKind::Disconnected, "dev-9"));
+        assert_eq!(e.reason, Some(RawReason::Code(0x8d)));
+        let e = parse(topic, br#"{"status":"online"}"#).unwrap();
+        assert_eq!(e.kind, EventKind::Connected);
+        assert_eq!(
+            parse(topic, br#"{"status":"offline"}"#),
+            Err(EventError::MissingField)
+        );
+        // elsewhere `status` is just a field, of any type
+        let other = br#"{"event":"client.disconnected","clientid":"c","reason":"normal","status":{"a":[1]}}"#;
+        assert_eq!(
+            parse(b"$events/client_disconnected", other).unwrap().kind,
+            EventKind::Disconnected
+        );
+    }
+
     mod differential {
         use super::super::oracle;
         use crate::core::event::scanner;
@@ -451,6 +499,8 @@ mod tests {
                 Just("reason"),
                 Just("disconnectReason"),
                 Just("ipAddress"),
+                Just("IPv4"),
+                Just("status"),
                 Just("reason_code"),
                 Just("peername"),
                 Just("ipaddress"),

@@ -23,8 +23,10 @@ struct RawEvent<'a> {
     reason_code: Option<ReasonCodeField<'a>>,
     #[serde(borrow, default)]
     peername: Option<Str<'a>>,
-    #[serde(borrow, default, alias = "ipAddress")]
+    #[serde(borrow, default, alias = "ipAddress", alias = "IPv4", alias = "IPv6")]
     ipaddress: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    status: Option<Lenient<'a>>,
     #[serde(default)]
     disconnected_at: Option<Millis>,
     #[serde(default)]
@@ -100,6 +102,54 @@ impl<'de> Deserialize<'de> for Millis {
     }
 }
 
+/// A string, or any other value read as absent (`status`).
+struct Lenient<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Lenient(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `reason_code`: a name (`"success"`, `"bad_username_or_password"`), a hex
 /// string (`"8b"`, as NanoMQ writes it) or a number.
 enum ReasonCodeField<'a> {
@@ -161,6 +211,7 @@ pub fn scan(text: &str) -> Result<Fields<'_>, ()> {
         }),
         peername: raw.peername.map(|s| s.0),
         ipaddress: raw.ipaddress.map(|s| s.0),
+        status: raw.status.and_then(|s| s.0),
         disconnected_at: raw.disconnected_at.and_then(|m| m.0),
         connected_at: raw.connected_at.and_then(|m| m.0),
         timestamp: raw.timestamp.and_then(|m| m.0),

@@ -30,6 +30,8 @@ pub struct Fields<'a> {
     pub reason_code: Option<Code<'a>>,
     pub peername: Option<Cow<'a, str>>,
     pub ipaddress: Option<Cow<'a, str>>,
+    /// NanoMQ's `client_status` events: `online` or `offline`.
+    pub status: Option<Cow<'a, str>>,
     pub disconnected_at: Option<i64>,
     pub connected_at: Option<i64>,
     pub timestamp: Option<i64>,
@@ -80,6 +82,7 @@ enum Key {
     ReasonCode,
     Peername,
     IpAddress,
+    Status,
     DisconnectedAt,
     ConnectedAt,
     Timestamp,
@@ -95,7 +98,9 @@ impl Key {
             "reason" | "disconnectReason" => Key::Reason,
             "reason_code" => Key::ReasonCode,
             "peername" => Key::Peername,
-            "ipaddress" | "ipAddress" => Key::IpAddress,
+            // NanoMQ spells the address IPv4 or IPv6
+            "ipaddress" | "ipAddress" | "IPv4" | "IPv6" => Key::IpAddress,
+            "status" => Key::Status,
             "disconnected_at" => Key::DisconnectedAt,
             "connected_at" => Key::ConnectedAt,
             "timestamp" => Key::Timestamp,
@@ -145,6 +150,7 @@ pub fn scan(text: &str) -> Result<Fields<'_>> {
                         Key::ReasonCode => f.reason_code = r.code()?,
                         Key::Peername => f.peername = r.str_or_null()?,
                         Key::IpAddress => f.ipaddress = r.str_or_null()?,
+                        Key::Status => f.status = r.str_or_skip()?,
                         Key::DisconnectedAt => f.disconnected_at = r.time()?,
                         Key::ConnectedAt => f.connected_at = r.time()?,
                         Key::Timestamp => f.timestamp = r.time()?,
@@ -452,6 +458,16 @@ impl<'a> Reader<'a> {
             Some(b'n') => self.literal(b"null").map(|_| None),
             _ => Err(Invalid),
         }
+    }
+
+    /// A string, or any other value skipped as absent: `status` is a common
+    /// word, and only NanoMQ's string form means anything here.
+    fn str_or_skip(&mut self) -> Result<Option<Cow<'a, str>>> {
+        if self.peek() == Some(b'"') {
+            return self.string().map(Some);
+        }
+        self.skip_value(1)?;
+        Ok(None)
     }
 
     fn time(&mut self) -> Result<Option<i64>> {
