@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use mqtt_disconnect_exporter::core::event::{self, EventError};
+use mqtt_disconnect_exporter::core::event::{self, mosquitto_log, EventError};
 use mqtt_disconnect_exporter::core::metrics::Metrics;
 use mqtt_disconnect_exporter::core::pipeline::{Outcome, Pipeline, PipelineSettings};
 
@@ -25,7 +25,12 @@ fuzz_target!(|data: &[u8]| {
         Some((n, rest)) => rest.split_at((*n as usize).min(rest.len())),
         None => (&b""[..], &b""[..]),
     };
-    let parsed = event::parse(topic, payload);
+    let log = mosquitto_log::is_log_topic(topic);
+    let parsed = if log {
+        mosquitto_log::parse(payload).map(|_| ())
+    } else {
+        event::parse(topic, payload).map(|_| ())
+    };
     PIPELINE.with(|p| {
         let mut p = p.borrow_mut();
         let errors = |p: &Pipeline| -> u64 {
@@ -43,6 +48,10 @@ fuzz_target!(|data: &[u8]| {
             Outcome::Accepted { .. } => {
                 assert_eq!(after, before);
                 assert!(parsed.is_ok());
+            }
+            Outcome::Ignored => {
+                assert_eq!(after, before);
+                assert!(log && parsed.is_ok());
             }
         }
     });

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub tracked_clients: IntGauge,
     pub tracked_evicted: IntCounter,
     pub tracked_expired: IntCounter,
+    /// `mqtt_exporter_events_ignored_total{source="mosquitto_log"}`.
+    pub ignored_mosquitto_log: IntCounter,
     pub event_time_clamped: IntCounter,
 }
 
@@ -183,7 +185,17 @@ impl Metrics {
             "Events whose time was further than --event.max-clock-skew from their arrival, clamped to it.",
         )?;
 
+        let ignored = IntCounterVec::new(
+            Opts::new(
+                "mqtt_exporter_events_ignored_total",
+                "Well-formed messages that are not connection events (e.g. other Mosquitto log lines), by source; never errors.",
+            ),
+            &["source"],
+        )?;
+        let ignored_mosquitto_log = ignored.with_label_values(&["mosquitto_log"]);
+
         registry.register(Box::new(connects.clone()))?;
+        registry.register(Box::new(ignored))?;
         registry.register(Box::new(disconnects_vec))?;
         registry.register(Box::new(subscriptions.clone()))?;
         registry.register(Box::new(info))?;
@@ -222,6 +234,7 @@ impl Metrics {
             tracked_clients,
             tracked_evicted,
             tracked_expired,
+            ignored_mosquitto_log,
             event_time_clamped,
         })
     }

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use crate::core::event::{self, EventError, EventKind, RawReason};
+use crate::core::event::{self, mosquitto_log, EventError, EventKind, RawReason};
 use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
 use crate::core::metrics::Metrics;
 use crate::core::reasons::{self, Aliases, Reason};
@@ -46,6 +46,9 @@ pub enum Outcome {
         time_ms: Option<i64>,
     },
     Rejected(EventError),
+    /// Well formed but not a connection event (most of Mosquitto's log):
+    /// counted in `mqtt_exporter_events_ignored_total`, nothing else.
+    Ignored,
 }
 
 /// Distinct unknown raw reasons logged; beyond this they are only counted.
@@ -90,7 +93,19 @@ impl Pipeline {
         if payload.len() > self.settings.max_payload_bytes {
             return self.reject(EventError::TooLarge, topic, payload.len());
         }
-        let event = match event::parse(topic, payload) {
+        let parsed = if mosquitto_log::is_log_topic(topic) {
+            match mosquitto_log::parse(payload) {
+                Ok(None) => {
+                    self.metrics.ignored_mosquitto_log.inc();
+                    return Outcome::Ignored;
+                }
+                Ok(Some(event)) => Ok(event),
+                Err(error) => Err(error),
+            }
+        } else {
+            event::parse(topic, payload)
+        };
+        let event = match parsed {
             Ok(event) => event,
             Err(error) => return self.reject(error, topic, payload.len()),
         };
@@ -123,6 +138,14 @@ impl Pipeline {
         };
         if let Some(reason) = reason {
             self.metrics.disconnect(reason).inc();
+            if event.clientid == mosquitto_log::UNKNOWN_CLIENT {
+                // refused before it had an ID: counted, never tracked
+                return Outcome::Accepted {
+                    kind: event.kind,
+                    reason: Some(reason),
+                    time_ms: event.time_ms,
+                };
+            }
             let entered = self.detector.observe_disconnect(
                 &event.clientid,
                 reason == Reason::Takeovered,

@@ -193,6 +193,7 @@ fn random_bytes_never_panic_and_every_rejection_is_counted() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut rejected = 0u64;
     let mut accepted = 0u64;
+    let mut ignored = 0u64;
     let fragments: [&[u8]; 12] = [
         b"{",
         b"}",
@@ -216,14 +217,16 @@ fn random_bytes_never_panic_and_every_rejection_is_counted() {
                 payload.push(rng.gen());
             }
         }
-        let topic: Vec<u8> = match rng.gen_range(0..3) {
+        let topic: Vec<u8> = match rng.gen_range(0..4) {
             0 => b"$events/client_disconnected".to_vec(),
             1 => b"sys/brokers/n/clients/c/disconnected".to_vec(),
+            2 => b"$SYS/broker/log/N".to_vec(),
             _ => (0..rng.gen_range(0..20)).map(|_| rng.gen()).collect(),
         };
         match p.handle(&topic, &payload, 0) {
             Outcome::Accepted { .. } => accepted += 1,
             Outcome::Rejected(_) => rejected += 1,
+            Outcome::Ignored => ignored += 1,
         }
     }
     let m = p.metrics();
@@ -234,7 +237,9 @@ fn random_bytes_never_panic_and_every_rejection_is_counted() {
         .map(|k| m.received(*k).get())
         .sum();
     assert_eq!(received, accepted);
-    assert_eq!(accepted + rejected, 50_000);
+    assert_eq!(m.ignored_mosquitto_log.get(), ignored);
+    assert!(ignored > 1_000, "{ignored} random log lines ignored");
+    assert_eq!(accepted + rejected + ignored, 50_000);
     let text = exposition(&registry);
     assert_eq!(series(&text, "mqtt_client_disconnects_total"), 17);
     promtool_check(&text);

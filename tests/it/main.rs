@@ -20,5 +20,6 @@ mod fixtures_pipeline;
 mod flapping_props;
 mod http_abuse;
 mod mosquitto;
+mod mosquitto_log;
 mod security;
 mod storm;

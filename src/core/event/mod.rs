@@ -13,6 +13,7 @@ use std::borrow::Cow;
 
 use scanner::Code;
 
+pub mod mosquitto_log;
 pub mod scanner;
 
 /// What happened to the client.

@@ -155,6 +155,7 @@ pub fn analyze<R: BufRead>(
                     clock = clock.max(t);
                 }
             }
+            Outcome::Ignored => {}
             Outcome::Rejected(error) => {
                 report.errors += 1;
                 *report.errors_by_kind.entry(error.label()).or_default() += 1;

@@ -1,0 +1,130 @@
+//! Mosquitto's own log (`log_dest topic`) as the event source, with real
+//! clients on a real Mosquitto: a clean disconnect, two connections sharing
+//! a client ID, a dropped socket, and a refused password.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{metric, Broker, Exporter};
+
+/// A minimal MQTT 3.1.1 client: CONNECT (clean session, keep-alive 60 s,
+/// optional credentials), then the CONNACK's return code.
+fn connect(port: u16, id: &str, login: Option<(&str, &str)>) -> (TcpStream, u8) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let field = |v: &str| {
+        let mut f = (v.len() as u16).to_be_bytes().to_vec();
+        f.extend_from_slice(v.as_bytes());
+        f
+    };
+    let flags = if login.is_some() { 0xC2 } else { 0x02 };
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, flags, 0, 60];
+    body.extend(field(id));
+    if let Some((user, password)) = login {
+        body.extend(field(user));
+        body.extend(field(password));
+    }
+    let mut packet = vec![0x10, body.len() as u8];
+    packet.extend(body);
+    s.write_all(&packet).unwrap();
+    let mut ack = [0u8; 4];
+    s.read_exact(&mut ack).unwrap();
+    (s, ack[3])
+}
+
+fn disconnect(mut s: TcpStream) {
+    s.write_all(&[0xE0, 0x00]).unwrap();
+}
+
+#[test]
+fn real_clients_are_counted_from_mosquittos_log() {
+    let broker = Broker::prepare();
+    let passwords = broker.dir.join("passwords");
+    std::fs::write(&passwords, "").unwrap();
+    let status = Command::new("mosquitto_passwd")
+        .args(["-b", passwords.to_str().unwrap(), "device", "right"])
+        .status()
+        .expect("mosquitto_passwd");
+    assert!(status.success());
+    for user in ["exporter", "other"] {
+        let status = Command::new("mosquitto_passwd")
+            .args(["-b", passwords.to_str().unwrap(), user, "pw"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let broker = broker.start_prepared(&format!(
+        "allow_anonymous false\npassword_file {}\nlog_dest topic\nlog_type notice\nlog_type information\n",
+        passwords.display()
+    ));
+    let pw = broker.dir.join("exporter-password");
+    std::fs::write(&pw, "pw\n").unwrap();
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "it-mosquitto-log",
+        "--mqtt.username",
+        "exporter",
+        "--mqtt.password-file",
+        pw.to_str().unwrap(),
+        "--mqtt.topic",
+        "$SYS/broker/log/#",
+    ]);
+    exporter.wait_ready();
+    let login = Some(("device", "right"));
+
+    // a clean disconnect
+    let (s, rc) = connect(broker.port, "log-normal", login);
+    assert_eq!(rc, 0);
+    disconnect(s);
+    // two devices with one client ID: the second takes over, then leaves cleanly
+    let (first, _) = connect(broker.port, "log-dup", login);
+    let (second, _) = connect(broker.port, "log-dup", login);
+    disconnect(second);
+    drop(first);
+    // a socket dropped without DISCONNECT
+    let (s, _) = connect(broker.port, "log-drop", login);
+    drop(s);
+    // a wrong password: refused before the client had an ID
+    let (_s, rc) = connect(broker.port, "log-refused", Some(("device", "wrong")));
+    assert_eq!(rc, 5, "not authorised");
+
+    exporter.wait_value(
+        r#"mqtt_client_disconnects_total{reason="not_authenticated"}"#,
+        1.0,
+    );
+    exporter.wait_value(r#"mqtt_client_disconnects_total{reason="tcp_closed"}"#, 1.0);
+    let text = exporter.metrics();
+    let v = |s: &str| metric(&text, s);
+    assert_eq!(
+        v(r#"mqtt_client_disconnects_total{reason="normal"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        v(r#"mqtt_client_disconnects_total{reason="takeovered"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        v(r#"mqtt_client_disconnects_total{reason="other"}"#),
+        Some(0.0)
+    );
+    // log-normal, log-dup twice, log-drop (the refused one never connected)
+    assert_eq!(v("mqtt_client_connects_total"), Some(4.0));
+    // one "New connection from" line per socket, and nothing is an error
+    assert_eq!(
+        v(r#"mqtt_exporter_events_ignored_total{source="mosquitto_log"}"#),
+        Some(5.0),
+        "{text}"
+    );
+    let errors: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("mqtt_exporter_event_errors_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(errors, 0.0);
+    // <unknown> is counted but never tracked: three client IDs are
+    exporter.wait_value("mqtt_exporter_tracked_clients", 3.0);
+}
