@@ -124,6 +124,9 @@ impl Pipeline {
         let reason = match event.kind {
             EventKind::Connected => {
                 m.connects.inc();
+                if let Some(peer) = &event.peer {
+                    self.detector.observe_connect(&event.clientid, peer);
+                }
                 None
             }
             EventKind::Subscribed => {

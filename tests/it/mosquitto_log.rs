@@ -80,11 +80,16 @@ fn real_clients_are_counted_from_mosquittos_log() {
     let (s, rc) = connect(broker.port, "log-normal", login);
     assert_eq!(rc, 0);
     disconnect(s);
-    // two devices with one client ID: the second takes over, then leaves cleanly
-    let (first, _) = connect(broker.port, "log-dup", login);
-    let (second, _) = connect(broker.port, "log-dup", login);
-    disconnect(second);
-    drop(first);
+    // devices sharing one client ID take it over three times, then the last
+    // leaves cleanly
+    let mut dup: Vec<TcpStream> = (0..4)
+        .map(|_| connect(broker.port, "log-dup", login).0)
+        .collect();
+    let addresses: Vec<String> = dup
+        .iter()
+        .map(|s| s.local_addr().unwrap().to_string())
+        .collect();
+    disconnect(dup.pop().unwrap());
     // a socket dropped without DISCONNECT
     let (s, _) = connect(broker.port, "log-drop", login);
     drop(s);
@@ -105,18 +110,18 @@ fn real_clients_are_counted_from_mosquittos_log() {
     );
     assert_eq!(
         v(r#"mqtt_client_disconnects_total{reason="takeovered"}"#),
-        Some(1.0)
+        Some(3.0)
     );
     assert_eq!(
         v(r#"mqtt_client_disconnects_total{reason="other"}"#),
         Some(0.0)
     );
-    // log-normal, log-dup twice, log-drop (the refused one never connected)
-    assert_eq!(v("mqtt_client_connects_total"), Some(4.0));
+    // log-normal, log-dup four times, log-drop (the refused one never connected)
+    assert_eq!(v("mqtt_client_connects_total"), Some(6.0));
     // one "New connection from" line per socket, and nothing is an error
     assert_eq!(
         v(r#"mqtt_exporter_events_ignored_total{source="mosquitto_log"}"#),
-        Some(5.0),
+        Some(7.0),
         "{text}"
     );
     let errors: f64 = text
@@ -127,4 +132,22 @@ fn real_clients_are_counted_from_mosquittos_log() {
     assert_eq!(errors, 0.0);
     // <unknown> is counted but never tracked: three client IDs are
     exporter.wait_value("mqtt_exporter_tracked_clients", 3.0);
+    // log-dup is flapping, listed with the addresses its connect lines named
+    // after the first takeover (the devices fighting over the ID)
+    exporter.wait_value(r#"mqtt_flapping_clients{kind="takeover"}"#, 1.0);
+    let list = crate::common::wait_for("the flapping list", Duration::from_secs(5), || {
+        let (_, body) = crate::common::get(exporter.web_port, "/api/v1/flapping").ok()?;
+        let list: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        (!list.is_empty()).then_some(list)
+    });
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["clientid"], "log-dup");
+    assert_eq!(list[0]["count"], 3);
+    let peers: Vec<&str> = list[0]["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert_eq!(peers, addresses[1..], "{list:?}");
 }

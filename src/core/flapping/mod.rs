@@ -211,6 +211,29 @@ impl Detector {
         self.flapping[kind as usize]
     }
 
+    /// Records a connect's peer address for a client that already has
+    /// repeated disconnects or a takeover (and so a place for peers): on
+    /// Mosquitto, only the connect line names the device's address, and two
+    /// devices fighting over one ID show up as the connects between the
+    /// takeovers. Costs one lookup; tracks no new client.
+    pub fn observe_connect(&mut self, clientid: &str, peer: &str) {
+        let key = self.hasher.hash_one(clientid).max(1);
+        let max = self.settings.max_peers;
+        let Some(extra) = self
+            .clients
+            .get_mut(key)
+            .and_then(|s| s.extra.as_deref_mut())
+        else {
+            return;
+        };
+        add_peer(&mut extra.peers, peer, max);
+        for kind in FlapKind::ALL {
+            if let Some(flap) = self.flaps.get_mut(&(key, kind)) {
+                add_peer(&mut flap.peers, peer, max);
+            }
+        }
+    }
+
     /// Records one disconnect at event time `t` (ms).
     ///
     /// Every window decision uses this client's own clock, the newest of `t`
@@ -625,6 +648,24 @@ mod tests {
 
     fn detector() -> Detector {
         Detector::new(Settings::default())
+    }
+
+    #[test]
+    fn connect_peers_join_a_tracked_client_only() {
+        let mut d = detector();
+        d.observe_connect("new", "10.0.0.1:1");
+        assert_eq!(d.tracked(), 0, "a connect tracks no new client");
+        for (t, peer) in [(0, "10.0.0.1:1"), (1000, "10.0.0.2:2")] {
+            d.observe_disconnect("dup", true, None, t);
+            d.observe_connect("dup", peer);
+        }
+        assert!(d.observe_disconnect("dup", true, None, 2000).takeover);
+        d.observe_connect("dup", "10.0.0.3:3");
+        let list = d.flapping_clients();
+        assert_eq!(
+            list[0].peers,
+            vec!["10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"]
+        );
     }
 
     #[test]

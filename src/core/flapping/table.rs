@@ -43,6 +43,11 @@ impl Table {
         }
     }
 
+    pub(super) fn get_mut(&mut self, key: u64) -> Option<&mut ClientState> {
+        let i = self.find(key);
+        (self.slots[i].0 == key).then(|| &mut self.slots[i].1)
+    }
+
     pub(super) fn get(&self, key: u64) -> Option<&ClientState> {
         let i = self.find(key);
         (self.slots[i].0 == key).then(|| &self.slots[i].1)
