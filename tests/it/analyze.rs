@@ -149,3 +149,33 @@ fn an_operator_alias_counts_a_new_spelling_under_its_reason() {
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["disconnects"], json!({"other": 2, "tcp_closed": 1}));
 }
+
+#[test]
+fn mosquitto_log_files_and_the_journal_give_the_same_verdicts_as_live() {
+    let want = json!({
+        "events": 12,
+        "disconnects": {
+            "normal": 1, "takeovered": 3, "tcp_closed": 1,
+            "not_authenticated": 1, "keepalive_timeout": 1
+        },
+        "flapping": [{
+            "clientid": "dup", "kind": "takeover", "count": 3,
+            "peers": ["10.2.2.2:5000", "10.1.1.1:4001", "10.2.2.2:5001"]
+        }],
+        "errors": 0
+    });
+    for name in ["mosquitto.log", "mosquitto_journal.txt"] {
+        let (code, out) = analyze(&["--format", "json", &log(name)], None);
+        assert_eq!(code, 0, "{name}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report, want, "{name}");
+    }
+    // a journal without Mosquitto's own time (log_dest syslog)
+    let syslog = b"Nov 28 01:02:03 broker mosquitto[812]: Client a disconnected.\n\
+        Nov 28 01:02:04 broker mosquitto[812]: New connection from 10.0.0.1:1 on port 1883.\n";
+    let (code, out) = analyze(&["--format", "json", "-"], Some(syslog));
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["disconnects"], json!({"normal": 1}));
+    assert_eq!(report["errors"], 0);
+}

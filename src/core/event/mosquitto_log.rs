@@ -86,6 +86,12 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
     }))
 }
 
+/// True if `line` starts with Mosquitto's time prefix (epoch seconds or an
+/// ISO date-time, then `: `): how `analyze` tells a log file's lines.
+pub fn has_time_prefix(line: &str) -> bool {
+    split_time(line).0.is_some()
+}
+
 /// Splits the time prefix off a line: epoch seconds or an ISO date-time,
 /// followed by `: `.
 fn split_time(line: &str) -> (Option<i64>, &str) {

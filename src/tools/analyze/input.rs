@@ -2,12 +2,16 @@
 //! - JSON lines: one event object per line (TDMQ / EMQX payloads);
 //! - EMQX rule-engine sink output: an object with `payload` (an object, or a
 //!   string holding JSON) and optionally `topic`;
-//! - `mosquitto_sub -v` output: `<topic> <payload>`.
+//! - `mosquitto_sub -v` output: `<topic> <payload>`;
+//! - Mosquitto's own log, as `log_dest file` writes it or as `journalctl -u
+//!   mosquitto` prints it (read as if it came on `$SYS/broker/log/N`).
 //!
 //! Lines are read with a bound on their length, so a multi-gigabyte file or
 //! a line without an end is never loaded whole.
 
 use std::io::{self, BufRead};
+
+use crate::core::event::mosquitto_log;
 
 /// One line's event payload: borrowed from the line, or unwrapped from a
 /// sink record.
@@ -18,6 +22,9 @@ pub enum Payload<'a> {
 
 /// Splits one line into (topic, payload) by its format.
 pub fn split(line: &[u8]) -> (String, Payload<'_>) {
+    if let Some(text) = mosquitto_line(line) {
+        return (MOSQUITTO_TOPIC.to_string(), Payload::Borrowed(text));
+    }
     if line.first() == Some(&b'{') {
         // A sink record wrapping the event; cheap test before a full parse.
         if contains(line, b"\"payload\"") {
@@ -45,6 +52,23 @@ pub fn split(line: &[u8]) -> (String, Payload<'_>) {
         ),
         None => (String::new(), Payload::Borrowed(line)),
     }
+}
+
+/// The topic a Mosquitto log line from a file is read as.
+const MOSQUITTO_TOPIC: &str = "$SYS/broker/log/N";
+
+/// A line of Mosquitto's own log, as `log_dest file` writes it
+/// (`1795837147: Client x disconnected.`) or as `journalctl -u mosquitto`
+/// prints it (`Nov 28 01:02:03 host mosquitto[812]: ...`, with or without
+/// Mosquitto's own time): the log text, else `None`.
+fn mosquitto_line(line: &[u8]) -> Option<&[u8]> {
+    let text = std::str::from_utf8(line).ok()?;
+    if let Some(at) = text.find(" mosquitto[") {
+        let rest = &text[at..];
+        let body = rest.find("]: ").map(|i| &rest[i + 3..])?;
+        return Some(body.as_bytes());
+    }
+    mosquitto_log::has_time_prefix(text).then_some(line)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
