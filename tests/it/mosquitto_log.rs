@@ -1,6 +1,6 @@
 //! Mosquitto's own log (`log_dest topic`) as the event source, with real
-//! clients on a real Mosquitto: a clean disconnect, two connections sharing
-//! a client ID, a dropped socket, and a refused password.
+//! clients on a real Mosquitto: a clean disconnect, connections sharing a
+//! client ID, a dropped socket, a silent device, and a refused password.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,6 +12,15 @@ use crate::common::{metric, Broker, Exporter};
 /// A minimal MQTT 3.1.1 client: CONNECT (clean session, keep-alive 60 s,
 /// optional credentials), then the CONNACK's return code.
 fn connect(port: u16, id: &str, login: Option<(&str, &str)>) -> (TcpStream, u8) {
+    connect_with_keepalive(port, id, login, 60)
+}
+
+fn connect_with_keepalive(
+    port: u16,
+    id: &str,
+    login: Option<(&str, &str)>,
+    keepalive: u8,
+) -> (TcpStream, u8) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let field = |v: &str| {
@@ -20,7 +29,7 @@ fn connect(port: u16, id: &str, login: Option<(&str, &str)>) -> (TcpStream, u8) 
         f
     };
     let flags = if login.is_some() { 0xC2 } else { 0x02 };
-    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, flags, 0, 60];
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, flags, 0, keepalive];
     body.extend(field(id));
     if let Some((user, password)) = login {
         body.extend(field(user));
@@ -93,6 +102,8 @@ fn real_clients_are_counted_from_mosquittos_log() {
     // a socket dropped without DISCONNECT
     let (s, _) = connect(broker.port, "log-drop", login);
     drop(s);
+    // a device that goes silent: Mosquitto drops it after 1.5 x keep-alive
+    let (_silent, _) = connect_with_keepalive(broker.port, "log-silent", login, 2);
     // a wrong password: refused before the client had an ID
     let (_s, rc) = connect(broker.port, "log-refused", Some(("device", "wrong")));
     assert_eq!(rc, 5, "not authorised");
@@ -102,6 +113,10 @@ fn real_clients_are_counted_from_mosquittos_log() {
         1.0,
     );
     exporter.wait_value(r#"mqtt_client_disconnects_total{reason="tcp_closed"}"#, 1.0);
+    exporter.wait_value(
+        r#"mqtt_client_disconnects_total{reason="keepalive_timeout"}"#,
+        1.0,
+    );
     let text = exporter.metrics();
     let v = |s: &str| metric(&text, s);
     assert_eq!(
@@ -116,12 +131,13 @@ fn real_clients_are_counted_from_mosquittos_log() {
         v(r#"mqtt_client_disconnects_total{reason="other"}"#),
         Some(0.0)
     );
-    // log-normal, log-dup four times, log-drop (the refused one never connected)
-    assert_eq!(v("mqtt_client_connects_total"), Some(6.0));
+    // log-normal, log-dup four times, log-drop, log-silent (the refused one
+    // never connected)
+    assert_eq!(v("mqtt_client_connects_total"), Some(7.0));
     // one "New connection from" line per socket, and nothing is an error
     assert_eq!(
         v(r#"mqtt_exporter_events_ignored_total{source="mosquitto_log"}"#),
-        Some(7.0),
+        Some(8.0),
         "{text}"
     );
     let errors: f64 = text
@@ -130,8 +146,8 @@ fn real_clients_are_counted_from_mosquittos_log() {
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum();
     assert_eq!(errors, 0.0);
-    // <unknown> is counted but never tracked: three client IDs are
-    exporter.wait_value("mqtt_exporter_tracked_clients", 3.0);
+    // <unknown> is counted but never tracked: four client IDs are
+    exporter.wait_value("mqtt_exporter_tracked_clients", 4.0);
     // log-dup is flapping, listed with the addresses its connect lines named
     // after the first takeover (the devices fighting over the ID)
     exporter.wait_value(r#"mqtt_flapping_clients{kind="takeover"}"#, 1.0);
