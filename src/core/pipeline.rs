@@ -94,16 +94,13 @@ impl Pipeline {
             return self.reject(EventError::TooLarge, topic, payload.len());
         }
         let parsed = if mosquitto_log::is_log_topic(topic) {
-            match mosquitto_log::parse(payload) {
-                Ok(None) => {
-                    self.metrics.ignored_mosquitto_log.inc();
-                    return Outcome::Ignored;
-                }
-                Ok(Some(event)) => Ok(event),
-                Err(error) => Err(error),
-            }
+            mosquitto_log::parse(payload).transpose()
         } else {
-            event::parse(topic, payload)
+            Some(event::parse(topic, payload))
+        };
+        let Some(parsed) = parsed else {
+            self.metrics.ignored_mosquitto_log.inc();
+            return Outcome::Ignored;
         };
         let event = match parsed {
             Ok(event) => event,
@@ -141,14 +138,10 @@ impl Pipeline {
         };
         if let Some(reason) = reason {
             self.metrics.disconnect(reason).inc();
-            if event.clientid == mosquitto_log::UNKNOWN_CLIENT {
-                // refused before it had an ID: counted, never tracked
-                return Outcome::Accepted {
-                    kind: event.kind,
-                    reason: Some(reason),
-                    time_ms: event.time_ms,
-                };
-            }
+        }
+        // a client refused before it had an ID is counted, never tracked
+        let tracked = event.clientid != mosquitto_log::UNKNOWN_CLIENT;
+        if let Some(reason) = reason.filter(|_| tracked) {
             let entered = self.detector.observe_disconnect(
                 &event.clientid,
                 reason == Reason::Takeovered,
