@@ -86,15 +86,7 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
     std::fs::create_dir_all(&dir).unwrap();
 
     let broker = Broker::start();
-    let exporter = Exporter::start(&[
-        "--mqtt.url",
-        &broker.url(),
-        "--mqtt.client-id",
-        "e2e-exporter",
-        "--mqtt.topic",
-        "$events/#",
-    ]);
-    exporter.wait_ready();
+    let exporter = Exporter::subscribed(&broker, "e2e-exporter", "$events/#");
 
     // Alertmanager with the example routing, receivers pointed at this test.
     let (hook_port, received) = webhook();

@@ -20,19 +20,6 @@ fn batch(tag: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn exporter(broker: &Broker, client_id: &str, topic: &str) -> Exporter {
-    let exporter = Exporter::start(&[
-        "--mqtt.url",
-        &broker.url(),
-        "--mqtt.client-id",
-        client_id,
-        "--mqtt.topic",
-        topic,
-    ]);
-    exporter.wait_ready();
-    exporter
-}
-
 fn count(e: &Exporter) -> u64 {
     e.value(SERIES).unwrap_or(0.0) as u64
 }
@@ -53,7 +40,7 @@ fn settled(e: &Exporter) -> u64 {
 #[test]
 fn broker_restart_mid_stream_loses_nothing() {
     let mut broker = Broker::start_with(true);
-    let exporter = exporter(&broker, "fault-restart", "$events/#");
+    let exporter = Exporter::subscribed(&broker, "fault-restart", "$events/#");
     let topic = "$events/client_disconnected";
 
     broker.publish_lines(topic, &batch("a", 10_000), 1);
@@ -80,7 +67,7 @@ fn broker_restart_mid_stream_loses_nothing() {
 #[test]
 fn exporter_killed_while_events_flow_catches_up_from_its_session() {
     let broker = Arc::new(Broker::start());
-    let mut first = exporter(&broker, "fault-kill", "$events/#");
+    let mut first = Exporter::subscribed(&broker, "fault-kill", "$events/#");
     let published = Arc::new(AtomicU64::new(0));
 
     let publisher = {
@@ -105,7 +92,7 @@ fn exporter_killed_while_events_flow_catches_up_from_its_session() {
     first.kill();
     let published_at_kill = published.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(500));
-    let second = exporter(&broker, "fault-kill", "$events/#");
+    let second = Exporter::subscribed(&broker, "fault-kill", "$events/#");
     publisher.join().unwrap();
     let total = published.load(Ordering::SeqCst);
     assert_eq!(total, 10_000);
@@ -129,8 +116,8 @@ fn two_replicas_on_a_shared_subscription_split_the_stream_exactly() {
     let broker = Broker::start();
     // Mosquitto's shared subscriptions deliver nothing for $ topics: plain prefix.
     let topic = "$share/exporters/emqx/events/#";
-    let a = exporter(&broker, "replica-a", topic);
-    let b = exporter(&broker, "replica-b", topic);
+    let a = Exporter::subscribed(&broker, "replica-a", topic);
+    let b = Exporter::subscribed(&broker, "replica-b", topic);
     for chunk in 0..3 {
         broker.publish_lines(
             "emqx/events/client_disconnected",
@@ -151,7 +138,7 @@ fn two_replicas_on_a_shared_subscription_split_the_stream_exactly() {
 #[test]
 fn two_replicas_sharing_a_client_id_are_named_counted_and_back_off() {
     let broker = Broker::start();
-    let first = exporter(&broker, "twin", "$events/#");
+    let first = Exporter::subscribed(&broker, "twin", "$events/#");
     let second = Exporter::start(&[
         "--mqtt.url",
         &broker.url(),

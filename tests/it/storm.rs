@@ -56,15 +56,7 @@ fn takeovers(e: &Exporter) -> f64 {
 #[test]
 fn a_mass_takeover_storm_is_counted_exactly_and_leaves_the_exporter_idle() {
     let broker = Broker::start();
-    let exporter = Exporter::start(&[
-        "--mqtt.url",
-        &broker.url(),
-        "--mqtt.client-id",
-        "storm-exporter",
-        "--mqtt.topic",
-        "$events/#",
-    ]);
-    exporter.wait_ready();
+    let exporter = Exporter::subscribed(&broker, "storm-exporter", "$events/#");
 
     let topic = "$events/client_disconnected";
     let started = std::time::Instant::now();

@@ -426,6 +426,21 @@ impl Exporter {
         exporter
     }
 
+    /// The exporter subscribed to `topic` on `broker` as `client_id`, once
+    /// it is ready (its subscription granted).
+    pub fn subscribed(broker: &Broker, client_id: &str, topic: &str) -> Exporter {
+        let exporter = Exporter::start(&[
+            "--mqtt.url",
+            &broker.url(),
+            "--mqtt.client-id",
+            client_id,
+            "--mqtt.topic",
+            topic,
+        ]);
+        exporter.wait_ready();
+        exporter
+    }
+
     /// The exporter's process ID.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
