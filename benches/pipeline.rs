@@ -17,7 +17,8 @@ use mqtt_disconnect_exporter::core::event;
 use mqtt_disconnect_exporter::core::flapping::{Detector, FlapKind, Settings};
 use mqtt_disconnect_exporter::core::metrics::Metrics;
 use mqtt_disconnect_exporter::core::pipeline::{Pipeline, PipelineSettings};
-use mqtt_disconnect_exporter::core::reasons;
+use mqtt_disconnect_exporter::core::reasons::{self, Reason};
+use mqtt_disconnect_exporter::core::top::{TopClients, TopSettings};
 use prometheus::Registry;
 
 const CLIENTS: usize = 1_000_000;
@@ -154,6 +155,30 @@ fn bench(c: &mut Criterion) {
         })
     });
     drop(detector);
+
+    // Top clients per reason: a storm of distinct clients (every event takes
+    // over the smallest counter) and a skewed one (a few clients repeat).
+    let mut top = TopClients::new(TopSettings::default());
+    let mut k = 0;
+    g.bench_function("top_clients_distinct", |b| {
+        b.iter(|| {
+            k = (k + 1) % CLIENTS;
+            t += 1;
+            top.observe(Reason::KeepaliveTimeout, &ids[k], Some("10.0.0.1:1024"), t);
+        })
+    });
+    let mut top = TopClients::new(TopSettings::default());
+    let mut k = 0;
+    g.bench_function("top_clients_skewed", |b| {
+        b.iter(|| {
+            k = (k + 1) % CLIENTS;
+            t += 1;
+            // half the events from 10 clients, the rest from a million
+            let id = if k % 2 == 0 { &ids[k % 10] } else { &ids[k] };
+            top.observe(Reason::KeepaliveTimeout, id, Some("10.0.0.1:1024"), t);
+        })
+    });
+    black_box(top.top(t, 20));
 
     let registry = Registry::new();
     let mut pipeline = Pipeline::new(

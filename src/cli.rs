@@ -398,6 +398,29 @@ pub struct EventArgs {
     )]
     pub reason_aliases: Vec<(String, Reason)>,
 
+    /// Client IDs per reason exported as mqtt_client_top_disconnects{reason,clientid}
+    /// series, the ones with the most disconnects in --top.window (at most 100;
+    /// 0 exports none). /api/v1/top lists at least 20.
+    #[arg(
+        long = "top.clients",
+        env = "MQTT_EXPORTER_TOP_CLIENTS",
+        default_value_t = 5,
+        value_name = "N",
+        value_parser = at_most_100
+    )]
+    pub top_devices: usize,
+
+    /// Window of the top clients per reason; it slides in fifths.
+    #[arg(
+        long = "top.window",
+        env = "MQTT_EXPORTER_TOP_WINDOW",
+        default_value = "5m",
+        value_name = "DURATION",
+        allow_hyphen_values = true,
+        value_parser = positive_duration
+    )]
+    pub top_window: Duration,
+
     /// Cap on client IDs held in flapping state; least recently seen are evicted.
     #[arg(
         long = "clients.max-tracked",
@@ -692,6 +715,10 @@ fn threshold(raw: &str) -> Result<usize, String> {
 
 fn at_most_1000(raw: &str) -> Result<usize, String> {
     bounded(raw, 0, 1000)
+}
+
+fn at_most_100(raw: &str) -> Result<usize, String> {
+    bounded(raw, 0, 100)
 }
 
 fn at_least_1(raw: &str) -> Result<usize, String> {

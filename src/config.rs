@@ -15,6 +15,7 @@ use crate::cli::{BrokerArgs, EventArgs, LogFormat, LogLevel, ServeArgs, TlsArgs,
 use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
+use crate::core::top::TopSettings;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -212,6 +213,11 @@ pub fn pipeline_settings(args: &EventArgs) -> PipelineSettings {
             max_tracked: args.max_tracked,
             max_peers: args.max_peers,
             max_skew_ms: millis(args.max_clock_skew),
+        },
+        top_clients: args.top_devices,
+        top: TopSettings {
+            window_ms: millis(args.top_window),
+            capacity: TopSettings::capacity_for(args.top_devices),
         },
     }
 }

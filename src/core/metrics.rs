@@ -15,6 +15,7 @@ use prometheus::{
 use crate::core::event::{EventError, EventKind};
 use crate::core::flapping::{FlapKind, FlappingClient};
 use crate::core::reasons::{Reason, TABLE};
+use crate::core::top::TopReason;
 
 /// Handles to every metric.
 pub struct Metrics {
@@ -26,6 +27,8 @@ pub struct Metrics {
     pub flapping_clients: [IntGauge; 2],
     pub flapping_detections: [IntCounter; 2],
     pub client_flapping: IntGaugeVec,
+    /// `mqtt_client_top_disconnects{reason,clientid}`.
+    pub client_top_disconnects: IntGaugeVec,
     pub event_delay: Histogram,
     pub broker_up: IntGauge,
     pub broker_reconnects: IntCounter,
@@ -103,6 +106,13 @@ impl Metrics {
                 "Events in the flapping window, for the top flapping client IDs only.",
             ),
             &["clientid", "kind"],
+        )?;
+        let client_top_disconnects = IntGaugeVec::new(
+            Opts::new(
+                "mqtt_client_top_disconnects",
+                "Disconnects in the --top.window of the top --top.clients client IDs per reason (an upper bound, from a bounded heavy-hitters summary).",
+            ),
+            &["reason", "clientid"],
         )?;
         let event_delay = Histogram::with_opts(
             HistogramOpts::new(
@@ -202,6 +212,7 @@ impl Metrics {
         registry.register(Box::new(flapping_vec))?;
         registry.register(Box::new(detections_vec))?;
         registry.register(Box::new(client_flapping.clone()))?;
+        registry.register(Box::new(client_top_disconnects.clone()))?;
         registry.register(Box::new(event_delay.clone()))?;
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(broker_up.clone()))?;
@@ -223,6 +234,7 @@ impl Metrics {
             flapping_clients,
             flapping_detections,
             client_flapping,
+            client_top_disconnects,
             event_delay,
             broker_up,
             broker_reconnects,
@@ -273,6 +285,35 @@ impl Metrics {
                 let _ = self
                     .client_flapping
                     .remove_label_values(&[clientid.as_str(), kind]);
+            }
+        }
+        now
+    }
+
+    /// Makes the `mqtt_client_top_disconnects` series those of the first
+    /// `listed` clients of each reason in `top`, in place like
+    /// [`Metrics::set_top_flapping`]. Returns the series now set.
+    pub fn set_top_disconnects(
+        &self,
+        previous: &[(&'static str, String)],
+        top: &[TopReason],
+        listed: usize,
+    ) -> Vec<(&'static str, String)> {
+        let mut now = Vec::new();
+        for entry in top {
+            for client in entry.clients.iter().take(listed) {
+                let clientid = label_value(&client.clientid);
+                self.client_top_disconnects
+                    .with_label_values(&[entry.reason, clientid.as_str()])
+                    .set(i64::try_from(client.count).unwrap_or(i64::MAX));
+                now.push((entry.reason, clientid));
+            }
+        }
+        for (reason, clientid) in previous {
+            if !now.iter().any(|(r, c)| r == reason && c == clientid) {
+                let _ = self
+                    .client_top_disconnects
+                    .remove_label_values(&[reason, clientid.as_str()]);
             }
         }
         now

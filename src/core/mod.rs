@@ -11,3 +11,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod reasons;
 pub mod status;
+pub mod top;

@@ -6,11 +6,17 @@
 //! `mqtt_exporter_event_errors_total{error}` series and changes nothing else.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::core::event::{self, mosquitto_log, EventError, EventKind, RawReason};
 use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
 use crate::core::metrics::Metrics;
 use crate::core::reasons::{self, Aliases, Reason};
+use crate::core::top::{TopClients, TopReport, TopSettings};
+
+/// Clients per reason listed on `/api/v1/top` and the landing page (at least
+/// `--top.clients`).
+pub const TOP_LISTED: usize = 20;
 
 /// Pipeline settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +28,10 @@ pub struct PipelineSettings {
     /// How many flapping clients get a `mqtt_client_flapping` series.
     pub top_flapping: usize,
     pub flapping: Settings,
+    /// How many clients per reason get a `mqtt_client_top_disconnects`
+    /// series (`--top.clients`).
+    pub top_clients: usize,
+    pub top: TopSettings,
 }
 
 impl Default for PipelineSettings {
@@ -31,6 +41,8 @@ impl Default for PipelineSettings {
             max_payload_bytes: 64 * 1024,
             top_flapping: 20,
             flapping: Settings::default(),
+            top_clients: 5,
+            top: TopSettings::default(),
         }
     }
 }
@@ -64,10 +76,15 @@ pub struct Pipeline {
     expired_reported: u64,
     /// The `mqtt_client_flapping` series set by the last tick.
     top_series: Vec<(String, &'static str)>,
+    top: TopClients,
+    /// The `mqtt_client_top_disconnects` series set by the last tick.
+    top_disconnect_series: Vec<(&'static str, String)>,
+    top_report: Arc<TopReport>,
 }
 
 impl Pipeline {
     pub fn new(metrics: Metrics, settings: PipelineSettings) -> Self {
+        let top = TopClients::new(settings.top.clone());
         Pipeline {
             metrics,
             detector: Detector::new(settings.flapping.clone()),
@@ -77,6 +94,9 @@ impl Pipeline {
             evicted_reported: 0,
             expired_reported: 0,
             top_series: Vec::new(),
+            top,
+            top_disconnect_series: Vec::new(),
+            top_report: Arc::default(),
         }
     }
 
@@ -86,6 +106,11 @@ impl Pipeline {
 
     pub fn detector(&self) -> &Detector {
         &self.detector
+    }
+
+    /// The top clients per reason as of the last [`Pipeline::tick`].
+    pub fn top_report(&self) -> Arc<TopReport> {
+        Arc::clone(&self.top_report)
     }
 
     /// Handles one message that arrived at `arrival_ms` (ms since the epoch).
@@ -142,6 +167,8 @@ impl Pipeline {
         // a client refused before it had an ID is counted, never tracked
         let tracked = event.clientid != mosquitto_log::UNKNOWN_CLIENT;
         if let Some(reason) = reason.filter(|_| tracked) {
+            self.top
+                .observe(reason, &event.clientid, event.peer.as_deref(), arrival_ms);
             let entered = self.detector.observe_disconnect(
                 &event.clientid,
                 reason == Reason::Takeovered,
@@ -215,6 +242,18 @@ impl Pipeline {
             .metrics
             .set_top_flapping(&self.top_series, &clients[..top.min(clients.len())]);
         clients.truncate(listed);
+        let report = self
+            .top
+            .top(now_ms, self.settings.top_clients.max(TOP_LISTED));
+        self.top_disconnect_series = self.metrics.set_top_disconnects(
+            &self.top_disconnect_series,
+            &report,
+            self.settings.top_clients,
+        );
+        self.top_report = Arc::new(TopReport {
+            window_seconds: self.settings.top.window_ms as f64 / 1000.0,
+            reasons: report,
+        });
         clients
     }
 
@@ -412,6 +451,48 @@ mod tests {
         assert!(list.is_empty());
         assert_eq!(p.metrics().flapping_clients[0].get(), 0);
         assert_eq!(p.metrics().flapping_detections[0].get(), 1);
+    }
+
+    #[test]
+    fn top_clients_per_reason_become_series_and_leave_with_the_window() {
+        let mut p = pipeline();
+        let t = 1_700_000_000_000;
+        for (id, n) in [("gw-1", 7), ("gw-2", 4), ("gw-3", 4)] {
+            for i in 0..n {
+                let payload = disconnect(id, "keepalive_timeout", "10.1.1.1:9", t + i);
+                p.handle(b"$events/client_disconnected", payload.as_bytes(), t + i);
+            }
+        }
+        for i in 0..20 {
+            let payload = disconnect(&format!("dev-{i}"), "keepalive_timeout", "10.0.0.1:1", t);
+            p.handle(b"$events/client_disconnected", payload.as_bytes(), t);
+        }
+        let payload = disconnect("gw-1", "tcp_closed", "10.1.1.1:9", t);
+        p.handle(b"$events/client_disconnected", payload.as_bytes(), t);
+        p.tick(t + 1000, 10);
+        let series = |reason: &str, id: &str| {
+            p.metrics()
+                .client_top_disconnects
+                .get_metric_with_label_values(&[reason, id])
+                .unwrap()
+                .get()
+        };
+        assert_eq!(series("keepalive_timeout", "gw-1"), 7);
+        assert_eq!(series("keepalive_timeout", "gw-2"), 4);
+        assert_eq!(series("keepalive_timeout", "gw-3"), 4);
+        assert_eq!(series("tcp_closed", "gw-1"), 1);
+        // five per reason by default: gw-1..3 and the first two of the rest
+        let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
+        assert_eq!(families[0].get_metric().len(), 6);
+        let report = p.top_report();
+        assert_eq!(report.window_seconds, 300.0);
+        assert_eq!(report.reasons[0].reason, "keepalive_timeout");
+        assert_eq!(report.reasons[0].clients.len(), 20);
+        assert_eq!(report.reasons[0].clients[0].peers, ["10.1.1.1:9"]);
+        p.tick(t + 400_000, 10);
+        let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
+        assert_eq!(families[0].get_metric().len(), 0);
+        assert!(p.top_report().reasons.is_empty());
     }
 
     #[test]

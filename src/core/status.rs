@@ -1,5 +1,6 @@
 //! What the MQTT edge tells the HTTP edge: readiness, the subscription
-//! result, and a snapshot of the flapping list, beside the Prometheus
+//! result, and snapshots of the flapping list and the top clients per
+//! reason, beside the Prometheus
 //! registry both share. Plain shared state (atomics and a lock held only to
 //! swap a pointer), so neither edge waits on the other.
 
@@ -9,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use prometheus::Registry;
 
 use crate::core::flapping::FlappingClient;
+use crate::core::top::TopReport;
 
 /// What the MQTT task tells the HTTP server.
 pub struct Status {
@@ -18,6 +20,7 @@ pub struct Status {
     granted: AtomicUsize,
     topics: AtomicUsize,
     flapping: RwLock<Arc<Vec<FlappingClient>>>,
+    top: RwLock<Arc<TopReport>>,
 }
 
 impl Status {
@@ -28,6 +31,7 @@ impl Status {
             granted: AtomicUsize::new(0),
             topics: AtomicUsize::new(0),
             flapping: RwLock::new(Arc::new(Vec::new())),
+            top: RwLock::new(Arc::default()),
         }
     }
 
@@ -59,6 +63,20 @@ impl Status {
 
     pub fn flapping(&self) -> Arc<Vec<FlappingClient>> {
         self.flapping
+            .read()
+            .map(|guard| Arc::clone(&guard))
+            .unwrap_or_default()
+    }
+
+    pub fn set_top(&self, top: Arc<TopReport>) {
+        if let Ok(mut guard) = self.top.write() {
+            *guard = top;
+        }
+    }
+
+    /// The top clients per reason as of the last tick.
+    pub fn top(&self) -> Arc<TopReport> {
+        self.top
             .read()
             .map(|guard| Arc::clone(&guard))
             .unwrap_or_default()

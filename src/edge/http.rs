@@ -30,7 +30,9 @@ use tokio::sync::Semaphore;
 
 use crate::core::flapping::FlappingClient;
 use crate::core::metrics::WebMetrics;
+use crate::core::reasons::Reason;
 use crate::core::status::Status;
+use crate::core::top::{TopReason, TopReport};
 use crate::edge::shutdown::Shutdown;
 
 /// Concurrent connections served; more are closed at once.
@@ -195,10 +197,15 @@ fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Resp
         return metrics(status.registry());
     }
     match path {
-        "/" => html(landing_page(telemetry_path, &status.flapping())),
+        "/" => html(landing_page(
+            telemetry_path,
+            &status.flapping(),
+            &status.top(),
+        )),
         "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
         "/-/ready" => ready(status),
         "/api/v1/flapping" => json(&*status.flapping()),
+        "/api/v1/top" => top(req.uri().query(), &status.top()),
         _ => text(StatusCode::NOT_FOUND, "Not found.\n"),
     }
 }
@@ -226,6 +233,41 @@ fn ready(status: &Status) -> Response<Full<Bytes>> {
         "text/plain; charset=utf-8",
         body.into_bytes(),
     )
+}
+
+/// `/api/v1/top`, or with `?reason=R` only reason R (an empty list when R
+/// had no disconnects in the window; 400 when R is not a reason).
+fn top(query: Option<&str>, report: &TopReport) -> Response<Full<Bytes>> {
+    let wanted = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "reason")
+        .map(|(_, v)| v.into_owned());
+    let Some(wanted) = wanted else {
+        return json(report);
+    };
+    let Some(reason) = Reason::all().find(|r| r.as_str() == wanted) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Unknown reason: use a label value of `mqtt-disconnect-exporter reasons`.\n",
+        );
+    };
+    let reasons = report
+        .reasons
+        .iter()
+        .filter(|r| r.reason == reason.as_str())
+        .cloned()
+        .collect::<Vec<_>>();
+    let reasons = if reasons.is_empty() {
+        vec![TopReason {
+            reason: reason.as_str(),
+            clients: Vec::new(),
+        }]
+    } else {
+        reasons
+    };
+    json(&TopReport {
+        window_seconds: report.window_seconds,
+        reasons,
+    })
 }
 
 fn metrics(registry: &Registry) -> Response<Full<Bytes>> {
@@ -319,7 +361,26 @@ fn escape_invisible_json(json: &str) -> String {
     out
 }
 
-fn landing_page(telemetry_path: &str, flapping: &[FlappingClient]) -> String {
+/// Clients per reason shown on the landing page.
+const LANDING_TOP: usize = 5;
+
+fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopReport) -> String {
+    let mut top_rows = String::new();
+    for entry in &top.reasons {
+        for c in entry.clients.iter().take(LANDING_TOP) {
+            let _ = write!(
+                top_rows,
+                "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&c.clientid),
+                c.count,
+                escape(&c.peers.join(", ")),
+                reason = entry.reason,
+            );
+        }
+    }
+    if top_rows.is_empty() {
+        top_rows.push_str("<tr><td colspan=\"4\">No disconnects in the window.</td></tr>");
+    }
     let mut rows = String::new();
     for c in flapping.iter().take(100) {
         let _ = write!(
@@ -340,10 +401,14 @@ fn landing_page(telemetry_path: &str, flapping: &[FlappingClient]) -> String {
 <body><h1>MQTT Disconnect Exporter</h1>\n<p>Version {version}</p>\n<ul>\n\
 <li><a href=\"{path}\">Metrics</a></li>\n\
 <li><a href=\"/api/v1/flapping\">Flapping clients (JSON)</a></li>\n\
+<li><a href=\"/api/v1/top\">Top clients per disconnect reason (JSON)</a></li>\n\
 <li><a href=\"/-/healthy\">Health</a> and <a href=\"/-/ready\">readiness</a></li>\n</ul>\n\
 <h2>Flapping clients now</h2>\n<table border=\"1\"><tr><th>client ID</th><th>kind</th><th>events in window</th><th>peers</th></tr>\n\
-{rows}\n</table>\n</body></html>\n",
+{rows}\n</table>\n\
+<h2>Top clients per disconnect reason, last {window}s</h2>\n<table border=\"1\"><tr><th>reason</th><th>client ID</th><th>disconnects</th><th>peers</th></tr>\n\
+{top_rows}\n</table>\n</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
+        window = top.window_seconds,
     )
 }
 
@@ -364,6 +429,7 @@ mod tests {
                 first_seen: 0,
                 last_seen: 1,
             }],
+            &TopReport::default(),
         );
         assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(!page.contains("<script>"));
@@ -384,6 +450,7 @@ mod tests {
                 first_seen: 0,
                 last_seen: 1,
             }],
+            &TopReport::default(),
         );
         assert!(
             page.contains("<td>dev\\u{0}\\u{1b}[31m\\u{202e}lanigiro\\u{2066}</td>"),

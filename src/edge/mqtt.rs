@@ -38,9 +38,10 @@ const TICK: Duration = Duration::from_secs(1);
 /// Flapping clients listed on `/` and `/api/v1/flapping` (most events first).
 const MAX_LISTED: usize = 1000;
 
-/// Advances the windows and publishes the (bounded) flapping list.
+/// Advances the windows and publishes the (bounded) flapping and top lists.
 fn tick(pipeline: &mut Pipeline, status: &Status) {
     status.set_flapping(pipeline.tick(now_ms(), MAX_LISTED));
+    status.set_top(pipeline.top_report());
 }
 
 fn qos(level: u8) -> QoS {

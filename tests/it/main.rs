@@ -23,3 +23,4 @@ mod mosquitto;
 mod mosquitto_log;
 mod security;
 mod storm;
+mod top;
