@@ -55,6 +55,10 @@ pub enum Command {
     /// Report on a captured event log (JSON lines, `mosquitto_sub -v` output,
     /// or EMQX rule-engine file-sink output) without a broker.
     Analyze(AnalyzeArgs),
+    /// Print the Prometheus alerting and recording rules (or the
+    /// PrometheusRule resource, their promtool tests, or the runbook they
+    /// link to), for a scrape job and runbook host of your choice.
+    Rules(RulesArgs),
 }
 
 /// The exporter itself (no subcommand): every group.
@@ -135,6 +139,78 @@ pub struct AnalyzeArgs {
     pub format: ReportFormat,
     #[command(flatten)]
     pub events: EventArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// What to print: the rule file, the prometheus-operator PrometheusRule,
+    /// promtool unit tests for the rule file, or the runbook.
+    #[arg(long, value_enum, default_value_t = RulesFormat::Prometheus)]
+    pub format: RulesFormat,
+
+    /// PromQL label matchers, without braces, that select the exporter's
+    /// series (e.g. 'job="mqtt",env="prod"'; empty selects all).
+    #[arg(
+        long = "rules.selector",
+        env = "MQTT_EXPORTER_RULES_SELECTOR",
+        default_value = crate::tools::rules::DEFAULT_SELECTOR,
+        value_name = "MATCHERS",
+        value_parser = selector
+    )]
+    pub selector: String,
+
+    /// Absolute URL of the runbook; each alert's runbook_url is this plus
+    /// the anchor of its section.
+    #[arg(
+        long = "rules.runbook-url",
+        env = "MQTT_EXPORTER_RULES_RUNBOOK_URL",
+        default_value = crate::tools::rules::DEFAULT_RUNBOOK_URL,
+        value_name = "URL",
+        value_parser = absolute_url
+    )]
+    pub runbook_url: String,
+
+    /// The severity label of alerts that page.
+    #[arg(
+        long = "rules.severity-critical",
+        env = "MQTT_EXPORTER_RULES_SEVERITY_CRITICAL",
+        default_value = "critical",
+        value_name = "NAME",
+        value_parser = label_text
+    )]
+    pub severity_critical: String,
+
+    /// The severity label of alerts that want attention soon.
+    #[arg(
+        long = "rules.severity-warning",
+        env = "MQTT_EXPORTER_RULES_SEVERITY_WARNING",
+        default_value = "warning",
+        value_name = "NAME",
+        value_parser = label_text
+    )]
+    pub severity_warning: String,
+
+    /// The severity label of informational alerts.
+    #[arg(
+        long = "rules.severity-info",
+        env = "MQTT_EXPORTER_RULES_SEVERITY_INFO",
+        default_value = "info",
+        value_name = "NAME",
+        value_parser = label_text
+    )]
+    pub severity_info: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesFormat {
+    /// A Prometheus rule file.
+    Prometheus,
+    /// A prometheus-operator PrometheusRule resource.
+    Prometheusrule,
+    /// promtool unit tests for the rule file (`promtool test rules`).
+    PromtoolTests,
+    /// The runbook in Markdown.
+    Runbook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -715,6 +791,77 @@ fn threshold(raw: &str) -> Result<usize, String> {
 
 fn at_most_1000(raw: &str) -> Result<usize, String> {
     bounded(raw, 0, 1000)
+}
+
+/// Label matchers as they go between braces: quoted values, no braces,
+/// every matcher `name op "value"`.
+fn selector(raw: &str) -> Result<String, String> {
+    let s = raw.trim();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let op = rest
+            .find(['=', '!'])
+            .ok_or("expected matchers such as job=\"mqtt-disconnect-exporter\"")?;
+        let name = rest[..op].trim();
+        let valid_name = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return Err(format!("{name:?} is not a label name"));
+        }
+        let after = &rest[op..];
+        let len = ["=~", "!~", "!=", "="]
+            .iter()
+            .find(|o| after.starts_with(**o))
+            .map(|o| o.len())
+            .ok_or("expected =, !=, =~ or !~ after a label name")?;
+        let value = after[len..].trim_start();
+        let Some(body) = value.strip_prefix('"') else {
+            return Err("label values must be in double quotes".into());
+        };
+        let mut end = None;
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end = end.ok_or("unterminated label value")?;
+        rest = body[end + 1..].trim_start();
+        if let Some(next) = rest.strip_prefix(',') {
+            rest = next.trim_start();
+        } else if !rest.is_empty() {
+            return Err("matchers must be separated by commas".into());
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// An absolute http(s) URL.
+fn absolute_url(raw: &str) -> Result<String, String> {
+    match url::Url::parse(raw) {
+        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.has_host() => {
+            Ok(raw.to_string())
+        }
+        _ => Err("must be an absolute http:// or https:// URL".into()),
+    }
+}
+
+/// Text for a label value in a rule file: not empty, one line.
+fn label_text(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || raw.chars().any(char::is_control) {
+        return Err("must be a non-empty single line".into());
+    }
+    Ok(raw.to_string())
 }
 
 fn at_most_100(raw: &str) -> Result<usize, String> {

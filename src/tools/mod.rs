@@ -1,6 +1,8 @@
 //! The other subcommands, on the same core: [`analyze`] replays a captured
 //! event log offline, [`sim`] simulates a fleet (publishing it to a broker,
-//! or running the whole demo with an embedded one).
+//! or running the whole demo with an embedded one), [`rules`] prints the
+//! alerting rules and their runbook.
 
 pub mod analyze;
+pub mod rules;
 pub mod sim;

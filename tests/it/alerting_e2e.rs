@@ -2,7 +2,8 @@
 //! Prometheus (scraping every second, evaluating the shipped rules with
 //! ranges and `for:` divided by 20) -> Alertmanager (the example routing) ->
 //! a webhook receiver in this test. A keepalive_timeout storm and a
-//! too_many_connection burst must page with the table's recommended action;
+//! too_many_connection burst must page (severity critical) with the table's
+//! recommended action, an absolute runbook URL and the devices behind them;
 //! then every dashboard panel query must run and return data.
 
 use crate::common;
@@ -15,10 +16,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::rules::{rules_yaml, Scale};
 use common::{disconnect, free_port, get, wait_for, Broker, Exporter, KillOnDrop};
 use mqtt_disconnect_exporter::core::clock::now_ms;
 use mqtt_disconnect_exporter::core::reasons::Reason;
+use mqtt_disconnect_exporter::tools::rules::{rules_yaml, RulesOptions, DEFAULT_RUNBOOK_URL};
 use serde_json::Value;
 
 fn spawn(bin: &str, args: &[String], log: &Path) -> KillOnDrop {
@@ -115,7 +116,14 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
 
     // Prometheus scraping the exporter every second, with the shipped rules
     // at a twentieth of their ranges and `for:` durations.
-    std::fs::write(dir.join("rules.yml"), rules_yaml(&Scale { divisor: 20 })).unwrap();
+    std::fs::write(
+        dir.join("rules.yml"),
+        rules_yaml(&RulesOptions {
+            divisor: 20,
+            ..RulesOptions::default()
+        }),
+    )
+    .unwrap();
     let prom_port = free_port();
     std::fs::write(
         dir.join("prometheus.yml"),
@@ -167,21 +175,27 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
         1,
     );
 
-    // The storm: 40 keepalive timeouts and 2 too_many_connection refusals a
-    // second, until both pages arrive (bounded at 150 s).
+    // The storm: 40 keepalive timeouts a second, 24 of them from three bad
+    // gateways (12, 8 and 4 a second) and the rest from ever new devices,
+    // and 2 too_many_connection refusals from one client, until both pages
+    // arrive (bounded at 150 s).
     let start = Instant::now();
     let mut second = 0;
     let pages = loop {
         let t = now_ms();
-        let mut lines: Vec<String> = (0..40)
-            .map(|i| {
-                disconnect(&format!("dev-{second}-{i}"), "keepalive_timeout")
-                    .at(t)
-                    .json()
-            })
+        let culprits = [("gw-a", 12), ("gw-b", 8), ("gw-c", 4)];
+        let mut lines: Vec<String> = culprits
+            .iter()
+            .flat_map(|&(id, n)| (0..n).map(move |_| id))
+            .map(|id| disconnect(id, "keepalive_timeout").at(t).json())
             .collect();
-        lines.extend((0..2).map(|i| {
-            disconnect(&format!("refused-{second}-{i}"), "too_many_connection")
+        lines.extend((0..16).map(|i| {
+            disconnect(&format!("dev-{second}-{i}"), "keepalive_timeout")
+                .at(t)
+                .json()
+        }));
+        lines.extend((0..2).map(|_| {
+            disconnect("bulk-provisioner", "too_many_connection")
                 .at(t)
                 .json()
         }));
@@ -219,7 +233,7 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
             .flat_map(|(_, body)| body["alerts"].as_array().cloned().unwrap_or_default())
             .find(|a| a["labels"]["alertname"] == name && a["status"] == "firing")
             .unwrap();
-        assert_eq!(alert["labels"]["severity"], "page", "{alert}");
+        assert_eq!(alert["labels"]["severity"], "critical", "{alert}");
         assert_eq!(alert["labels"]["reason"], reason.as_str(), "{alert}");
         assert_eq!(alert["labels"]["job"], "mqtt-disconnect-exporter");
         assert_eq!(
@@ -230,15 +244,31 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
         assert_eq!(alert["annotations"]["meaning"], reason.info().meaning);
         assert_eq!(
             alert["annotations"]["runbook_url"],
-            format!("docs/runbook.md#{}", reason.as_str())
+            format!("{DEFAULT_RUNBOOK_URL}#{}", reason.as_str())
         );
         let description = alert["annotations"]["description"].as_str().unwrap();
         assert!(!description.contains("{{"), "untemplated: {description}");
+        // the page names the devices behind it, most disconnects first
+        let devices = description
+            .split("Top devices (disconnects in the exporter's window): ")
+            .nth(1)
+            .and_then(|d| d.split("; /api/v1/top").next())
+            .unwrap_or_else(|| panic!("no device list: {description}"));
+        let names: Vec<&str> = devices
+            .split(", ")
+            .map(|d| d.split(" (").next().unwrap_or(""))
+            .collect();
+        if reason == Reason::KeepaliveTimeout {
+            assert_eq!(names[..3], ["gw-a", "gw-b", "gw-c"], "{description}");
+            assert_eq!(names.len(), 5, "{description}");
+        } else {
+            assert_eq!(names, ["bulk-provisioner"], "{description}");
+        }
     }
     // Pages only ever go to the pager, never to the ticket queue.
     for (path, body) in &pages {
         for alert in body["alerts"].as_array().unwrap() {
-            let page = alert["labels"]["severity"] == "page";
+            let page = alert["labels"]["severity"] == "critical";
             assert_eq!(page, path == "/pager", "{path}: {alert}");
         }
     }

@@ -212,42 +212,12 @@ fn reasons_subcommand_prints_the_table() {
     assert_eq!(text, markdown_table());
     // header, separator, one line per row
     assert_eq!(text.lines().count(), 2 + TABLE.len());
-    assert!(text.contains("| `keepalive_timeout` | network | warning |"));
-}
-
-/// Checks the README's text between `<!-- NAME:start -->` and
-/// `<!-- NAME:end -->` equals `generated`; with UPDATE_GENERATED set, writes
-/// it there instead.
-fn readme_section_is(name: &str, generated: &str, how_to_update: &str) {
-    // the tests run in parallel: one read-modify-write of the README at a time
-    static README: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = README.lock().unwrap_or_else(|e| e.into_inner());
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-    let readme = std::fs::read_to_string(path).unwrap();
-    let start = format!("<!-- {name}:start -->\n");
-    let end = format!("<!-- {name}:end -->");
-    let from = readme
-        .find(&start)
-        .unwrap_or_else(|| panic!("README lacks the {name}:start marker"))
-        + start.len();
-    let to = readme
-        .find(&end)
-        .unwrap_or_else(|| panic!("README lacks the {name}:end marker"));
-    if std::env::var_os("UPDATE_GENERATED").is_some() {
-        let updated = format!("{}{generated}{}", &readme[..from], &readme[to..]);
-        std::fs::write(path, updated).unwrap();
-        return;
-    }
-    assert_eq!(
-        &readme[from..to],
-        generated,
-        "README's {name} table is stale: {how_to_update}"
-    );
+    assert!(text.contains("| `keepalive_timeout` | network | critical |"));
 }
 
 #[test]
 fn readme_reason_table_is_the_generated_one() {
-    readme_section_is(
+    common::readme_section_is(
         "reasons",
         &markdown_table(),
         "regenerate it with `mqtt-disconnect-exporter reasons`",
@@ -256,7 +226,7 @@ fn readme_reason_table_is_the_generated_one() {
 
 #[test]
 fn readme_flag_table_is_the_generated_one() {
-    readme_section_is(
+    common::readme_section_is(
         "flags",
         &mqtt_disconnect_exporter::cli::markdown_flags(),
         "run UPDATE_GENERATED=1 cargo test --test it readme_flag_table",

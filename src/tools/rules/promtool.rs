@@ -1,0 +1,454 @@
+//! promtool unit tests for the rules (`rules --format promtool-tests`):
+//! each alert fires on its pattern, with its labels and annotations exactly,
+//! and stays quiet on a steady baseline, a steady high rate, a single event
+//! and three isolated events; each recording rule records the right rate.
+//!
+//! The test series carry `job="mqtt-disconnect-exporter"`,
+//! `instance="exp:9883"` and the selector's equality matchers, so the tests
+//! also run against rules made for another job; a selector with regex or
+//! negative matchers needs series of its own.
+
+use std::fmt::Write as _;
+
+use super::{alerts, q, recording_rules, Alert, Kind, RulesOptions, RATE_1H, RATE_5M};
+
+/// The `name="value"` matchers of a selector.
+pub fn equality_labels(selector: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = selector.trim();
+    while !rest.is_empty() {
+        let Some(eq) = rest.find('=') else { break };
+        let name = rest[..eq].trim().to_string();
+        let after = &rest[eq + 1..];
+        let equality = !name.ends_with('!') && !after.starts_with('~');
+        let value_start = after.find('"').map_or(after.len(), |i| i + 1);
+        let mut end = value_start;
+        let bytes = after.as_bytes();
+        while end < bytes.len() && bytes[end] != b'"' {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        if equality {
+            out.push((name, after[value_start..end.min(after.len())].to_string()));
+        }
+        rest = after
+            .get(end + 1..)
+            .unwrap_or("")
+            .trim_start()
+            .trim_start_matches(',');
+    }
+    out
+}
+
+/// The labels of every test series, in order.
+fn base_labels(o: &RulesOptions) -> Vec<(String, String)> {
+    let mut labels = vec![
+        ("job".to_string(), "mqtt-disconnect-exporter".to_string()),
+        ("instance".to_string(), "exp:9883".to_string()),
+    ];
+    for (name, value) in equality_labels(&o.selector) {
+        match labels.iter_mut().find(|(n, _)| *n == name) {
+            Some(label) => label.1 = value,
+            None => labels.push((name, value)),
+        }
+    }
+    labels
+}
+
+fn matchers(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .map(|(n, v)| format!("{n}=\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn yaml_labels(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .map(|(n, v)| format!("{n}: {}", q(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One test: what, input series, eval time, the labels it fires with (None:
+/// it must not fire), `$value` as templated, the top devices as templated.
+struct Case {
+    what: &'static str,
+    input: Vec<(String, String)>,
+    at: &'static str,
+    fires: Option<Vec<(String, String)>>,
+    value: &'static str,
+    devices: &'static str,
+}
+
+fn quiet(what: &'static str, input: Vec<(String, String)>, at: &'static str) -> Case {
+    Case {
+        what,
+        input,
+        at,
+        fires: None,
+        value: "",
+        devices: "",
+    }
+}
+
+fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
+    let base = base_labels(o);
+    let m = matchers(&base);
+    let job = base
+        .iter()
+        .find(|(n, _)| n == "job")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let pick = |names: &[&str]| -> Vec<(String, String)> {
+        base.iter()
+            .filter(|(n, _)| names.contains(&n.as_str()))
+            .cloned()
+            .collect()
+    };
+    let on_job = pick(&["job"]);
+    let on_instance = pick(&["job", "instance"]);
+    let reason = a.reason.map(|r| r.as_str()).unwrap_or("");
+    let s = |name: &str, extra: &str| {
+        if extra.is_empty() {
+            format!("{name}{{{m}}}")
+        } else {
+            format!("{name}{{{m},{extra}}}")
+        }
+    };
+    let series = s(
+        "mqtt_client_disconnects_total",
+        &format!("reason=\"{reason}\""),
+    );
+    let top = |id: &str| {
+        s(
+            "mqtt_client_top_disconnects",
+            &format!("reason=\"{reason}\",clientid=\"{id}\""),
+        )
+    };
+    let devices = |mut input: Vec<(String, String)>| {
+        if a.names_devices {
+            input.push((top("gw-1"), "9x100".into()));
+            input.push((top("gw-2"), "4x100".into()));
+        }
+        input
+    };
+    let shown = if a.names_devices {
+        "gw-1 (9), gw-2 (4)"
+    } else {
+        ""
+    };
+    let up = s("up", "");
+    let broker_up = s("mqtt_exporter_broker_up", "");
+    let received = s(
+        "mqtt_exporter_events_received_total",
+        "kind=\"disconnected\"",
+    );
+    let errors = s("mqtt_exporter_event_errors_total", "error=\"invalid_json\"");
+    let fires = |what, input, at, labels: &Vec<(String, String)>, value| Case {
+        what,
+        input,
+        at,
+        fires: Some(labels.clone()),
+        value,
+        devices: shown,
+    };
+    let isolated = || vec![(series.clone(), "0x20 1x20 2x20 3x20".to_string())];
+    let single = || vec![(series.clone(), "0x30 1x60".to_string())];
+    match (&a.kind, a.name) {
+        (Kind::Spike { .. }, _) => vec![
+            fires(
+                "storm after a quiet hour",
+                devices(vec![(series.clone(), "0+1x70 70+600x20".into())]),
+                "90m",
+                &on_job,
+                "10",
+            ),
+            quiet(
+                "steady high rate",
+                vec![(series.clone(), "0+600x100".into())],
+                "95m",
+            ),
+            quiet("three isolated events", isolated(), "75m"),
+            quiet("a single event", single(), "40m"),
+        ],
+        (Kind::Sustained { min, .. }, _) => vec![
+            fires(
+                "sustained occurrences",
+                devices(vec![(series.clone(), format!("0x10 0+{min}x30"))]),
+                "25m",
+                &on_job,
+                if *min == 3 { "15" } else { "100" },
+            ),
+            quiet("three isolated events", isolated(), "75m"),
+            quiet("a single event", single(), "40m"),
+            quiet(
+                "steady baseline of other reasons",
+                vec![
+                    (
+                        s("mqtt_client_disconnects_total", "reason=\"tcp_closed\""),
+                        "0+600x60".into(),
+                    ),
+                    (series.clone(), "0x60".into()),
+                ],
+                "55m",
+            ),
+        ],
+        (Kind::Expr(_), "MQTTClientIdConflictFlapping" | "MQTTReconnectFlapping") => {
+            let kind = if a.name == "MQTTReconnectFlapping" {
+                "reconnect"
+            } else {
+                "takeover"
+            };
+            let gauge = s("mqtt_flapping_clients", &format!("kind=\"{kind}\""));
+            vec![
+                fires(
+                    "flapping clients for a while",
+                    vec![(gauge.clone(), "0x10 2x30".into())],
+                    "35m",
+                    &on_job,
+                    "2",
+                ),
+                quiet(
+                    "a single takeover never flags, so the gauge stays 0",
+                    vec![
+                        (gauge.clone(), "0x60".into()),
+                        (
+                            s("mqtt_client_disconnects_total", "reason=\"takeovered\""),
+                            "0x30 1x30".into(),
+                        ),
+                    ],
+                    "50m",
+                ),
+                quiet(
+                    "a brief flap",
+                    vec![(gauge.clone(), "0x10 1x3 0x40".into())],
+                    "40m",
+                ),
+            ]
+        }
+        (Kind::Expr(_), "MQTTExporterDown") => vec![
+            fires(
+                "scrapes fail",
+                vec![(up.clone(), "1x10 0x20".into())],
+                "25m",
+                &base,
+                "",
+            ),
+            quiet(
+                "a single failed scrape",
+                vec![(up.clone(), "1x10 0 1x20".into())],
+                "25m",
+            ),
+        ],
+        (Kind::Expr(_), "MQTTExporterAbsent") => vec![
+            fires(
+                "only another job's target is there",
+                vec![(
+                    up.replace(&format!("job=\"{job}\""), "job=\"other\""),
+                    "1x30".into(),
+                )],
+                "20m",
+                &equality_labels(&o.selector),
+                "",
+            ),
+            quiet(
+                "a target that is down is not absent",
+                vec![(up.clone(), "0x30".into())],
+                "20m",
+            ),
+            quiet(
+                "absent for less than 15 minutes",
+                vec![(broker_up.clone(), "1x30".into())],
+                "10m",
+            ),
+        ],
+        (Kind::Expr(_), "MQTTExporterBrokerDisconnected") => vec![
+            fires(
+                "broker session down",
+                vec![(broker_up.clone(), "1x10 0x20".into())],
+                "25m",
+                &base,
+                "",
+            ),
+            quiet(
+                "a short reconnect",
+                vec![(broker_up.clone(), "1x10 0x2 1x20".into())],
+                "25m",
+            ),
+        ],
+        (Kind::Expr(_), "MQTTExporterNoEvents") => vec![
+            fires(
+                "connected but silent",
+                vec![
+                    (received.clone(), "0+10x30 300x60".into()),
+                    (broker_up.clone(), "1x90".into()),
+                ],
+                "85m",
+                &on_instance,
+                "",
+            ),
+            quiet(
+                "steady events",
+                vec![
+                    (received.clone(), "0+10x90".into()),
+                    (broker_up.clone(), "1x90".into()),
+                ],
+                "85m",
+            ),
+        ],
+        (Kind::Expr(_), "MQTTExporterEventErrors") => vec![
+            fires(
+                "many rejected events",
+                vec![
+                    (errors.clone(), "0+10x60".into()),
+                    (received.clone(), "0+100x60".into()),
+                ],
+                "40m",
+                &on_instance,
+                "9.091%",
+            ),
+            quiet(
+                "three isolated errors",
+                vec![
+                    (errors.clone(), "0x20 1x20 2x20 3x20".into()),
+                    (received.clone(), "0+100x80".into()),
+                ],
+                "75m",
+            ),
+        ],
+        // an alert without cases fails the drift test: its file lacks it
+        (Kind::Expr(_), _) => Vec::new(),
+    }
+}
+
+/// A description as Prometheus templates it for the test series.
+fn render(a: &Alert, o: &RulesOptions, case: &Case, job: &str) -> String {
+    let mut text = a.description(o);
+    if let Some(template) = a.devices_template(o) {
+        text = text.replace(&template, case.devices);
+    }
+    text.replace("{{ $value | humanizePercentage }}", case.value)
+        .replace("{{ $value | humanize }}", case.value)
+        .replace("{{ $value }}", case.value)
+        .replace(
+            "{{ $labels.reason }}",
+            a.reason.map(|r| r.as_str()).unwrap_or(""),
+        )
+        .replace("{{ $labels.job }}", job)
+        .replace("{{ $labels.instance }}", "exp:9883")
+}
+
+/// The promtool test file for the rules rendered with `o`; it expects the
+/// rule file beside it as `mqtt-disconnect-exporter.rules.yml`, one level up.
+pub fn tests_yaml(o: &RulesOptions) -> String {
+    let mut out = String::from(
+        "# Generated by `mqtt-disconnect-exporter rules --format promtool-tests`;\n\
+         # run with `promtool test rules`.\n\
+         rule_files:\n  - ../mqtt-disconnect-exporter.rules.yml\nevaluation_interval: 1m\ntests:\n",
+    );
+    let base = base_labels(o);
+    let job = base
+        .iter()
+        .find(|(n, _)| n == "job")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    // the recording rules: a rate of 1/s per reason, summed over instances
+    let m = matchers(&base);
+    let other = m.replace("instance=\"exp:9883\"", "instance=\"exp2:9883\"");
+    out.push_str("  # recording rules: per-reason rates summed over instances\n");
+    out.push_str("  - interval: 1m\n    input_series:\n");
+    for labels in [&m, &other] {
+        let _ = writeln!(
+            out,
+            "      - series: {}\n        values: \"0+30x120\"",
+            q(&format!(
+                "mqtt_client_disconnects_total{{{labels},reason=\"tcp_closed\"}}"
+            ))
+        );
+    }
+    out.push_str("    promql_expr_test:\n");
+    let recorded: Vec<&str> = recording_rules(o).iter().map(|(r, _)| *r).collect();
+    for record in [RATE_5M, RATE_1H] {
+        debug_assert!(recorded.contains(&record));
+        let _ = writeln!(
+            out,
+            "      - expr: {record}\n        eval_time: 100m\n        exp_samples:\n          \
+             - labels: {}\n            value: 1",
+            q(&format!("{record}{{job=\"{job}\",reason=\"tcp_closed\"}}"))
+        );
+    }
+    for a in alerts() {
+        let severity = o.severity(a.severity()).to_string();
+        for case in cases(&a, o) {
+            let _ = writeln!(out, "  # {}: {}", a.name, case.what);
+            out.push_str("  - interval: 1m\n    input_series:\n");
+            for (name, values) in &case.input {
+                let _ = writeln!(
+                    out,
+                    "      - series: {}\n        values: {}",
+                    q(name),
+                    q(values)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "    alert_rule_test:\n      - eval_time: {}\n        alertname: {}",
+                case.at, a.name
+            );
+            let Some(labels) = &case.fires else {
+                out.push_str("        exp_alerts: []\n");
+                continue;
+            };
+            let mut labels = labels.clone();
+            labels.push(("severity".into(), severity.clone()));
+            if let Some(r) = a.reason {
+                labels.push(("reason".into(), r.as_str().into()));
+                labels.push(("category".into(), r.info().category.into()));
+            }
+            out.push_str("        exp_alerts:\n");
+            let _ = writeln!(out, "          - exp_labels: {{{}}}", yaml_labels(&labels));
+            out.push_str("            exp_annotations:\n");
+            let _ = writeln!(out, "              summary: {}", q(a.summary));
+            let _ = writeln!(
+                out,
+                "              description: {}",
+                q(&render(&a, o, &case, &job))
+            );
+            if let Some(r) = a.reason {
+                let _ = writeln!(out, "              meaning: {}", q(r.info().meaning));
+                let _ = writeln!(out, "              action: {}", q(r.info().action));
+            }
+            let _ = writeln!(out, "              runbook_url: {}", q(&o.runbook(&a)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equality_matchers_are_read_from_a_selector() {
+        assert_eq!(
+            equality_labels(r#"job="a", env = "p\"x", team=~"t.*",zone!="z",k="v""#),
+            [
+                ("job".to_string(), "a".to_string()),
+                ("env".to_string(), r#"p\"x"#.to_string()),
+                ("k".to_string(), "v".to_string()),
+            ]
+        );
+        assert!(equality_labels("").is_empty());
+    }
+
+    #[test]
+    fn every_alert_has_a_case_that_fires_and_one_that_does_not() {
+        let o = RulesOptions::default();
+        for a in alerts() {
+            let cases = cases(&a, &o);
+            assert!(cases.iter().any(|c| c.fires.is_some()), "{}", a.name);
+            assert!(cases.iter().any(|c| c.fires.is_none()), "{}", a.name);
+        }
+    }
+}
