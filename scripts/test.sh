@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit, property and integration
 # tests against a real Mosquitto (and, for the alerting tests, a real
-# Prometheus and Alertmanager). On a fresh Debian machine it first installs
-# what the tests use from Debian's packages; it fails loudly if anything is
+# Prometheus and Alertmanager; the dashboards against Grafana's types with
+# tsc). On a fresh Debian machine it first installs what the tests use from
+# Debian's packages and the npm registry; it fails loudly if anything is
 # still missing afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,8 @@ have prometheus || need+=(prometheus)
 have prometheus-alertmanager || need+=(prometheus-alertmanager)
 have amtool || need+=(prometheus-alertmanager)
 have openssl || need+=(openssl)
+have node || need+=(nodejs)
+have npm || need+=(npm)
 if [ "${#need[@]}" -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   echo "==> installing test dependencies: ${need[*]}"
@@ -25,12 +28,18 @@ if [ "${#need[@]}" -gt 0 ]; then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
 fi
-for bin in mosquitto mosquitto_passwd mosquitto_pub mosquitto_sub promtool prometheus prometheus-alertmanager amtool openssl; do
+for bin in mosquitto mosquitto_passwd mosquitto_pub mosquitto_sub promtool prometheus prometheus-alertmanager amtool openssl node npm; do
   if ! have "$bin"; then
     echo "error: $bin is still missing after installing packages" >&2
     exit 1
   fi
 done
+
+# Grafana's dashboard types and tsc, at the versions the lockfile pins
+if [ ! -d dashboards/typecheck/node_modules/@grafana/schema ]; then
+  echo "==> npm ci (dashboards/typecheck: @grafana/schema, typescript)"
+  (cd dashboards/typecheck && npm ci --no-audit --no-fund)
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --check

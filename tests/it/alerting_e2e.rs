@@ -278,10 +278,18 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs every panel query of both dashboards: no query may fail, every metric
-/// a panel uses must exist, and every panel must return data.
+/// Runs every panel query and annotation query of both dashboards: no query
+/// may fail, every metric a panel uses (recorded ones included) must exist,
+/// and every panel must return data.
 fn check_dashboards(prom_port: u16) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let fill = |expr: &str| {
+        expr.replace("$__rate_interval", "30s")
+            .replace("$__range", "1h")
+            .replace("$job", ".+")
+            .replace("$instance", ".+")
+            .replace("$reason", "keepalive_timeout")
+    };
     let mut checked = 0;
     for file in ["mqtt-disconnects.json", "mqtt-flapping.json"] {
         let dashboard: Value =
@@ -293,7 +301,33 @@ fn check_dashboards(prom_port: u16) {
             .iter()
             .filter_map(|v| v["name"].as_str())
             .collect();
-        assert_eq!(vars, ["datasource", "job", "instance"], "{file}");
+        let want: &[&str] = if file == "mqtt-disconnects.json" {
+            &["datasource", "job", "instance", "reason"]
+        } else {
+            &["datasource", "job", "instance"]
+        };
+        assert_eq!(vars, want, "{file}");
+        for variable in dashboard["templating"]["list"].as_array().unwrap() {
+            if let Some(query) = variable["query"]["query"].as_str() {
+                // label_values(SELECTOR, label): the selector must have data
+                let selector = query
+                    .trim_start_matches("label_values(")
+                    .rsplit_once(',')
+                    .map(|(s, _)| s)
+                    .unwrap();
+                let json = prom_query(prom_port, &fill(selector));
+                assert!(
+                    !json["data"]["result"].as_array().unwrap().is_empty(),
+                    "{file}: variable {query} has no values"
+                );
+            }
+        }
+        for annotation in dashboard["annotations"]["list"].as_array().unwrap() {
+            if let Some(expr) = annotation["target"]["expr"].as_str() {
+                prom_query(prom_port, &fill(expr));
+                checked += 1;
+            }
+        }
         for panel in dashboard["panels"].as_array().unwrap() {
             if panel["type"] == "row" {
                 continue;
@@ -307,15 +341,12 @@ fn check_dashboards(prom_port: u16) {
             let mut metrics = BTreeSet::new();
             for target in panel["targets"].as_array().unwrap() {
                 let expr = target["expr"].as_str().unwrap();
-                let query = expr
-                    .replace("$__rate_interval", "30s")
-                    .replace("$__range", "1h")
-                    .replace("$job", ".+")
-                    .replace("$instance", ".+");
-                let json = prom_query(prom_port, &query);
+                let json = prom_query(prom_port, &fill(expr));
                 any_data |= !json["data"]["result"].as_array().unwrap().is_empty();
-                for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-                    if word.starts_with("mqtt_") {
+                for word in
+                    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                {
+                    if word.starts_with("mqtt_") || word.contains(":mqtt_") {
                         metrics.insert(word.trim_end_matches("_bucket").to_string());
                     }
                 }
@@ -345,5 +376,5 @@ fn check_dashboards(prom_port: u16) {
             );
         }
     }
-    assert!(checked >= 20, "only {checked} panel queries checked");
+    assert!(checked >= 26, "only {checked} queries checked");
 }

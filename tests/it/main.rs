@@ -14,6 +14,7 @@ mod alerts;
 mod analyze;
 mod architecture;
 mod cli;
+mod dashboards;
 mod demo_simulate;
 mod faults;
 mod fixtures_pipeline;
