@@ -18,10 +18,23 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::core::reasons::{self, Reason};
 
+/// `--version`: the version, the commit and the build date.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("MDE_REVISION"),
+    ", built ",
+    env!("MDE_BUILD_DATE"),
+    ", rustc ",
+    env!("MDE_RUST_VERSION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mqtt-disconnect-exporter",
     version,
+    long_version = LONG_VERSION,
     args_conflicts_with_subcommands = true,
     about = "Prometheus exporter for MQTT client disconnect reasons and takeover flapping.",
     long_about = "Prometheus exporter for MQTT client disconnect reasons and takeover flapping.\n\n\

@@ -128,10 +128,14 @@ impl Metrics {
                 "mqtt_exporter_build_info",
                 "Build information (value is always 1).",
             ),
-            &["version"],
+            &["version", "revision", "rustversion"],
         )?;
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                env!("MDE_REVISION"),
+                env!("MDE_RUST_VERSION"),
+            ])
             .set(1);
         let broker_up = IntGauge::new(
             "mqtt_exporter_broker_up",

@@ -86,7 +86,37 @@ fn fixtures_from_every_source_are_counted_exactly() {
     // the closed set: 17 reason series from start, one info series per row
     assert_eq!(series(&text, "mqtt_client_disconnects_total").len(), 17);
     assert_eq!(series(&text, "mqtt_disconnect_reason_info").len(), 17);
-    assert!(text.contains("mqtt_exporter_build_info{version=\""));
+    // build info: the commit and the compiler, as --version says them
+    let info = series(&text, "mqtt_exporter_build_info");
+    let version = std::process::Command::new(common::exporter_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    let field = |key: &str| {
+        version
+            .split(key)
+            .nth(1)
+            .and_then(|rest| rest.split([',', ')']).next())
+            .unwrap()
+            .to_string()
+    };
+    let (revision, rustc) = (field("revision "), field("rustc "));
+    assert_eq!(
+        info,
+        [format!(
+            "mqtt_exporter_build_info{{revision=\"{revision}\",rustversion=\"{rustc}\",version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )]
+    );
+    assert!(
+        revision.len() == 12 && revision.chars().all(|c| c.is_ascii_hexdigit()),
+        "{version}"
+    );
+    assert!(rustc.starts_with("1."), "{version}");
+    let built = field("built ");
+    assert_eq!(built.len(), 10, "{version}");
+    assert_eq!(&built[..2], "20", "{version}");
     assert!(text.contains("process_resident_memory_bytes"));
 }
 
