@@ -39,7 +39,7 @@ fn main() {
             .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            http::run(listener, server_status, "/metrics".into(), web, stop).await;
+            http::run(vec![listener], server_status, "/metrics".into(), web, stop).await;
         });
     });
 

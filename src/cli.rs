@@ -10,7 +10,6 @@
 //! and each subcommand takes only the groups it uses. The README's flag table
 //! is [`markdown_flags`], checked by a test.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -525,16 +524,20 @@ pub struct EventArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Web")]
 pub struct WebArgs {
-    /// Address for /metrics and the other endpoints. A bare `:port` listens on
-    /// all interfaces.
+    /// Address for /metrics and the other endpoints: host:port, [v6]:port, or
+    /// a bare :port for every interface, IPv6 and IPv4. A host name listens on
+    /// every address it resolves to. Repeat it (or separate with commas in the
+    /// environment variable) to listen on several.
     #[arg(
         long = "web.listen-address",
         env = "MQTT_EXPORTER_WEB_LISTEN_ADDRESS",
         default_value = "127.0.0.1:9883",
         value_name = "ADDR",
+        value_delimiter = ',',
+        action = clap::ArgAction::Append,
         value_parser = listen_address
     )]
-    pub listen_address: SocketAddr,
+    pub listen_addresses: Vec<ListenAddress>,
 
     /// Path under which metrics are served (not /, /-/healthy, /-/ready or /api/...).
     #[arg(
@@ -677,16 +680,45 @@ pub fn topic_filter(raw: &str) -> Result<String, String> {
 }
 
 /// Parses `[::1]:9883`, `127.0.0.1:9883`, or `:9883` (all interfaces).
-pub fn listen_address(raw: &str) -> Result<SocketAddr, String> {
-    let full = if raw.starts_with(':') {
-        format!("0.0.0.0{raw}")
-    } else if raw == "localhost" || raw.starts_with("localhost:") {
-        raw.replacen("localhost", "127.0.0.1", 1)
+/// Where to listen: a host (a name or an address) or every interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenAddress {
+    /// None: every interface, IPv6 and IPv4.
+    pub host: Option<String>,
+    pub port: u16,
+}
+
+impl std::fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.host {
+            None => write!(f, ":{}", self.port),
+            Some(h) if h.contains(':') => write!(f, "[{h}]:{}", self.port),
+            Some(h) => write!(f, "{h}:{}", self.port),
+        }
+    }
+}
+
+/// `host:port`, `[v6]:port` or `:port` (every interface). Port 0 picks a
+/// free port (tests use it).
+pub fn listen_address(raw: &str) -> Result<ListenAddress, String> {
+    const EXPECTED: &str = "expected host:port, [v6]:port or :port, e.g. 127.0.0.1:9883 or :9883";
+    let (host, port) = raw.rsplit_once(':').ok_or(EXPECTED)?;
+    let port: u16 = port.parse().map_err(|_| EXPECTED)?;
+    let host = if host.is_empty() {
+        None
+    } else if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().map_err(|_| EXPECTED)?;
+        Some(v6.to_string())
+    } else if host.contains(':')
+        || host.contains(char::is_whitespace)
+        || host.contains('/')
+        || host.starts_with('-')
+    {
+        return Err(EXPECTED.into());
     } else {
-        raw.to_string()
+        Some(host.to_string())
     };
-    full.parse()
-        .map_err(|_| "expected host:port, e.g. 127.0.0.1:9883 or :9883".to_string())
+    Ok(ListenAddress { host, port })
 }
 
 fn telemetry_path(raw: &str) -> Result<String, String> {

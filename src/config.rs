@@ -7,11 +7,12 @@
 //! flags. [`Config::from_args`] returns the exporter's [`Config`] or one
 //! [`ConfigError`] naming the flag.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{BrokerArgs, EventArgs, LogFormat, LogLevel, ServeArgs, TlsArgs, WebArgs};
+use crate::cli::{
+    BrokerArgs, EventArgs, ListenAddress, LogFormat, LogLevel, ServeArgs, TlsArgs, WebArgs,
+};
 use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
@@ -100,14 +101,14 @@ pub struct MqttConfig {
 /// Everything the HTTP edge needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebConfig {
-    pub listen: SocketAddr,
+    pub listen: Vec<ListenAddress>,
     pub telemetry_path: String,
 }
 
 impl From<&WebArgs> for WebConfig {
     fn from(args: &WebArgs) -> Self {
         WebConfig {
-            listen: args.listen_address,
+            listen: args.listen_addresses.clone(),
             telemetry_path: args.telemetry_path.clone(),
         }
     }
@@ -380,7 +381,7 @@ fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::{listen_address, Cli, Command};
     use clap::Parser;
 
     fn args(extra: &[&str]) -> ServeArgs {
@@ -414,7 +415,7 @@ mod tests {
         assert_eq!(c.mqtt.session_expiry, Duration::from_secs(3600));
         assert_eq!(c.mqtt.max_packet_size, 1024 * 1024);
         assert_eq!(c.mqtt.topics.len(), 4);
-        assert_eq!(c.web.listen, "127.0.0.1:9883".parse().unwrap());
+        assert_eq!(c.web.listen, [listen_address("127.0.0.1:9883").unwrap()]);
         assert_eq!(c.web.telemetry_path, "/metrics");
         assert_eq!(c.pipeline.flapping, Settings::default());
         assert_eq!(c.pipeline.top_flapping, 20);
@@ -452,7 +453,7 @@ mod tests {
 
     #[test]
     fn urls_and_addresses() {
-        use crate::cli::{broker_url, listen_address, BrokerUrl};
+        use crate::cli::{broker_url, BrokerUrl};
         let url = |host: &str, port, tls| BrokerUrl {
             host: host.into(),
             port,
@@ -463,14 +464,33 @@ mod tests {
         assert_eq!(broker_url("mqtts://b").unwrap(), url("b", 8883, true));
         assert_eq!(broker_url("mqtt://[::1]:1").unwrap(), url("::1", 1, false));
         assert!(broker_url("mqtt://b:0").is_err());
+        let at = |host: Option<&str>, port| ListenAddress {
+            host: host.map(String::from),
+            port,
+        };
+        assert_eq!(listen_address(":9883").unwrap(), at(None, 9883));
+        assert_eq!(listen_address("[::1]:1").unwrap(), at(Some("::1"), 1));
         assert_eq!(
-            listen_address(":9883").unwrap(),
-            "0.0.0.0:9883".parse().unwrap()
+            listen_address("exporter.local:9883").unwrap(),
+            at(Some("exporter.local"), 9883)
         );
-        assert_eq!(
-            listen_address("[::1]:1").unwrap(),
-            "[::1]:1".parse().unwrap()
-        );
+        assert_eq!(listen_address("[::1]:1").unwrap().to_string(), "[::1]:1");
+        assert_eq!(listen_address(":2").unwrap().to_string(), ":2");
+        for bad in ["9883", "::1:9883", "[x]:1", "a b:1", "h:99999", "h:"] {
+            assert!(listen_address(bad).is_err(), "{bad}");
+        }
+        let c = Config::from_args(
+            &args(&[
+                "--web.listen-address",
+                ":1",
+                "--web.listen-address",
+                "[::1]:2",
+            ]),
+            None,
+            "n",
+        )
+        .unwrap();
+        assert_eq!(c.web.listen, [at(None, 1), at(Some("::1"), 2)]);
     }
 
     #[test]

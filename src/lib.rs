@@ -29,11 +29,12 @@ pub mod core;
 pub mod edge;
 pub mod tools;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::cli::ListenAddress;
 use crate::config::Config;
 use crate::core::metrics::{register_process_collector, Metrics, WebMetrics};
 use crate::core::pipeline::Pipeline;
@@ -47,28 +48,70 @@ pub enum RunError {
     // the I/O error is part of the message, not a source: a source would be
     // printed a second time by `{:#}`
     #[error("cannot listen on {addr}: {why}")]
-    Bind {
-        addr: SocketAddr,
-        why: std::io::Error,
-    },
+    Bind { addr: String, why: std::io::Error },
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
 
-/// Binds the HTTP listener `run` serves on.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, RunError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|why| RunError::Bind { addr, why })
+/// Binds the HTTP listeners `run` serves on: every address a host name
+/// resolves to, and for a bare `:port` one socket for IPv6 and IPv4 both
+/// (IPv4 alone where the host has no IPv6).
+pub async fn bind(addresses: &[ListenAddress]) -> Result<Vec<TcpListener>, RunError> {
+    let mut listeners = Vec::new();
+    for address in addresses {
+        let fail = |why| RunError::Bind {
+            addr: address.to_string(),
+            why,
+        };
+        let resolved: Vec<SocketAddr> = match &address.host {
+            None => {
+                let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), address.port);
+                match listen(any, true) {
+                    Ok(l) => listeners.push(l),
+                    Err(_) => listeners.push(
+                        listen(SocketAddr::from(([0, 0, 0, 0], address.port)), false)
+                            .map_err(fail)?,
+                    ),
+                }
+                continue;
+            }
+            Some(host) => tokio::net::lookup_host((host.as_str(), address.port))
+                .await
+                .map_err(fail)?
+                .collect(),
+        };
+        let mut seen = Vec::new();
+        for addr in resolved {
+            if !seen.contains(&addr) {
+                seen.push(addr);
+                listeners.push(listen(addr, false).map_err(fail)?);
+            }
+        }
+    }
+    Ok(listeners)
 }
 
-/// The exporter: serves `/metrics` and the other endpoints on `listener`
+/// One listening socket; `dual_stack` accepts IPv4 on an IPv6 socket too.
+fn listen(addr: SocketAddr, dual_stack: bool) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(!dual_stack)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// The exporter: serves `/metrics` and the other endpoints on `listeners`
 /// and subscribes to the broker, until `shutdown` fires. Its metrics are
 /// registered on `status`'s registry, and `status` tells the caller (and
 /// `/-/ready`) when the subscription is live.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     status: Arc<Status>,
     shutdown: Shutdown,
 ) -> Result<(), RunError> {
@@ -78,11 +121,13 @@ pub async fn run(
     let web = WebMetrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
 
-    if let Ok(local) = listener.local_addr() {
-        tracing::info!(address = %local, path = %config.web.telemetry_path, "serving metrics");
+    for listener in &listeners {
+        if let Ok(local) = listener.local_addr() {
+            tracing::info!(address = %local, path = %config.web.telemetry_path, "serving metrics");
+        }
     }
     let http = tokio::spawn(http::run(
-        listener,
+        listeners,
         Arc::clone(&status),
         config.web.telemetry_path.clone(),
         web,

@@ -44,8 +44,8 @@ fn serve(args: &ServeArgs, password: Option<String>) -> ExitCode {
     };
     process::init_tracing(config.log_level, config.log_format);
     exit_code(process::run_until_signal(|shutdown| async move {
-        let listener = mqtt_disconnect_exporter::bind(config.web.listen).await?;
+        let listeners = mqtt_disconnect_exporter::bind(&config.web.listen).await?;
         let status = Arc::new(Status::new(prometheus::Registry::new()));
-        mqtt_disconnect_exporter::run(config, listener, status, shutdown).await
+        mqtt_disconnect_exporter::run(config, listeners, status, shutdown).await
     }))
 }

@@ -52,7 +52,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves until `shutdown` fires, then drains in-flight requests.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     status: Arc<Status>,
     telemetry_path: String,
     web: WebMetrics,
@@ -62,16 +62,19 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let peers = Arc::new(Peers::default());
     let path: Arc<str> = telemetry_path.into();
+    // one accept loop per listener, all feeding this loop
+    let (tx, mut accepted) = tokio::sync::mpsc::channel(64);
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| tokio::spawn(accept(listener, tx.clone())))
+        .collect();
+    drop(tx);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.recv() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            next = accepted.recv() => match next {
+                Some(pair) => pair,
+                None => break,
             },
         };
         let Some(peer_slot) = Peers::admit(&peers, peer.ip()) else {
@@ -109,11 +112,33 @@ pub async fn run(
             }
         });
     }
+    acceptors.iter().for_each(tokio::task::JoinHandle::abort);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("http connections still open after the drain timeout");
+    }
+}
+
+/// Accepts connections on `listener` and hands them on, until the receiver
+/// is gone.
+async fn accept(
+    listener: TcpListener,
+    to: tokio::sync::mpsc::Sender<(tokio::net::TcpStream, std::net::SocketAddr)>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok(pair) => {
+                if to.send(pair).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }
 

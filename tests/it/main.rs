@@ -20,6 +20,7 @@ mod faults;
 mod fixtures_pipeline;
 mod flapping_props;
 mod http_abuse;
+mod listen;
 mod mosquitto;
 mod mosquitto_log;
 mod security;

@@ -137,10 +137,10 @@ pub async fn run(args: &DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
         seed: 1,
     };
     let status = Arc::new(Status::new(prometheus::Registry::new()));
-    let listener = crate::bind(config.web.listen).await?;
+    let listeners = crate::bind(&config.web.listen).await?;
     let exporter = tokio::spawn(crate::run(
         config,
-        listener,
+        listeners,
         Arc::clone(&status),
         shutdown.clone(),
     ));

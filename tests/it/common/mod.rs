@@ -380,6 +380,8 @@ fn rand_suffix() -> u64 {
 /// The exporter binary under test, stopped with SIGTERM on drop.
 pub struct Exporter {
     pub web_port: u16,
+    /// Every address it listens on, as it logged them.
+    pub addresses: Vec<std::net::SocketAddr>,
     child: Option<Child>,
     pub log: PathBuf,
 }
@@ -394,12 +396,23 @@ impl Exporter {
     /// log, and waits until it answers `/-/healthy`. `args` may start with a
     /// subcommand (`demo`).
     pub fn start(args: &[&str]) -> Exporter {
+        Exporter::start_listening(args, &["127.0.0.1:0"], 1)
+    }
+
+    /// Starts the binary with `args` and a `--web.listen-address` for each of
+    /// `listen`, and waits until it logs `sockets` bound addresses (kept in
+    /// `addresses`, the first also as `web_port`) and the first answers
+    /// `/-/healthy`.
+    pub fn start_listening(args: &[&str], listen: &[&str], sockets: usize) -> Exporter {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = std::env::temp_dir().join(format!("mde-exporter-{}-{n}.log", std::process::id()));
-        let child = Command::new(exporter_bin())
-            .args(args)
-            .args(["--web.listen-address", "127.0.0.1:0"])
+        let mut command = Command::new(exporter_bin());
+        command.args(args);
+        for address in listen {
+            command.args(["--web.listen-address", address]);
+        }
+        let child = command
             .env_remove("MQTT_EXPORTER_MQTT_PASSWORD")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -407,21 +420,29 @@ impl Exporter {
             .expect("start exporter");
         let mut exporter = Exporter {
             web_port: 0,
+            addresses: Vec::new(),
             child: Some(child),
             log,
         };
         let log = exporter.log.clone();
-        exporter.web_port = wait_for("exporter to bind", Duration::from_secs(20), || {
+        exporter.addresses = wait_for("exporter to bind", Duration::from_secs(20), || {
             let text = std::fs::read_to_string(&log).ok()?;
-            let line = text.lines().find(|l| l.contains("serving metrics"))?;
-            let addr = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("address="))?;
-            addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+            let bound: Vec<std::net::SocketAddr> = text
+                .lines()
+                .filter(|l| l.contains("serving metrics"))
+                .filter_map(|line| {
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix("address="))?
+                        .parse()
+                        .ok()
+                })
+                .collect();
+            (bound.len() >= sockets).then_some(bound)
         });
-        let port = exporter.web_port;
+        exporter.web_port = exporter.addresses[0].port();
+        let first = exporter.addresses[0];
         wait_for("exporter to serve HTTP", Duration::from_secs(20), || {
-            get(port, "/-/healthy").ok()
+            get_at(reachable(first), "/-/healthy").ok()
         });
         exporter
     }
@@ -553,7 +574,24 @@ impl Disconnect {
 
 /// A plain HTTP/1.0 GET on 127.0.0.1 (no chunked bodies); returns (status, body).
 pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    get_at(std::net::SocketAddr::from(([127, 0, 0, 1], port)), path)
+}
+
+/// A listening address as a client reaches it: the unspecified address
+/// (every interface) on its own loopback.
+pub fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    match addr.ip() {
+        ip if !ip.is_unspecified() => addr,
+        std::net::IpAddr::V6(_) => {
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V4(_) => std::net::SocketAddr::from(([127, 0, 0, 1], addr.port())),
+    }
+}
+
+/// GET `path` from `addr` over HTTP/1.0: (status, body).
+pub fn get_at(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
     let mut raw = Vec::new();
