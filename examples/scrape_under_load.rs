@@ -39,7 +39,17 @@ fn main() {
             .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            http::run(vec![listener], server_status, "/metrics".into(), web, stop).await;
+            http::run(
+                vec![listener],
+                server_status,
+                http::Settings {
+                    telemetry_path: "/metrics".into(),
+                    web_config: None,
+                },
+                web,
+                stop,
+            )
+            .await;
         });
     });
 

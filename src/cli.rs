@@ -524,7 +524,7 @@ pub struct EventArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Web")]
 pub struct WebArgs {
-    /// Address for /metrics and the other endpoints: host:port, [v6]:port, or
+    /// Address for /metrics and the other endpoints: host:port, `[v6]:port`, or
     /// a bare :port for every interface, IPv6 and IPv4. A host name listens on
     /// every address it resolves to. Repeat it (or separate with commas in the
     /// environment variable) to listen on several.
@@ -538,6 +538,16 @@ pub struct WebArgs {
         value_parser = listen_address
     )]
     pub listen_addresses: Vec<ListenAddress>,
+
+    /// A web config file (Prometheus exporter-toolkit format): TLS, client
+    /// certificates, basic auth users with bcrypt hashes and response headers,
+    /// for every endpoint. Re-read when it or a file it names changes.
+    #[arg(
+        long = "web.config.file",
+        env = "MQTT_EXPORTER_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub config_file: Option<PathBuf>,
 
     /// Path under which metrics are served (not /, /-/healthy, /-/ready or /api/...).
     #[arg(

@@ -103,14 +103,25 @@ pub struct MqttConfig {
 pub struct WebConfig {
     pub listen: Vec<ListenAddress>,
     pub telemetry_path: String,
+    /// `--web.config.file`, checked at start and re-read by the HTTP edge.
+    pub config_file: Option<PathBuf>,
 }
 
-impl From<&WebArgs> for WebConfig {
-    fn from(args: &WebArgs) -> Self {
-        WebConfig {
+impl WebConfig {
+    /// The web flags, with the web config file checked.
+    pub fn from_args(args: &WebArgs) -> Result<WebConfig, ConfigError> {
+        if let Some(path) = &args.config_file {
+            crate::web_config::load(path).map_err(|e| ConfigError::Content {
+                flag: "--web.config.file",
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+        }
+        Ok(WebConfig {
             listen: args.listen_addresses.clone(),
             telemetry_path: args.telemetry_path.clone(),
-        }
+            config_file: args.config_file.clone(),
+        })
     }
 }
 
@@ -149,7 +160,7 @@ impl Config {
                 session_expiry: sub.session_expiry,
                 max_packet_size: sub.max_packet_size,
             },
-            web: WebConfig::from(&args.web),
+            web: WebConfig::from_args(&args.web)?,
             pipeline: pipeline_settings(&args.events),
             log_level: args.log.level,
             log_format: args.log.format,

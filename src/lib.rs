@@ -19,7 +19,8 @@
 //!   [`tools::analyze`] (offline report; its input formats) and
 //!   [`tools::sim`] (fleet, publish, demo).
 //! - [`cli`] defines the flags, [`config`] reads files and checks
-//!   combinations into a [`config::Config`].
+//!   combinations into a [`config::Config`]; [`web_config`] reads the
+//!   exporter-toolkit web config (TLS, basic auth, headers).
 //!
 //! [`run`] is the one entry point of the `serve` mode.
 
@@ -28,6 +29,7 @@ pub mod config;
 pub mod core;
 pub mod edge;
 pub mod tools;
+pub mod web_config;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -129,7 +131,10 @@ pub async fn run(
     let http = tokio::spawn(http::run(
         listeners,
         Arc::clone(&status),
-        config.web.telemetry_path.clone(),
+        http::Settings {
+            telemetry_path: config.web.telemetry_path.clone(),
+            web_config: config.web.config_file.clone(),
+        },
         web,
         shutdown.clone(),
     ));

@@ -332,6 +332,9 @@ pub struct WebMetrics {
     pub rejected_total: IntCounter,
     /// Connections closed because no request started in time.
     pub idle_closed: IntCounter,
+    /// Connections whose TLS handshake failed (plain HTTP to the HTTPS
+    /// port, an untrusted or missing client certificate, ...).
+    pub tls_failed: IntCounter,
 }
 
 impl WebMetrics {
@@ -348,6 +351,7 @@ impl WebMetrics {
             rejected_per_peer: closed.with_label_values(&["peer_limit"]),
             rejected_total: closed.with_label_values(&["connection_limit"]),
             idle_closed: closed.with_label_values(&["no_request"]),
+            tls_failed: closed.with_label_values(&["tls_handshake"]),
         };
         registry.register(Box::new(closed))?;
         Ok(web)

@@ -7,12 +7,15 @@
 //! cannot slow event handling. Connections are capped in all and per peer
 //! address (so one host cannot starve Prometheus), a new connection must
 //! start its request within 2 s and send its headers within 10 s, and
-//! shutdown drains in-flight requests.
+//! shutdown drains in-flight requests. With `--web.config.file` every
+//! endpoint is served over TLS and/or behind basic auth, with the file's
+//! headers; the file is re-read for each new connection when it changed.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,10 +23,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::Watcher;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -34,6 +38,7 @@ use crate::core::reasons::Reason;
 use crate::core::status::Status;
 use crate::core::top::{TopReason, TopReport};
 use crate::edge::shutdown::Shutdown;
+use crate::web_config::{self, Authenticator, WebSettings};
 
 /// Concurrent connections served; more are closed at once.
 const MAX_CONNECTIONS: usize = 2048;
@@ -50,18 +55,43 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the server is told at start.
+pub struct Settings {
+    pub telemetry_path: String,
+    /// `--web.config.file` (already checked), re-read per connection.
+    pub web_config: Option<PathBuf>,
+}
+
+/// What every request of a connection is handled with.
+struct Handler {
+    status: Arc<Status>,
+    path: Arc<str>,
+    /// The web config in force when the connection was accepted.
+    web: Option<Arc<WebSettings>>,
+    auth: Arc<Authenticator>,
+}
+
 /// Serves until `shutdown` fires, then drains in-flight requests.
 pub async fn run(
     listeners: Vec<TcpListener>,
     status: Arc<Status>,
-    telemetry_path: String,
+    settings: Settings,
     web: WebMetrics,
     mut shutdown: Shutdown,
 ) {
+    let source = match settings.web_config.map(web_config::Source::new).transpose() {
+        Ok(source) => source.map(Arc::new),
+        Err(e) => {
+            // checked at start; it can only have turned bad since
+            tracing::error!(error = %e, "web config is invalid, not serving HTTP");
+            return;
+        }
+    };
+    let auth = Arc::new(Authenticator::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let peers = Arc::new(Peers::default());
-    let path: Arc<str> = telemetry_path.into();
+    let path: Arc<str> = settings.telemetry_path.into();
     // one accept loop per listener, all feeding this loop
     let (tx, mut accepted) = tokio::sync::mpsc::channel(64);
     let acceptors: Vec<_> = listeners
@@ -87,10 +117,15 @@ pub async fn run(
             tracing::debug!(%peer, "connection limit reached, closing");
             continue;
         };
-        let status = Arc::clone(&status);
-        let path = Arc::clone(&path);
+        let handler = Handler {
+            status: Arc::clone(&status),
+            path: Arc::clone(&path),
+            web: source.as_ref().map(|s| s.settings()),
+            auth: Arc::clone(&auth),
+        };
         let watcher = graceful.watcher();
         let idle_closed = web.idle_closed.clone();
+        let tls_failed = web.tls_failed.clone();
         tokio::spawn(async move {
             let _slots = (permit, peer_slot);
             if !first_request_arrives(&stream).await {
@@ -98,17 +133,21 @@ pub async fn run(
                 tracing::debug!(%peer, "no request within the first-request timeout, closing");
                 return;
             }
-            let service = service_fn(move |req| {
-                let response = route(&req, &status, &path);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "http connection ended with an error");
+            let tls = handler.web.as_ref().and_then(|w| w.tls.clone());
+            let Some(tls) = tls else {
+                return serve(TokioIo::new(stream), handler, watcher, peer).await;
+            };
+            let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+            match tokio::time::timeout(HEADER_TIMEOUT, accept).await {
+                Ok(Ok(stream)) => serve(TokioIo::new(stream), handler, watcher, peer).await,
+                Ok(Err(e)) => {
+                    tls_failed.inc();
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    idle_closed.inc();
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                }
             }
         });
     }
@@ -119,6 +158,66 @@ pub async fn run(
     {
         tracing::warn!("http connections still open after the drain timeout");
     }
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it ends.
+async fn serve<I>(io: I, handler: Handler, watcher: Watcher, peer: std::net::SocketAddr)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let service = service_fn(move |req| {
+        let handler = Arc::clone(&handler);
+        async move { Ok::<_, Infallible>(handle(&handler, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(64 * 1024)
+        .serve_connection(io, service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "http connection ended with an error");
+    }
+}
+
+/// Basic auth and the configured headers around [`route`].
+async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(web) = &handler.web else {
+        return route(&req, &handler.status, &handler.path);
+    };
+    let mut response = if web.users.is_empty() {
+        route(&req, &handler.status, &handler.path)
+    } else {
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let (auth, settings) = (Arc::clone(&handler.auth), Arc::clone(web));
+        // bcrypt is slow on purpose: off the async workers
+        let admitted =
+            tokio::task::spawn_blocking(move || auth.check(&settings.users, header.as_deref()))
+                .await
+                .unwrap_or(false);
+        if admitted {
+            route(&req, &handler.status, &handler.path)
+        } else {
+            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+            response
+        }
+    };
+    for (name, value) in &web.headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// Accepts connections on `listener` and hands them on, until the receiver

@@ -26,3 +26,4 @@ mod mosquitto_log;
 mod security;
 mod storm;
 mod top;
+mod web_tls;

@@ -35,6 +35,8 @@ pub enum DemoError {
     Run(#[from] crate::RunError),
     #[error("the exporter task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Starts rumqttd on a thread of its own; returns its address once it listens.
@@ -122,7 +124,7 @@ pub async fn run(args: &DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
             session_expiry: Duration::ZERO,
             max_packet_size: 1024 * 1024,
         },
-        web: WebConfig::from(&args.web),
+        web: WebConfig::from_args(&args.web)?,
         pipeline: pipeline_settings(&args.events),
         log_level: args.log.level,
         log_format: args.log.format,
