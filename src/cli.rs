@@ -290,8 +290,9 @@ pub struct BrokerArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "TLS")]
 pub struct TlsArgs {
-    /// CA certificate (PEM) that signed the broker's certificate; required
-    /// for mqtts://.
+    /// CA certificate (PEM) that signed the broker's certificate. Without it,
+    /// mqtts:// trusts the system's CAs (SSL_CERT_FILE and SSL_CERT_DIR are
+    /// honoured), as a broker with a public certificate needs.
     #[arg(
         long = "mqtt.ca-file",
         env = "MQTT_EXPORTER_MQTT_CA_FILE",
@@ -314,6 +315,23 @@ pub struct TlsArgs {
         value_name = "PATH"
     )]
     pub key_file: Option<PathBuf>,
+
+    /// Verify the broker's certificate for this name instead of the
+    /// --mqtt.url host (e.g. when connecting by IP address).
+    #[arg(
+        long = "mqtt.tls-server-name",
+        env = "MQTT_EXPORTER_MQTT_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub server_name: Option<String>,
+
+    /// Accept any broker certificate (testing only: anyone in the path can
+    /// read the events). Logged as a warning at every connect.
+    #[arg(
+        long = "mqtt.tls-insecure-skip-verify",
+        env = "MQTT_EXPORTER_MQTT_TLS_INSECURE_SKIP_VERIFY"
+    )]
+    pub insecure_skip_verify: bool,
 }
 
 /// What the exporter subscribes to, and its session.

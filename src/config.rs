@@ -17,6 +17,7 @@ use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
 use crate::core::top::TopSettings;
+use crate::edge::broker_tls::{self, BrokerTls};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -52,10 +53,7 @@ fn invalid(flag: &'static str, value: impl ToString, why: impl ToString) -> Conf
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     Tcp,
-    Tls {
-        ca: Vec<u8>,
-        client_auth: Option<(Vec<u8>, Vec<u8>)>,
-    },
+    Tls(BrokerTls),
 }
 
 /// A password: its `Debug` output is redacted, so logging a config cannot
@@ -84,7 +82,27 @@ pub struct BrokerConfig {
     pub client_id: String,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// Where `password` came from: re-read before every connect, so a
+    /// rotated password is used without a restart.
+    pub password_file: Option<PathBuf>,
     pub keepalive: Duration,
+}
+
+impl BrokerConfig {
+    /// The password to connect with now: the password file as it is now
+    /// (the last good one if it cannot be read), or the one given at start.
+    pub fn current_password(&self) -> Option<Secret> {
+        match &self.password_file {
+            Some(path) => match read_password(path) {
+                Ok(password) => Some(password),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot re-read the password file; using the last one read");
+                    self.password.clone()
+                }
+            },
+            None => self.password.clone(),
+        }
+    }
 }
 
 /// Everything the MQTT edge needs.
@@ -206,6 +224,7 @@ impl BrokerConfig {
                 .unwrap_or_else(|| default_client_id.to_string()),
             username: broker.username.clone(),
             password,
+            password_file: broker.password_file.clone(),
             keepalive: broker.keepalive,
         })
     }
@@ -234,33 +253,31 @@ pub fn pipeline_settings(args: &EventArgs) -> PipelineSettings {
     }
 }
 
-/// TLS files go with mqtts:// only; a client certificate needs its key.
+/// TLS flags go with mqtts:// only; a client certificate needs its key;
+/// without a CA file the system trust store must have one.
 fn transport(broker: &BrokerArgs, tls: &TlsArgs) -> Result<Transport, ConfigError> {
     if !broker.url.tls {
-        if tls.ca_file.is_some() || tls.cert_file.is_some() || tls.key_file.is_some() {
+        if tls.ca_file.is_some()
+            || tls.cert_file.is_some()
+            || tls.key_file.is_some()
+            || tls.server_name.is_some()
+            || tls.insecure_skip_verify
+        {
             return Err(invalid(
                 "--mqtt.url",
                 format!("mqtt://{}:{}", broker.url.host, broker.url.port),
-                "TLS files were given, use mqtts://",
+                "TLS flags were given, use mqtts://",
             ));
         }
         return Ok(Transport::Tcp);
     }
-    let ca = match &tls.ca_file {
-        Some(path) => {
-            let pem = read_file("--mqtt.ca-file", path)?;
-            check_ca(&pem).map_err(|why| file_error("--mqtt.ca-file", path, why))?;
-            pem
-        }
-        None => {
-            return Err(invalid(
-                "--mqtt.ca-file",
-                "",
-                "mqtts:// needs a CA certificate to verify the broker",
-            ))
-        }
-    };
-    let client_auth = match (&tls.cert_file, &tls.key_file) {
+    if let Some(path) = &tls.ca_file {
+        let pem = read_file("--mqtt.ca-file", path)?;
+        check_ca(&pem).map_err(|why| file_error("--mqtt.ca-file", path, why))?;
+    } else if !tls.insecure_skip_verify {
+        broker_tls::roots(None).map_err(|why| invalid("--mqtt.ca-file", "", why))?;
+    }
+    let client_files = match (&tls.cert_file, &tls.key_file) {
         (Some(cert), Some(key)) => {
             let cert_pem = read_file("--mqtt.cert-file", cert)?;
             let key_pem = read_file("--mqtt.key-file", key)?;
@@ -272,7 +289,7 @@ fn transport(broker: &BrokerArgs, tls: &TlsArgs) -> Result<Transport, ConfigErro
                 };
                 file_error(flag, path, why)
             })?;
-            Some((cert_pem, key_pem))
+            Some((cert.clone(), key.clone()))
         }
         (None, None) => None,
         (Some(_), None) => {
@@ -290,7 +307,16 @@ fn transport(broker: &BrokerArgs, tls: &TlsArgs) -> Result<Transport, ConfigErro
             ))
         }
     };
-    Ok(Transport::Tls { ca, client_auth })
+    if let Some(name) = &tls.server_name {
+        rustls::pki_types::ServerName::try_from(name.as_str())
+            .map_err(|e| invalid("--mqtt.tls-server-name", name, e))?;
+    }
+    Ok(Transport::Tls(BrokerTls {
+        ca_file: tls.ca_file.clone(),
+        client_files,
+        server_name: tls.server_name.clone(),
+        insecure_skip_verify: tls.insecure_skip_verify,
+    }))
 }
 
 /// The password file: UTF-8, trailing newline stripped, not empty, within
@@ -438,7 +464,18 @@ mod tests {
     fn bad_values_name_the_flag() {
         assert!(err(&["--mqtt.url", "http://x"]).contains("--mqtt.url"));
         assert!(err(&["--mqtt.url", "not a url"]).contains("--mqtt.url"));
-        assert!(err(&["--mqtt.url", "mqtts://x"]).contains("--mqtt.ca-file"));
+        assert!(
+            err(&["--mqtt.url", "mqtt://x", "--mqtt.tls-insecure-skip-verify"])
+                .contains("use mqtts://")
+        );
+        assert!(err(&[
+            "--mqtt.url",
+            "mqtts://x",
+            "--mqtt.tls-insecure-skip-verify",
+            "--mqtt.tls-server-name",
+            "not a name!"
+        ])
+        .contains("--mqtt.tls-server-name"));
         assert!(err(&["--flapping.window", "0s"]).contains("must be above zero"));
         assert!(err(&["--flapping.window", "5 minutes"]).contains("--flapping.window"));
         assert!(err(&["--flapping.takeover-threshold", "1"]).contains("self-repair"));

@@ -28,6 +28,7 @@ use crate::config::{BrokerConfig, MqttConfig, Transport};
 use crate::core::clock::now_ms;
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
+use crate::edge::broker_tls;
 use crate::edge::shutdown::Shutdown;
 
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
@@ -52,9 +53,10 @@ fn qos(level: u8) -> QoS {
     }
 }
 
-/// Builds the rumqttc options from validated configuration.
-pub fn options(cfg: &MqttConfig) -> MqttOptions {
-    let mut options = connect_options(&cfg.broker);
+/// Builds the rumqttc options from validated configuration, reading the
+/// password and TLS files as they are now.
+pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
+    let mut options = connect_options(&cfg.broker)?;
     options
         .set_clean_start(cfg.clean_session)
         .set_max_packet_size(Some(cfg.max_packet_size))
@@ -63,26 +65,36 @@ pub fn options(cfg: &MqttConfig) -> MqttOptions {
         let secs = u32::try_from(cfg.session_expiry.as_secs()).unwrap_or(u32::MAX);
         options.set_session_expiry_interval(Some(secs));
     }
-    options
+    Ok(options)
 }
 
 /// The connection part of the options (address, client ID, keep-alive,
 /// credentials, TLS): the exporter's subscriber and `simulate` share it.
-pub fn connect_options(b: &BrokerConfig) -> MqttOptions {
+/// The password file and the TLS files are read now, so calling it before
+/// each connect picks up rotated secrets.
+pub fn connect_options(b: &BrokerConfig) -> Result<MqttOptions, String> {
     let mut options = MqttOptions::new(b.client_id.clone(), b.host.clone(), b.port);
     options.set_keep_alive(b.keepalive);
+    set_secrets(&mut options, b)?;
+    Ok(options)
+}
+
+/// Sets the credentials and the TLS transport from the files as they are now.
+fn set_secrets(options: &mut MqttOptions, b: &BrokerConfig) -> Result<(), String> {
     if let Some(user) = &b.username {
-        let password = b.password.as_ref().map_or("", |p| p.expose());
-        options.set_credentials(user.clone(), password);
+        let password = b.current_password();
+        options.set_credentials(user.clone(), password.as_ref().map_or("", |p| p.expose()));
     }
-    if let Transport::Tls { ca, client_auth } = &b.transport {
-        options.set_transport(MqttTransport::tls_with_config(TlsConfiguration::Simple {
-            ca: ca.clone(),
-            alpn: None,
-            client_auth: client_auth.clone(),
-        }));
+    if let Transport::Tls(tls) = &b.transport {
+        if tls.insecure_skip_verify {
+            tracing::warn!(broker = %b.host, "--mqtt.tls-insecure-skip-verify: the broker certificate is not verified");
+        }
+        let config = broker_tls::client_config(tls)?;
+        options.set_transport(MqttTransport::tls_with_config(TlsConfiguration::Rustls(
+            config,
+        )));
     }
-    options
+    Ok(())
 }
 
 /// A connection that stays up this long ends a streak of drops and resets
@@ -184,7 +196,15 @@ pub async fn run(
     status: Arc<Status>,
     mut shutdown: Shutdown,
 ) {
-    let (client, mut eventloop) = AsyncClient::new(options(&cfg), 64);
+    let initial = match options(&cfg) {
+        Ok(options) => options,
+        Err(e) => {
+            // checked at start; a file can only have gone since
+            tracing::error!(error = %e, "cannot prepare the broker connection");
+            return;
+        }
+    };
+    let (client, mut eventloop) = AsyncClient::new(initial, 64);
     let filters: Vec<Filter> = cfg
         .topics
         .iter()
@@ -310,6 +330,11 @@ pub async fn run(
                 tokio::select! {
                     _ = shutdown.recv() => break,
                     _ = tokio::time::sleep(delay) => {}
+                }
+                // re-read the password and TLS files: a rotated secret is
+                // used by this reconnect, without a restart
+                if let Err(e) = set_secrets(&mut eventloop.options, &cfg.broker) {
+                    tracing::error!(error = %e, "cannot re-read the broker secrets; retrying with the last ones");
                 }
             }
         }

@@ -194,13 +194,12 @@ fn unusable_tls_and_password_files_are_refused_at_start() {
     let cli = mqtt_disconnect_exporter::cli::Cli::try_parse_from(argv).unwrap();
     let config =
         mqtt_disconnect_exporter::config::Config::from_args(&cli.serve, None, "h").unwrap();
-    assert!(matches!(
-        config.mqtt.broker.transport,
-        mqtt_disconnect_exporter::config::Transport::Tls {
-            client_auth: Some(_),
-            ..
-        }
-    ));
+    let mqtt_disconnect_exporter::config::Transport::Tls(tls) = &config.mqtt.broker.transport
+    else {
+        panic!("not TLS: {:?}", config.mqtt.broker.transport)
+    };
+    assert!(tls.client_files.is_some());
+    assert!(tls.ca_file.is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

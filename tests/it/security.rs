@@ -127,3 +127,119 @@ fn password_file_authenticates_and_a_wrong_password_is_refused() {
     assert!(!log.contains("wrong"), "the password leaked into the log");
     assert_eq!(bad.value("mqtt_exporter_broker_up"), Some(0.0));
 }
+
+/// One TLS broker whose certificate names only `broker.test`, reached as
+/// 127.0.0.1: the system trust store (through SSL_CERT_FILE), a
+/// verification name, and skipping verification, each against its failure.
+#[test]
+fn public_ca_trust_server_name_and_insecure_skip_verify() {
+    let broker = Broker::prepare();
+    let dir = broker.dir.clone();
+    tls::ca(&dir, "ca");
+    tls::ca(&dir, "other-ca");
+    tls::issue(
+        &dir,
+        "ca",
+        "named",
+        "subjectAltName=DNS:broker.test\nextendedKeyUsage=serverAuth\n",
+    );
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let _ = Command::new("chmod")
+            .arg("0644")
+            .arg(entry.unwrap().path())
+            .status();
+    }
+    let d = dir.display().to_string();
+    let broker = broker.start_prepared(&format!(
+        "cafile {d}/ca.pem\ncertfile {d}/named.pem\nkeyfile {d}/named.key\n"
+    ));
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    let ca = format!("{d}/ca.pem");
+    let other = format!("{d}/other-ca.pem");
+    let start = |id: &str, extra: &[&str], ssl_cert_file: &str| {
+        let mut args = vec!["--mqtt.url", &url, "--mqtt.client-id", id];
+        args.extend_from_slice(extra);
+        Exporter::start_env(&args, &[("SSL_CERT_FILE", ssl_cert_file)])
+    };
+    // the test CA trusted only through SSL_CERT_FILE, no --mqtt.ca-file
+    let named = start("it-named", &["--mqtt.tls-server-name", "broker.test"], &ca);
+    let unnamed = start("it-unnamed", &[], &ca);
+    let untrusted = start(
+        "it-untrusted",
+        &["--mqtt.tls-server-name", "broker.test"],
+        &other,
+    );
+    let insecure = start("it-insecure", &["--mqtt.tls-insecure-skip-verify"], &other);
+    named.wait_ready();
+    insecure.wait_ready();
+    assert_eq!(named.value("mqtt_exporter_broker_up"), Some(1.0));
+    assert_eq!(insecure.value("mqtt_exporter_broker_up"), Some(1.0));
+    for (exporter, why) in [(&unnamed, "certificate not valid for name"), (&untrusted, "UnknownIssuer")] {
+        let log = common::wait_for(
+            "the TLS failure in the log",
+            std::time::Duration::from_secs(20),
+            || {
+                let log = std::fs::read_to_string(&exporter.log).ok()?;
+                log.contains(why).then_some(log)
+            },
+        );
+        assert!(log.contains("cannot reach the broker"), "{log}");
+        assert_eq!(exporter.value("mqtt_exporter_broker_up"), Some(0.0));
+    }
+    let log = std::fs::read_to_string(&insecure.log).unwrap();
+    assert!(
+        log.contains("the broker certificate is not verified"),
+        "{log}"
+    );
+}
+
+/// The password changes at the broker and in the exporter's file; after the
+/// broker restarts, the exporter reconnects with the new one, unrestarted.
+#[test]
+fn a_rotated_password_is_used_at_the_next_reconnect() {
+    let broker = Broker::prepare();
+    let d = broker.dir.display().to_string();
+    let passwd = |password: &str, create: bool| {
+        let mut cmd = Command::new("mosquitto_passwd");
+        if create {
+            cmd.arg("-c");
+        }
+        let ok = cmd
+            .args(["-b", &format!("{d}/passwd"), "exporter", password])
+            .status()
+            .expect("mosquitto_passwd");
+        assert!(ok.success());
+        let _ = Command::new("chmod")
+            .arg("0644")
+            .arg(format!("{d}/passwd"))
+            .status();
+    };
+    passwd("first-Secret-1", true);
+    std::fs::write(format!("{d}/password"), "first-Secret-1\n").unwrap();
+    let mut broker = broker.start_prepared(&format!(
+        "allow_anonymous false\npassword_file {d}/passwd\n"
+    ));
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "it-rotate",
+        "--mqtt.username",
+        "exporter",
+        "--mqtt.password-file",
+        &format!("{d}/password"),
+    ]);
+    exporter.wait_ready();
+
+    passwd("second-Secret-2", false);
+    std::fs::write(format!("{d}/password"), "second-Secret-2\n").unwrap();
+    broker.restart();
+    exporter.wait_value("mqtt_exporter_broker_reconnects_total", 1.0);
+    exporter.wait_ready();
+    assert_eq!(exporter.value("mqtt_exporter_broker_up"), Some(1.0));
+    let log = std::fs::read_to_string(&exporter.log).unwrap();
+    assert!(!log.contains("refused the credentials"), "{log}");
+    for secret in ["first-Secret-1", "second-Secret-2"] {
+        assert!(!log.contains(secret), "a password leaked into the log");
+    }
+}

@@ -104,6 +104,7 @@ fn embedded_broker(addr: SocketAddr, client_id: &str) -> BrokerConfig {
         client_id: client_id.into(),
         username: None,
         password: None,
+        password_file: None,
         keepalive: Duration::from_secs(30),
     }
 }

@@ -113,7 +113,13 @@ const STEP: Duration = Duration::from_millis(50);
 /// Publishes until the duration passes or `shutdown` fires, then waits (up to
 /// 30 s) for every PUBACK and disconnects.
 pub async fn run(cfg: SimConfig, mut shutdown: Shutdown) -> Summary {
-    let mut options = connect_options(&cfg.broker);
+    let mut options = match connect_options(&cfg.broker) {
+        Ok(options) => options,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot prepare the broker connection");
+            return Summary::default();
+        }
+    };
     options
         .set_max_packet_size(Some(1024 * 1024))
         .set_clean_start(true);

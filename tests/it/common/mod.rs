@@ -407,6 +407,16 @@ impl Exporter {
     /// `/-/healthy` over plain HTTP (not asked with `--web.config.file`, which
     /// may demand TLS or credentials).
     pub fn start_listening(args: &[&str], listen: &[&str], sockets: usize) -> Exporter {
+        Exporter::launch(args, listen, sockets, &[])
+    }
+
+    /// [`Exporter::start`] with environment variables set (`SSL_CERT_FILE`
+    /// and `SSL_CERT_DIR` are unset unless given).
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        Exporter::launch(args, &["127.0.0.1:0"], 1, env)
+    }
+
+    fn launch(args: &[&str], listen: &[&str], sockets: usize, env: &[(&str, &str)]) -> Exporter {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = std::env::temp_dir().join(format!("mde-exporter-{}-{n}.log", std::process::id()));
@@ -415,6 +425,10 @@ impl Exporter {
         for address in listen {
             command.args(["--web.listen-address", address]);
         }
+        command
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        command.envs(env.iter().copied());
         let child = command
             .env_remove("MQTT_EXPORTER_MQTT_PASSWORD")
             .stdout(Stdio::null())
