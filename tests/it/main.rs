@@ -16,6 +16,7 @@ mod architecture;
 mod cli;
 mod dashboards;
 mod demo_simulate;
+mod deploy;
 mod faults;
 mod fixtures_pipeline;
 mod flapping_props;

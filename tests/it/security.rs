@@ -174,7 +174,10 @@ fn public_ca_trust_server_name_and_insecure_skip_verify() {
     insecure.wait_ready();
     assert_eq!(named.value("mqtt_exporter_broker_up"), Some(1.0));
     assert_eq!(insecure.value("mqtt_exporter_broker_up"), Some(1.0));
-    for (exporter, why) in [(&unnamed, "certificate not valid for name"), (&untrusted, "UnknownIssuer")] {
+    for (exporter, why) in [
+        (&unnamed, "certificate not valid for name"),
+        (&untrusted, "UnknownIssuer"),
+    ] {
         let log = common::wait_for(
             "the TLS failure in the log",
             std::time::Duration::from_secs(20),
