@@ -37,6 +37,12 @@ for bin in mosquitto mosquitto_passwd mosquitto_pub mosquitto_sub promtool prome
   fi
 done
 
+# kubernetes-validate (with jsonschema and PyYAML) checks the manifests
+if ! python3 -c "import kubernetes_validate, jsonschema, yaml" 2>/dev/null; then
+  echo "==> pip install kubernetes-validate"
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+fi
+
 # Grafana's dashboard types and tsc, at the versions the lockfile pins
 if [ ! -d dashboards/typecheck/node_modules/@grafana/schema ]; then
   echo "==> npm ci (dashboards/typecheck: @grafana/schema, typescript)"

@@ -71,6 +71,9 @@ pub enum Command {
     /// PrometheusRule resource, their promtool tests, or the runbook they
     /// link to), for a scrape job and runbook host of your choice.
     Rules(RulesArgs),
+    /// Print the Grafana dashboards: a ConfigMap for Grafana's dashboard
+    /// sidecar, or one dashboard's JSON.
+    Dashboards(DashboardsArgs),
 }
 
 /// The exporter itself (no subcommand): every group.
@@ -211,6 +214,23 @@ pub struct RulesArgs {
         value_parser = label_text
     )]
     pub severity_info: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DashboardsArgs {
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = DashboardsFormat::Configmap)]
+    pub format: DashboardsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DashboardsFormat {
+    /// Both dashboards in a ConfigMap labelled grafana_dashboard="1".
+    Configmap,
+    /// The "MQTT disconnects" dashboard's JSON.
+    Disconnects,
+    /// The "MQTT flapping" dashboard's JSON.
+    Flapping,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

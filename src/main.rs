@@ -9,7 +9,7 @@ use mqtt_disconnect_exporter::cli::{Cli, Command, ServeArgs};
 use mqtt_disconnect_exporter::config::Config;
 use mqtt_disconnect_exporter::core::{reasons, status::Status};
 use mqtt_disconnect_exporter::edge::process::{self, exit_code, usage};
-use mqtt_disconnect_exporter::tools::{analyze, rules, sim};
+use mqtt_disconnect_exporter::tools::{analyze, dashboards, rules, sim};
 
 /// mimalloc gives memory freed after a storm back to the system (glibc's
 /// allocator kept most of it: 171 MiB of 206 MiB after 200,000 flapping
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Some(Command::Simulate(args)) => sim::publish::main(&args, password),
         Some(Command::Demo(args)) => sim::demo::main(&args),
         Some(Command::Rules(args)) => rules::main(&args),
+        Some(Command::Dashboards(args)) => dashboards::main(&args),
         None => serve(&cli.serve, password),
     }
 }

@@ -129,3 +129,176 @@ fn the_units_set_only_real_flags() {
     }
     assert!(checked >= 10, "{checked}");
 }
+
+fn kube(file: &str) -> PathBuf {
+    root().join("deploy/kubernetes").join(file)
+}
+
+/// `kubernetes-validate --strict` on one file: (success, output).
+fn kubernetes_validate(path: &Path) -> (bool, String) {
+    let out = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict", "-k", "1.29.0"])
+        .arg(path)
+        .output()
+        .expect("kubernetes-validate (run scripts/test.sh to install it from PyPI)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The CRD-schema check of custom resources: (success, output).
+fn crd_validate(crd: &str, path: &Path) -> (bool, String) {
+    let out = Command::new("python3")
+        .arg(kube("crds/validate.py"))
+        .arg(kube(&format!("crds/monitoring.coreos.com_{crd}.yaml")))
+        .arg(path)
+        .output()
+        .expect("python3");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn kubernetes_core_kinds_validate_and_a_wrong_field_fails() {
+    for (file, kind) in [
+        ("deployment.yaml", "deployment/mqtt-disconnect-exporter"),
+        ("service.yaml", "service/mqtt-disconnect-exporter"),
+        (
+            "dashboards.yaml",
+            "configmap/mqtt-disconnect-exporter-dashboards",
+        ),
+    ] {
+        let (ok, text) = kubernetes_validate(&kube(file));
+        assert!(ok, "{file}: {text}");
+        assert!(
+            text.contains(&format!("passed for resource {kind}")),
+            "{file}: {text}"
+        );
+    }
+    let dir = temp("kube");
+    let bad = dir.join("deployment.yaml");
+    let text = std::fs::read_to_string(kube("deployment.yaml")).unwrap();
+    std::fs::write(&bad, text.replace("  replicas: 1\n", "  replica: 1\n")).unwrap();
+    let (ok, text) = kubernetes_validate(&bad);
+    assert!(!ok, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn servicemonitor_and_prometheusrule_fit_the_operators_crds() {
+    for (crd, file, kind) in [
+        ("servicemonitors", "servicemonitor.yaml", "ServiceMonitor"),
+        ("prometheusrules", "prometheusrule.yaml", "PrometheusRule"),
+    ] {
+        let (ok, text) = crd_validate(crd, &kube(file));
+        assert!(ok, "{file}: {text}");
+        assert!(text.starts_with("OK ") && text.contains(kind), "{text}");
+    }
+    let dir = temp("crd");
+    let bad = dir.join("servicemonitor.yaml");
+    let text = std::fs::read_to_string(kube("servicemonitor.yaml")).unwrap();
+    std::fs::write(&bad, text.replace("interval: 30s", "intervall: 30s")).unwrap();
+    let (ok, text) = crd_validate("servicemonitors", &bad);
+    assert!(!ok && text.contains("'intervall' was unexpected"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn generated_manifests_are_current_and_listed() {
+    use mqtt_disconnect_exporter::tools::{dashboards, rules};
+    crate::alerts::check_generated(
+        "deploy/kubernetes/prometheusrule.yaml",
+        &rules::prometheus_rule(&rules::RulesOptions::default()),
+    );
+    crate::alerts::check_generated(
+        "deploy/kubernetes/dashboards.yaml",
+        &dashboards::configmap(),
+    );
+    // the ConfigMap holds the dashboards byte for byte
+    let map: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kube("dashboards.yaml")).unwrap()).unwrap();
+    for file in ["mqtt-disconnects.json", "mqtt-flapping.json"] {
+        let shipped = std::fs::read_to_string(root().join("dashboards").join(file)).unwrap();
+        assert_eq!(map["data"][file].as_str(), Some(shipped.as_str()), "{file}");
+    }
+    assert_eq!(
+        map["metadata"]["labels"]["grafana_dashboard"].as_str(),
+        Some("1")
+    );
+
+    // every manifest beside the kustomization is one of its resources
+    let kustomization: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kube("kustomization.yaml")).unwrap())
+            .unwrap();
+    let mut listed: Vec<String> = kustomization["resources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.as_str().map(String::from))
+        .collect();
+    let mut present: Vec<String> = std::fs::read_dir(root().join("deploy/kubernetes"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml")
+        .collect();
+    listed.sort();
+    present.sort();
+    assert_eq!(listed, present);
+}
+
+#[test]
+fn the_deployment_runs_as_non_root_with_probes_and_the_secret() {
+    let d: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kube("deployment.yaml")).unwrap()).unwrap();
+    let pod = &d["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(pod["securityContext"]["runAsUser"].as_u64(), Some(65534));
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        c["securityContext"]["allowPrivilegeEscalation"].as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/-/healthy")
+    );
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/-/ready")
+    );
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"].as_str(),
+        Some("mqtt-disconnect-exporter")
+    );
+    let env = |name: &str| {
+        c["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"].as_str() == Some(name))
+            .and_then(|e| e["value"].as_str().map(String::from))
+    };
+    let mount = c["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    assert_eq!(
+        env("MQTT_EXPORTER_MQTT_PASSWORD_FILE"),
+        Some(format!("{mount}/password"))
+    );
+    assert_eq!(
+        env("MQTT_EXPORTER_WEB_LISTEN_ADDRESS").as_deref(),
+        Some(":9883")
+    );
+    // the memory request covers the measured storm peak (196 MiB), the
+    // limit leaves room above it
+    let mib = |v: &serde_yaml::Value| {
+        v.as_str()
+            .and_then(|s| s.strip_suffix("Mi"))
+            .and_then(|s| s.parse::<u64>().ok())
+    };
+    assert!(mib(&c["resources"]["requests"]["memory"]).is_some_and(|m| m >= 192));
+    assert!(mib(&c["resources"]["limits"]["memory"]).is_some_and(|m| m >= 2 * 192));
+}
