@@ -22,6 +22,7 @@ have node || need+=(nodejs)
 have npm || need+=(npm)
 have curl || need+=(curl)
 have systemd-analyze || need+=(systemd)
+have podman || need+=(podman)
 if [ "${#need[@]}" -gt 0 ]; then
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   echo "==> installing test dependencies: ${need[*]}"
@@ -30,7 +31,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
 fi
-for bin in mosquitto mosquitto_passwd mosquitto_pub mosquitto_sub promtool prometheus prometheus-alertmanager amtool openssl node npm curl systemd-analyze; do
+for bin in mosquitto mosquitto_passwd mosquitto_pub mosquitto_sub promtool prometheus prometheus-alertmanager amtool openssl node npm curl systemd-analyze podman; do
   if ! have "$bin"; then
     echo "error: $bin is still missing after installing packages" >&2
     exit 1

@@ -21,6 +21,7 @@ mod faults;
 mod fixtures_pipeline;
 mod flapping_props;
 mod http_abuse;
+mod image;
 mod listen;
 mod mosquitto;
 mod mosquitto_log;
