@@ -102,6 +102,12 @@ struct Summary {
     counts: Vec<u64>,
     slots: Vec<Slot>,
     index: HashMap<u64, u32, foldhash::fast::FixedState>,
+    /// Never above the smallest count (counts only grow), so a slot holding
+    /// it is a smallest one.
+    floor: u64,
+    /// Where the search for a smallest slot resumes: in a storm of new
+    /// clients the next one is usually right there.
+    cursor: usize,
 }
 
 fn cut(text: &str, max: usize) -> &str {
@@ -129,6 +135,30 @@ impl Summary {
         self.counts.clear();
         self.slots.clear();
         self.index.clear();
+        self.floor = 0;
+        self.cursor = 0;
+    }
+
+    /// A slot with the smallest count: the first from the cursor holding
+    /// the floor, else (all have grown past it) a fresh scan.
+    fn smallest(&mut self) -> usize {
+        let n = self.counts.len();
+        for step in 0..n {
+            let i = (self.cursor + step) % n;
+            if self.counts[i] == self.floor {
+                self.cursor = (i + 1) % n;
+                return i;
+            }
+        }
+        let mut min = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            if c < self.counts[min] {
+                min = i;
+            }
+        }
+        self.floor = self.counts[min];
+        self.cursor = (min + 1) % n;
+        min
     }
 
     fn observe(&mut self, capacity: usize, key: u64, id: &str, peer: Option<&str>, now: i64) {
@@ -155,12 +185,7 @@ impl Summary {
             return;
         }
         // the smallest counter goes to the newcomer, which inherits its count
-        let mut min = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
-            if c < self.counts[min] {
-                min = i;
-            }
-        }
+        let min = self.smallest();
         let slot = &mut self.slots[min];
         self.index.remove(&slot.key);
         self.index.insert(key, min as u32);
@@ -171,8 +196,16 @@ impl Summary {
         slot.id.clear();
         slot.id.push_str(cut(id, MAX_ID_BYTES));
         slot.last_seen = now;
-        slot.peers.clear();
-        add_peer(&mut slot.peers, peer);
+        // the first peer's buffer is reused too
+        slot.peers.truncate(1);
+        match (peer, slot.peers.first_mut()) {
+            (Some(p), Some(first)) => {
+                first.clear();
+                first.push_str(cut(p, MAX_PEER_BYTES));
+            }
+            (Some(p), None) => slot.peers.push(cut(p, MAX_PEER_BYTES).to_string()),
+            (None, _) => slot.peers.clear(),
+        }
     }
 
     /// What a client absent from this summary may have had here at most.
