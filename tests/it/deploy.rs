@@ -17,15 +17,22 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
-/// `systemd-analyze ARGS`: (success, everything it printed).
-fn analyze(args: &[&str]) -> (bool, String) {
-    let out = Command::new("systemd-analyze")
-        .args(args)
+/// Runs a checker: (success, everything it printed).
+fn check(command: &mut Command, what: &str) -> (bool, String) {
+    let out = command
         .output()
-        .expect("systemd-analyze (run scripts/test.sh to install it)");
+        .unwrap_or_else(|e| panic!("{what}: {e} (run scripts/test.sh to install it)"));
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
+}
+
+/// `systemd-analyze ARGS`: (success, everything it printed).
+fn analyze(args: &[&str]) -> (bool, String) {
+    check(
+        Command::new("systemd-analyze").args(args),
+        "systemd-analyze",
+    )
 }
 
 /// The shipped units, with ExecStart pointing at this build's binary (verify
@@ -136,27 +143,23 @@ fn kube(file: &str) -> PathBuf {
 
 /// `kubernetes-validate --strict` on one file: (success, output).
 fn kubernetes_validate(path: &Path) -> (bool, String) {
-    let out = Command::new("python3")
-        .args(["-m", "kubernetes_validate", "--strict", "-k", "1.29.0"])
-        .arg(path)
-        .output()
-        .expect("kubernetes-validate (run scripts/test.sh to install it from PyPI)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    check(
+        Command::new("python3")
+            .args(["-m", "kubernetes_validate", "--strict", "-k", "1.29.0"])
+            .arg(path),
+        "kubernetes-validate (from PyPI)",
+    )
 }
 
 /// The CRD-schema check of custom resources: (success, output).
 fn crd_validate(crd: &str, path: &Path) -> (bool, String) {
-    let out = Command::new("python3")
-        .arg(kube("crds/validate.py"))
-        .arg(kube(&format!("crds/monitoring.coreos.com_{crd}.yaml")))
-        .arg(path)
-        .output()
-        .expect("python3");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    check(
+        Command::new("python3")
+            .arg(kube("crds/validate.py"))
+            .arg(kube(&format!("crds/monitoring.coreos.com_{crd}.yaml")))
+            .arg(path),
+        "python3 with jsonschema and PyYAML",
+    )
 }
 
 #[test]
