@@ -341,7 +341,8 @@ pub struct TlsArgs {
     #[arg(
         long = "mqtt.tls-server-name",
         env = "MQTT_EXPORTER_MQTT_TLS_SERVER_NAME",
-        value_name = "NAME"
+        value_name = "NAME",
+        value_parser = server_name
     )]
     pub server_name: Option<String>,
 
@@ -937,6 +938,13 @@ fn selector(raw: &str) -> Result<String, String> {
         }
     }
     Ok(s.to_string())
+}
+
+/// A DNS name or an IP address a certificate can be issued for.
+fn server_name(raw: &str) -> Result<String, String> {
+    rustls::pki_types::ServerName::try_from(raw)
+        .map(|_| raw.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// An absolute http(s) URL.

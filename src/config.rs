@@ -17,7 +17,7 @@ use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
 use crate::core::top::TopSettings;
-use crate::edge::broker_tls::{self, BrokerTls};
+use crate::edge::broker_tls::{self, BrokerTls, TlsError};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -271,26 +271,8 @@ fn transport(broker: &BrokerArgs, tls: &TlsArgs) -> Result<Transport, ConfigErro
         }
         return Ok(Transport::Tcp);
     }
-    if let Some(path) = &tls.ca_file {
-        let pem = read_file("--mqtt.ca-file", path)?;
-        check_ca(&pem).map_err(|why| file_error("--mqtt.ca-file", path, why))?;
-    } else if !tls.insecure_skip_verify {
-        broker_tls::roots(None).map_err(|why| invalid("--mqtt.ca-file", "", why))?;
-    }
     let client_files = match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => {
-            let cert_pem = read_file("--mqtt.cert-file", cert)?;
-            let key_pem = read_file("--mqtt.key-file", key)?;
-            check_client_auth(&cert_pem, &key_pem).map_err(|(flag, why)| {
-                let path = if flag == "--mqtt.cert-file" {
-                    cert
-                } else {
-                    key
-                };
-                file_error(flag, path, why)
-            })?;
-            Some((cert.clone(), key.clone()))
-        }
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         (None, None) => None,
         (Some(_), None) => {
             return Err(invalid(
@@ -307,16 +289,20 @@ fn transport(broker: &BrokerArgs, tls: &TlsArgs) -> Result<Transport, ConfigErro
             ))
         }
     };
-    if let Some(name) = &tls.server_name {
-        rustls::pki_types::ServerName::try_from(name.as_str())
-            .map_err(|e| invalid("--mqtt.tls-server-name", name, e))?;
-    }
-    Ok(Transport::Tls(BrokerTls {
+    let tls = BrokerTls {
         ca_file: tls.ca_file.clone(),
         client_files,
         server_name: tls.server_name.clone(),
         insecure_skip_verify: tls.insecure_skip_verify,
-    }))
+    };
+    // the same reading of the files as at every connect, now, so an
+    // unusable file fails at start and not at the first reconnect
+    broker_tls::client_config(&tls).map_err(|e| match e {
+        TlsError::Read { flag, path, why } => ConfigError::File { flag, path, why },
+        TlsError::Content { flag, path, why } => ConfigError::Content { flag, path, why },
+        TlsError::Setting { flag, why } => invalid(flag, "", why),
+    })?;
+    Ok(Transport::Tls(tls))
 }
 
 /// The password file: UTF-8, trailing newline stripped, not empty, within
@@ -364,47 +350,6 @@ fn file_error(flag: &'static str, path: &Path, why: impl ToString) -> ConfigErro
         path: path.to_path_buf(),
         why: why.to_string(),
     }
-}
-
-/// The CA file must hold at least one certificate, and every certificate
-/// in it must parse as a trust anchor.
-fn check_ca(pem: &[u8]) -> Result<(), String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| format!("not PEM: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("not a usable CA certificate: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err("no PEM certificate in it".into());
-    }
-    Ok(())
-}
-
-/// The client certificate and key must parse and belong together; the
-/// error names the file to fix.
-fn check_client_auth(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), (&'static str, String)> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ("--mqtt.cert-file", format!("not PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(("--mqtt.cert-file", "no PEM certificate in it".into()));
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| ("--mqtt.key-file", format!("no PEM private key in it: {e}")))?;
-    let provider = rustls::crypto::ring::default_provider();
-    rustls::sign::CertifiedKey::from_der(certs, key, &provider).map_err(|e| {
-        (
-            "--mqtt.key-file",
-            format!("does not match --mqtt.cert-file or cannot be used: {e}"),
-        )
-    })?;
-    Ok(())
 }
 
 fn read_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -468,14 +413,16 @@ mod tests {
             err(&["--mqtt.url", "mqtt://x", "--mqtt.tls-insecure-skip-verify"])
                 .contains("use mqtts://")
         );
-        assert!(err(&[
+        let refused = Cli::try_parse_from([
+            "mqtt-disconnect-exporter",
             "--mqtt.url",
             "mqtts://x",
-            "--mqtt.tls-insecure-skip-verify",
             "--mqtt.tls-server-name",
-            "not a name!"
+            "not a name!",
         ])
-        .contains("--mqtt.tls-server-name"));
+        .unwrap_err()
+        .to_string();
+        assert!(refused.contains("--mqtt.tls-server-name"), "{refused}");
         assert!(err(&["--flapping.window", "0s"]).contains("must be above zero"));
         assert!(err(&["--flapping.window", "5 minutes"]).contains("--flapping.window"));
         assert!(err(&["--flapping.takeover-threshold", "1"]).contains("self-repair"));

@@ -33,39 +33,107 @@ pub struct BrokerTls {
     pub insecure_skip_verify: bool,
 }
 
-fn read(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {flag} file {}: {e}", path.display()))
+/// Why the TLS files cannot be used, naming the flag (and the file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {flag} file {}: {why}", path.display())]
+    Read {
+        flag: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+    #[error("invalid {flag} file {}: {why}", path.display())]
+    Content {
+        flag: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+    #[error("invalid value for {flag}: {why}")]
+    Setting { flag: &'static str, why: String },
 }
 
-/// The trust anchors: the CA file, or the system's.
-pub fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, String> {
+fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| TlsError::Read {
+        flag,
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })
+}
+
+fn content(flag: &'static str, path: &Path, why: impl ToString) -> TlsError {
+    TlsError::Content {
+        flag,
+        path: path.to_path_buf(),
+        why: why.to_string(),
+    }
+}
+
+/// The trust anchors: every certificate of the CA file (each must be a
+/// usable trust anchor), or the system's.
+pub fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
+    const FLAG: &str = "--mqtt.ca-file";
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let pem = read("--mqtt.ca-file", path)?;
+            let pem = read(FLAG, path)?;
             for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| format!("invalid --mqtt.ca-file: {e:?}"))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("invalid --mqtt.ca-file: {e}"))?;
+                let cert = cert.map_err(|e| content(FLAG, path, format!("not PEM: {e}")))?;
+                roots.add(cert).map_err(|e| {
+                    content(FLAG, path, format!("not a usable CA certificate: {e}"))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(content(FLAG, path, "no PEM certificate in it"));
             }
         }
         None => {
             let found = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(TlsError::Setting {
+                    flag: FLAG,
+                    why: "mqtts:// without it trusts the system's CAs, and the system trust store has none: give --mqtt.ca-file, or set SSL_CERT_FILE or SSL_CERT_DIR".into(),
+                });
+            }
         }
-    }
-    if roots.is_empty() {
-        return Err(match ca_file {
-            Some(_) => "--mqtt.ca-file holds no CA certificate".into(),
-            None => "the system trust store has no CA certificate: give --mqtt.ca-file, or set SSL_CERT_FILE or SSL_CERT_DIR".into(),
-        });
     }
     Ok(roots)
 }
 
-/// Builds the rustls configuration, reading every file now.
-pub fn client_config(tls: &BrokerTls) -> Result<Arc<ClientConfig>, String> {
+/// The client certificate chain and key: they must parse and belong
+/// together; the error names the file to fix.
+fn client_identity(
+    cert: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    const CERT: &str = "--mqtt.cert-file";
+    const KEY: &str = "--mqtt.key-file";
+    let cert_pem = read(CERT, cert)?;
+    let key_pem = read(KEY, key)?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| content(CERT, cert, format!("not PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(content(CERT, cert, "no PEM certificate in it"));
+    }
+    let private = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| content(KEY, key, format!("no PEM private key in it: {e}")))?;
+    rustls::sign::CertifiedKey::from_der(chain.clone(), private.clone_key(), provider).map_err(
+        |e| {
+            content(
+                KEY,
+                key,
+                format!("does not match --mqtt.cert-file or cannot be used: {e}"),
+            )
+        },
+    )?;
+    Ok((chain, private))
+}
+
+/// Builds the rustls configuration, reading every file now: at start, to
+/// refuse unusable files, and before each connect, to use rotated ones.
+pub fn client_config(tls: &BrokerTls) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
         Arc::new(AcceptAny(Arc::clone(&provider)))
@@ -74,33 +142,41 @@ pub fn client_config(tls: &BrokerTls) -> Result<Arc<ClientConfig>, String> {
         let webpki =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
                 .build()
-                .map_err(|e| format!("cannot verify the broker: {e}"))?;
+                .map_err(|e| TlsError::Setting {
+                    flag: "--mqtt.ca-file",
+                    why: e.to_string(),
+                })?;
         match &tls.server_name {
             Some(name) => Arc::new(Renamed {
                 inner: webpki,
-                name: ServerName::try_from(name.clone())
-                    .map_err(|e| format!("invalid --mqtt.tls-server-name: {e}"))?,
+                name: ServerName::try_from(name.clone()).map_err(|e| TlsError::Setting {
+                    flag: "--mqtt.tls-server-name",
+                    why: e.to_string(),
+                })?,
             }),
             None => webpki,
         }
     };
+    let identity = match &tls.client_files {
+        Some((cert, key)) => Some(client_identity(cert, key, &provider)?),
+        None => None,
+    };
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| TlsError::Setting {
+            flag: "--mqtt.url",
+            why: e.to_string(),
+        })?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let config = match &tls.client_files {
-        Some((cert, key)) => {
-            let cert_pem = read("--mqtt.cert-file", cert)?;
-            let key_pem = read("--mqtt.key-file", key)?;
-            let chain = CertificateDer::pem_slice_iter(&cert_pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("invalid --mqtt.cert-file: {e:?}"))?;
-            let key = PrivateKeyDer::from_pem_slice(&key_pem)
-                .map_err(|e| format!("invalid --mqtt.key-file: {e:?}"))?;
+    let config = match identity {
+        Some((chain, key)) => {
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("invalid --mqtt.key-file: {e}"))?
+                .map_err(|e| TlsError::Setting {
+                    flag: "--mqtt.key-file",
+                    why: e.to_string(),
+                })?
         }
         None => builder.with_no_client_auth(),
     };

@@ -28,7 +28,7 @@ use crate::config::{BrokerConfig, MqttConfig, Transport};
 use crate::core::clock::now_ms;
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
-use crate::edge::broker_tls;
+use crate::edge::broker_tls::{self, TlsError};
 use crate::edge::shutdown::Shutdown;
 
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
@@ -55,7 +55,7 @@ fn qos(level: u8) -> QoS {
 
 /// Builds the rumqttc options from validated configuration, reading the
 /// password and TLS files as they are now.
-pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
+pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, TlsError> {
     let mut options = connect_options(&cfg.broker)?;
     options
         .set_clean_start(cfg.clean_session)
@@ -72,7 +72,7 @@ pub fn options(cfg: &MqttConfig) -> Result<MqttOptions, String> {
 /// credentials, TLS): the exporter's subscriber and `simulate` share it.
 /// The password file and the TLS files are read now, so calling it before
 /// each connect picks up rotated secrets.
-pub fn connect_options(b: &BrokerConfig) -> Result<MqttOptions, String> {
+pub fn connect_options(b: &BrokerConfig) -> Result<MqttOptions, TlsError> {
     let mut options = MqttOptions::new(b.client_id.clone(), b.host.clone(), b.port);
     options.set_keep_alive(b.keepalive);
     set_secrets(&mut options, b)?;
@@ -80,7 +80,7 @@ pub fn connect_options(b: &BrokerConfig) -> Result<MqttOptions, String> {
 }
 
 /// Sets the credentials and the TLS transport from the files as they are now.
-fn set_secrets(options: &mut MqttOptions, b: &BrokerConfig) -> Result<(), String> {
+fn set_secrets(options: &mut MqttOptions, b: &BrokerConfig) -> Result<(), TlsError> {
     if let Some(user) = &b.username {
         let password = b.current_password();
         options.set_credentials(user.clone(), password.as_ref().map_or("", |p| p.expose()));
