@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::broker_tls::{self, BrokerTls, TlsError};
 use crate::cli::{
     BrokerArgs, EventArgs, ListenAddress, LogFormat, LogLevel, ServeArgs, TlsArgs, WebArgs,
 };
@@ -17,7 +18,6 @@ use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
 use crate::core::top::TopSettings;
-use crate::edge::broker_tls::{self, BrokerTls, TlsError};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {

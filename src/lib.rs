@@ -20,10 +20,12 @@
 //!   [`tools::sim`] (fleet, publish, demo).
 //! - [`cli`] defines the flags, [`config`] reads files and checks
 //!   combinations into a [`config::Config`]; [`web_config`] reads the
-//!   exporter-toolkit web config (TLS, basic auth, headers).
+//!   exporter-toolkit web config (TLS, basic auth, headers) and
+//!   [`broker_tls`] the files of the TLS connection to the broker.
 //!
 //! [`run`] is the one entry point of the `serve` mode.
 
+pub mod broker_tls;
 pub mod cli;
 pub mod config;
 pub mod core;

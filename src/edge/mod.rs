@@ -4,7 +4,6 @@
 //! [`process`] holds what `main` and the subcommands share (runtime, logs,
 //! exit codes).
 
-pub mod broker_tls;
 pub mod http;
 pub mod mqtt;
 pub mod process;

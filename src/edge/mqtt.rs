@@ -24,11 +24,11 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, StateError};
 use rumqttc::{TlsConfiguration, Transport as MqttTransport};
 
+use crate::broker_tls::{self, TlsError};
 use crate::config::{BrokerConfig, MqttConfig, Transport};
 use crate::core::clock::now_ms;
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
-use crate::edge::broker_tls::{self, TlsError};
 use crate::edge::shutdown::Shutdown;
 
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
