@@ -38,11 +38,7 @@ pub fn check_generated(file: &str, want: &str) {
 
 /// Runs the binary's `rules` subcommand.
 fn rules_cmd(args: &[&str]) -> String {
-    let out = Command::new(exporter_bin())
-        .arg("rules")
-        .args(args)
-        .output()
-        .unwrap();
+    let out = common::run_exporter(&[&["rules"], args].concat());
     assert!(
         out.status.success(),
         "{}",

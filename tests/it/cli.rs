@@ -6,13 +6,7 @@ use std::process::Command;
 
 use mqtt_disconnect_exporter::core::reasons::{markdown_table, TABLE};
 
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(common::exporter_bin())
-        .args(args)
-        .env_remove("MQTT_EXPORTER_MQTT_URL")
-        .output()
-        .unwrap()
-}
+use common::run_exporter as run;
 
 #[test]
 fn help_documents_every_flag_with_env() {

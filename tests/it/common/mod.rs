@@ -392,6 +392,16 @@ pub fn exporter_bin() -> &'static str {
     env!("CARGO_BIN_EXE_mqtt-disconnect-exporter")
 }
 
+/// Runs the binary with `args` to completion (no broker URL from the
+/// environment).
+pub fn run_exporter(args: &[&str]) -> std::process::Output {
+    Command::new(exporter_bin())
+        .args(args)
+        .env_remove("MQTT_EXPORTER_MQTT_URL")
+        .output()
+        .unwrap()
+}
+
 impl Exporter {
     /// Starts the binary with `args` and `--web.listen-address 127.0.0.1:0`
     /// (so it binds a free port itself), reads the bound address from its
