@@ -267,61 +267,68 @@ impl Metrics {
         &self.errors[error as usize]
     }
 
-    /// Makes the per-client series those of `clients`: sets theirs, then
-    /// removes the `previous` ones that left, so a scrape in between never
-    /// sees an empty family. Returns the series now set.
-    pub fn set_top_flapping(
-        &self,
-        previous: &[(String, &'static str)],
-        clients: &[FlappingClient],
-    ) -> Vec<(String, &'static str)> {
-        let now: Vec<(String, &'static str)> = clients
+    /// Makes the `mqtt_client_flapping` series those of `clients`, in
+    /// place: a scrape in between never sees the family empty.
+    pub fn set_top_flapping(&self, previous: &[Series], clients: &[FlappingClient]) -> Vec<Series> {
+        let now = clients
             .iter()
-            .map(|c| (label_value(&c.clientid), c.kind))
+            .map(|c| {
+                (
+                    [label_value(&c.clientid), c.kind.to_string()],
+                    c.count as i64,
+                )
+            })
             .collect();
-        for ((clientid, kind), client) in now.iter().zip(clients) {
-            self.client_flapping
-                .with_label_values(&[clientid.as_str(), kind])
-                .set(client.count as i64);
-        }
-        for (clientid, kind) in previous {
-            if !now.iter().any(|(c, k)| c == clientid && k == kind) {
-                let _ = self
-                    .client_flapping
-                    .remove_label_values(&[clientid.as_str(), kind]);
-            }
-        }
-        now
+        replace_series(&self.client_flapping, previous, now)
     }
 
     /// Makes the `mqtt_client_top_disconnects` series those of the first
-    /// `listed` clients of each reason in `top`, in place like
-    /// [`Metrics::set_top_flapping`]. Returns the series now set.
+    /// `listed` clients of each reason in `top`, in place (so
+    /// a scrape in between never sees the family empty).
     pub fn set_top_disconnects(
         &self,
-        previous: &[(&'static str, String)],
+        previous: &[Series],
         top: &[TopReason],
         listed: usize,
-    ) -> Vec<(&'static str, String)> {
-        let mut now = Vec::new();
-        for entry in top {
-            for client in entry.clients.iter().take(listed) {
-                let clientid = label_value(&client.clientid);
-                self.client_top_disconnects
-                    .with_label_values(&[entry.reason, clientid.as_str()])
-                    .set(i64::try_from(client.count).unwrap_or(i64::MAX));
-                now.push((entry.reason, clientid));
-            }
-        }
-        for (reason, clientid) in previous {
-            if !now.iter().any(|(r, c)| r == reason && c == clientid) {
-                let _ = self
-                    .client_top_disconnects
-                    .remove_label_values(&[reason, clientid.as_str()]);
-            }
-        }
-        now
+    ) -> Vec<Series> {
+        let now = top
+            .iter()
+            .flat_map(|entry| {
+                entry.clients.iter().take(listed).map(|c| {
+                    (
+                        [entry.reason.to_string(), label_value(&c.clientid)],
+                        i64::try_from(c.count).unwrap_or(i64::MAX),
+                    )
+                })
+            })
+            .collect();
+        replace_series(&self.client_top_disconnects, previous, now)
     }
+}
+
+/// The label values of one series of a two-label family, in its order.
+pub type Series = [String; 2];
+
+/// Sets every series of `now` on `family`, then removes the `previous` ones
+/// no longer among them, so a scrape in between never sees the family
+/// empty. Returns the series now set.
+fn replace_series(
+    family: &IntGaugeVec,
+    previous: &[Series],
+    now: Vec<(Series, i64)>,
+) -> Vec<Series> {
+    for ([a, b], value) in &now {
+        family
+            .with_label_values(&[a.as_str(), b.as_str()])
+            .set(*value);
+    }
+    let now: Vec<Series> = now.into_iter().map(|(labels, _)| labels).collect();
+    for labels in previous {
+        if !now.contains(labels) {
+            let _ = family.remove_label_values(&[labels[0].as_str(), labels[1].as_str()]);
+        }
+    }
+    now
 }
 
 /// The HTTP edge's self-metrics.

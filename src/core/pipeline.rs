@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::core::event::{self, mosquitto_log, EventError, EventKind, RawReason};
 use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
-use crate::core::metrics::Metrics;
+use crate::core::metrics::{Metrics, Series};
 use crate::core::reasons::{self, Aliases, Reason};
 use crate::core::top::{TopClients, TopReport, TopSettings};
 
@@ -75,10 +75,10 @@ pub struct Pipeline {
     evicted_reported: u64,
     expired_reported: u64,
     /// The `mqtt_client_flapping` series set by the last tick.
-    top_series: Vec<(String, &'static str)>,
+    top_series: Vec<Series>,
     top: TopClients,
     /// The `mqtt_client_top_disconnects` series set by the last tick.
-    top_disconnect_series: Vec<(&'static str, String)>,
+    top_disconnect_series: Vec<Series>,
     top_report: Arc<TopReport>,
 }
 
