@@ -96,7 +96,7 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Devices in the simulated fleet.
-    #[arg(long = "demo.clients", default_value_t = 1000, value_name = "N")]
+    #[arg(long = "demo.clients", default_value_t = 100_000, value_name = "N")]
     pub clients: usize,
     /// Steady disconnects per second (each followed by a reconnect).
     #[arg(long = "demo.rate", default_value_t = 50, value_name = "N")]
@@ -164,15 +164,15 @@ pub struct RulesArgs {
     pub format: RulesFormat,
 
     /// PromQL label matchers, without braces, that select the exporter's
-    /// series (e.g. 'job="mqtt",env="prod"'; empty selects all).
+    /// series (e.g. 'job="mqtt",env="prod"'; empty selects all). A trailing
+    /// comma, __name__ and unknown escapes are refused.
     #[arg(
         long = "rules.selector",
         env = "MQTT_EXPORTER_RULES_SELECTOR",
         default_value = crate::tools::rules::DEFAULT_SELECTOR,
-        value_name = "MATCHERS",
-        value_parser = selector
+        value_name = "MATCHERS"
     )]
-    pub selector: String,
+    pub selector: crate::tools::rules::Selector,
 
     /// Absolute URL of the runbook; each alert's runbook_url is this plus
     /// the anchor of its section.
@@ -184,6 +184,63 @@ pub struct RulesArgs {
         value_parser = absolute_url
     )]
     pub runbook_url: String,
+
+    /// Base URL of the "MQTT disconnects" Grafana dashboard (e.g.
+    /// https://grafana.example.com/d/mqtt-disconnects). Each reason alert
+    /// then gets a dashboard_url annotation opening it on that reason around
+    /// the alert's time. Off when not given.
+    #[arg(
+        long = "rules.dashboard-url",
+        env = "MQTT_EXPORTER_RULES_DASHBOARD_URL",
+        value_name = "URL",
+        value_parser = absolute_url
+    )]
+    pub dashboard_url: Option<String>,
+
+    /// A reason alert fires when its rate is this many times its usual rate
+    /// (the same time on the two days before; the hour before in the first
+    /// day after install).
+    #[arg(
+        long = "rules.spike-factor",
+        env = "MQTT_EXPORTER_RULES_SPIKE_FACTOR",
+        default_value_t = 3.0,
+        value_name = "FACTOR",
+        value_parser = spike_factor
+    )]
+    pub spike_factor: f64,
+
+    /// The keepalive_timeout page needs at least this many timeouts a minute
+    /// (over 2 minutes), whatever the usual rate.
+    #[arg(
+        long = "rules.keepalive-timeout-min",
+        env = "MQTT_EXPORTER_RULES_KEEPALIVE_TIMEOUT_MIN",
+        default_value_t = 12.0,
+        value_name = "PER_MINUTE",
+        value_parser = per_minute
+    )]
+    pub keepalive_timeout_min: f64,
+
+    /// The too_many_connection page needs at least this many refusals a
+    /// minute (over 2 minutes), whatever the usual rate.
+    #[arg(
+        long = "rules.too-many-connection-min",
+        env = "MQTT_EXPORTER_RULES_TOO_MANY_CONNECTION_MIN",
+        default_value_t = 6.0,
+        value_name = "PER_MINUTE",
+        value_parser = per_minute
+    )]
+    pub too_many_connection_min: f64,
+
+    /// How long a reason alert keeps firing after its condition last held
+    /// (keep_firing_for), so a lull inside an incident does not resolve it.
+    #[arg(
+        long = "rules.keep-firing-for",
+        env = "MQTT_EXPORTER_RULES_KEEP_FIRING_FOR",
+        default_value = "3m",
+        value_name = "DURATION",
+        value_parser = duration
+    )]
+    pub keep_firing_for: Duration,
 
     /// The severity label of alerts that page.
     #[arg(
@@ -526,8 +583,9 @@ pub struct EventArgs {
     pub reason_aliases: Vec<(String, Reason)>,
 
     /// Client IDs per reason exported as mqtt_client_top_disconnects{reason,clientid}
-    /// series, the ones with the most disconnects in --top.window (at most 100;
-    /// 0 exports none). /api/v1/top lists at least 20.
+    /// series: those with the most disconnects in --top.window, among the ones
+    /// that stand out (3 or more; at most 100; 0 exports none). /api/v1/top lists
+    /// up to 20.
     #[arg(
         long = "top.clients",
         env = "MQTT_EXPORTER_TOP_CLIENTS",
@@ -889,56 +947,6 @@ fn at_most_1000(raw: &str) -> Result<usize, String> {
 
 /// Label matchers as they go between braces: quoted values, no braces,
 /// every matcher `name op "value"`.
-fn selector(raw: &str) -> Result<String, String> {
-    let s = raw.trim();
-    let mut rest = s;
-    while !rest.is_empty() {
-        let op = rest
-            .find(['=', '!'])
-            .ok_or("expected matchers such as job=\"mqtt-disconnect-exporter\"")?;
-        let name = rest[..op].trim();
-        let valid_name = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_name {
-            return Err(format!("{name:?} is not a label name"));
-        }
-        let after = &rest[op..];
-        let len = ["=~", "!~", "!=", "="]
-            .iter()
-            .find(|o| after.starts_with(**o))
-            .map(|o| o.len())
-            .ok_or("expected =, !=, =~ or !~ after a label name")?;
-        let value = after[len..].trim_start();
-        let Some(body) = value.strip_prefix('"') else {
-            return Err("label values must be in double quotes".into());
-        };
-        let mut end = None;
-        let mut chars = body.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    chars.next();
-                }
-                '"' => {
-                    end = Some(i);
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let end = end.ok_or("unterminated label value")?;
-        rest = body[end + 1..].trim_start();
-        if let Some(next) = rest.strip_prefix(',') {
-            rest = next.trim_start();
-        } else if !rest.is_empty() {
-            return Err("matchers must be separated by commas".into());
-        }
-    }
-    Ok(s.to_string())
-}
 
 /// A DNS name or an IP address a certificate can be issued for.
 fn server_name(raw: &str) -> Result<String, String> {
@@ -948,6 +956,20 @@ fn server_name(raw: &str) -> Result<String, String> {
 }
 
 /// An absolute http(s) URL.
+fn spike_factor(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 1.0 && f <= 100.0 => Ok(f),
+        _ => Err("must be a number above 1 and at most 100".into()),
+    }
+}
+
+fn per_minute(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err("must be a number of events a minute above 0".into()),
+    }
+}
+
 fn absolute_url(raw: &str) -> Result<String, String> {
     match url::Url::parse(raw) {
         Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.has_host() => {

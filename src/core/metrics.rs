@@ -29,6 +29,8 @@ pub struct Metrics {
     pub client_flapping: IntGaugeVec,
     /// `mqtt_client_top_disconnects{reason,clientid}`.
     pub client_top_disconnects: IntGaugeVec,
+    /// `mqtt_client_disconnecting_clients{reason}`, indexed by [`Reason::index`].
+    pub disconnecting_clients: Vec<IntGauge>,
     pub event_delay: Histogram,
     pub broker_up: IntGauge,
     pub broker_reconnects: IntCounter,
@@ -110,10 +112,20 @@ impl Metrics {
         let client_top_disconnects = IntGaugeVec::new(
             Opts::new(
                 "mqtt_client_top_disconnects",
-                "Disconnects in the --top.window of the top --top.clients client IDs per reason (an upper bound, from a bounded heavy-hitters summary).",
+                "Disconnects in the --top.window of the client IDs that stand out per reason (3 or more; the top --top.clients), never more than the true count.",
             ),
             &["reason", "clientid"],
         )?;
+        let disconnecting_vec = IntGaugeVec::new(
+            Opts::new(
+                "mqtt_client_disconnecting_clients",
+                "Distinct client IDs with a disconnect of this reason in the --top.window.",
+            ),
+            &["reason"],
+        )?;
+        let disconnecting_clients: Vec<IntGauge> = Reason::all()
+            .map(|r| disconnecting_vec.with_label_values(&[r.as_str()]))
+            .collect();
         let event_delay = Histogram::with_opts(
             HistogramOpts::new(
                 "mqtt_event_delay_seconds",
@@ -217,6 +229,7 @@ impl Metrics {
         registry.register(Box::new(detections_vec))?;
         registry.register(Box::new(client_flapping.clone()))?;
         registry.register(Box::new(client_top_disconnects.clone()))?;
+        registry.register(Box::new(disconnecting_vec))?;
         registry.register(Box::new(event_delay.clone()))?;
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(broker_up.clone()))?;
@@ -239,6 +252,7 @@ impl Metrics {
             flapping_detections,
             client_flapping,
             client_top_disconnects,
+            disconnecting_clients,
             event_delay,
             broker_up,
             broker_reconnects,
@@ -302,6 +316,15 @@ impl Metrics {
                 })
             })
             .collect();
+        for gauge in &self.disconnecting_clients {
+            gauge.set(0);
+        }
+        for entry in top {
+            if let Some(reason) = Reason::all().find(|r| r.as_str() == entry.reason) {
+                self.disconnecting_clients[reason.index()]
+                    .set(i64::try_from(entry.devices).unwrap_or(i64::MAX));
+            }
+        }
         replace_series(&self.client_top_disconnects, previous, now)
     }
 }

@@ -480,19 +480,28 @@ mod tests {
         assert_eq!(series("keepalive_timeout", "gw-1"), 7);
         assert_eq!(series("keepalive_timeout", "gw-2"), 4);
         assert_eq!(series("keepalive_timeout", "gw-3"), 4);
-        assert_eq!(series("tcp_closed", "gw-1"), 1);
-        // five per reason by default: gw-1..3 and the first two of the rest
+        // only devices that stand out: one-off devices and gw-1's single
+        // tcp_closed are counted among the devices, never listed
         let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
-        assert_eq!(families[0].get_metric().len(), 6);
+        assert_eq!(families[0].get_metric().len(), 3);
+        let devices =
+            |p: &Pipeline, reason: Reason| p.metrics().disconnecting_clients[reason.index()].get();
+        assert_eq!(devices(&p, Reason::KeepaliveTimeout), 23);
+        assert_eq!(devices(&p, Reason::TcpClosed), 1);
+        assert_eq!(devices(&p, Reason::Normal), 0);
         let report = p.top_report();
         assert_eq!(report.window_seconds, 300.0);
         assert_eq!(report.reasons[0].reason, "keepalive_timeout");
-        assert_eq!(report.reasons[0].clients.len(), 20);
+        assert_eq!(report.reasons[0].devices, 23);
+        assert_eq!(report.reasons[0].clients.len(), 3);
         assert_eq!(report.reasons[0].clients[0].peers, ["10.1.1.1:9"]);
+        assert_eq!(report.reasons[1].reason, "tcp_closed");
+        assert!(report.reasons[1].clients.is_empty());
         p.tick(t + 400_000, 10);
         let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
         assert_eq!(families[0].get_metric().len(), 0);
         assert!(p.top_report().reasons.is_empty());
+        assert_eq!(devices(&p, Reason::KeepaliveTimeout), 0);
     }
 
     #[test]

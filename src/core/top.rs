@@ -1,21 +1,40 @@
-//! Which client IDs cause the most disconnects of each reason, over a
+//! Which client IDs stand out among the disconnects of each reason, over a
 //! sliding window, in bounded memory.
 //!
 //! Each reason keeps a Space-Saving summary (Metwally, Agrawal, El Abbadi,
-//! 2005) of `capacity` counters per fifth of the window. A client already
-//! counted adds one to its counter; a new client takes over the smallest
-//! counter and inherits its count as its error, so a counter is never less
-//! than the client's true count and never more than the true count plus its
-//! error. Any client with more than `N / capacity` of a fifth's `N` events
-//! holds a counter there. Reading merges the five summaries: a client missing
-//! from a full summary may have had up to that summary's smallest count
-//! there, which is added to its count and its error.
+//! 2005) of `capacity` counters per fifth of the window, behind a
+//! doorkeeper, as TinyLFU puts one in front of its cache: a client's first
+//! disconnects in a fifth are counted exactly in the doorkeeper, a table of
+//! at most [`DOORKEEPER_CAP`] hashes per fifth, and only its
+//! [`STANDOUT_MIN`]th in that fifth admits it to the summary. A flood of
+//! devices that each disconnect once or twice therefore never churns the
+//! counters, and a device with hundreds of disconnects inside it is counted
+//! exactly.
+//!
+//! In the summary a client already counted adds one to its counter; a new
+//! client takes over the smallest counter and inherits its count as its
+//! error, so `count - error` never exceeds the true count. What is listed
+//! (`/api/v1/top`, `mqtt_client_top_disconnects`, the pages) is that lower
+//! bound, summed over the fifths, plus the doorkeeper's exact count for each
+//! fifth where the client was not admitted, and only for clients admitted
+//! somewhere: a listed count never overstates a device's disconnects, and a
+//! device that disconnected once or twice is never listed (nor one that
+//! never reached [`STANDOUT_MIN`] within a fifth). When the
+//! doorkeeper of a fifth is full, newcomers go straight to the summary
+//! (plain Space-Saving); the listed lower bounds stay honest.
+//!
+//! Each reason also counts the distinct clients in the window, crediting a
+//! client to the newest fifth it was seen in, so a page can say "no single
+//! device stands out: N devices".
 //!
 //! Memory is bounded by reasons × 5 × `capacity` counters, each holding at
 //! most [`MAX_ID_BYTES`] of client ID and [`MAX_PEERS`] peer addresses of at
-//! most [`MAX_PEER_BYTES`]: with the default 64 counters that is at most
-//! 17 × 5 × 64 = 5,440 counters of at most about 710 bytes each, under 4 MiB
-//! however many clients there are.
+//! most [`MAX_PEER_BYTES`], plus 5 doorkeepers of at most
+//! [`DOORKEEPER_CAP`] 8-byte hashes with a one-byte count: with the default
+//! 256 counters, at most 17 × 5 × 256 = 21,760 counters of at most about
+//! 710 bytes each (under 15 MiB; about 100 bytes each with 20-byte IDs and
+//! one peer) and 5 × 131,072 entries in tables of at most 262,144 slots of
+//! 17 bytes (under 22 MiB), however many clients there are.
 //! Time is the arrival clock passed in as data, never an event's own time, so
 //! one client's clock cannot move another's window.
 
@@ -32,6 +51,16 @@ pub const MAX_PEERS: usize = 4;
 pub const MAX_ID_BYTES: usize = 256;
 /// Longest peer address kept, in bytes.
 pub const MAX_PEER_BYTES: usize = 64;
+/// A client stands out, and is listed, with at least this many disconnects
+/// of one reason in the window.
+pub const STANDOUT_MIN: u64 = 3;
+/// Clients a fifth's doorkeeper holds, over all reasons.
+pub const DOORKEEPER_CAP: usize = 1 << 17;
+/// Counters per reason per fifth, at least: enough that a device standing
+/// out among a few hundred repeat offenders keeps its counter.
+pub const MIN_CAPACITY: usize = 256;
+/// A doorkeeper's mark for a client admitted to the summary.
+const ADMITTED: u8 = u8::MAX;
 
 /// Top-devices settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +75,7 @@ impl Default for TopSettings {
     fn default() -> Self {
         TopSettings {
             window_ms: 300_000,
-            capacity: 64,
+            capacity: MIN_CAPACITY,
         }
     }
 }
@@ -54,7 +83,7 @@ impl Default for TopSettings {
 impl TopSettings {
     /// Counters needed to list `listed` clients per reason reliably.
     pub fn capacity_for(listed: usize) -> usize {
-        (listed * 8).max(64)
+        (listed * 8).max(MIN_CAPACITY)
     }
 }
 
@@ -62,10 +91,10 @@ impl TopSettings {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TopClient {
     pub clientid: String,
-    /// Disconnects of this reason in the window: an upper bound, exact when
-    /// `error` is 0.
+    /// Disconnects of this reason in the window: never more than the true
+    /// count, exact when `error` is 0.
     pub count: u64,
-    /// How much `count` may exceed the true count.
+    /// How much the true count may exceed `count`.
     pub error: u64,
     /// Distinct peer addresses seen with these disconnects (bounded).
     pub peers: Vec<String>,
@@ -77,6 +106,10 @@ pub struct TopClient {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TopReason {
     pub reason: &'static str,
+    /// Distinct client IDs with a disconnect of this reason in the window
+    /// (an estimate once a doorkeeper or summary has overflowed).
+    pub devices: u64,
+    /// The clients that stand out (at least [`STANDOUT_MIN`]), most first.
     pub clients: Vec<TopClient>,
 }
 
@@ -162,20 +195,35 @@ impl Summary {
         min
     }
 
-    fn observe(&mut self, capacity: usize, key: u64, id: &str, peer: Option<&str>, now: i64) {
-        if let Some(&i) = self.index.get(&key) {
-            let i = i as usize;
-            self.counts[i] += 1;
-            let slot = &mut self.slots[i];
-            slot.last_seen = slot.last_seen.max(now);
-            add_peer(&mut slot.peers, peer);
-            return;
-        }
+    /// Adds one to a client already counted here; false if it is not.
+    fn bump(&mut self, key: u64, peer: Option<&str>, now: i64) -> bool {
+        let Some(&i) = self.index.get(&key) else {
+            return false;
+        };
+        let i = i as usize;
+        self.counts[i] += 1;
+        let slot = &mut self.slots[i];
+        slot.last_seen = slot.last_seen.max(now);
+        add_peer(&mut slot.peers, peer);
+        true
+    }
+
+    /// Counts a client not counted here with `count` disconnects.
+    #[allow(clippy::too_many_arguments)]
+    fn admit(
+        &mut self,
+        capacity: usize,
+        key: u64,
+        id: &str,
+        peer: Option<&str>,
+        now: i64,
+        count: u64,
+    ) {
         if self.slots.len() < capacity {
             let mut peers = Vec::new();
             add_peer(&mut peers, peer);
             self.index.insert(key, self.slots.len() as u32);
-            self.counts.push(1);
+            self.counts.push(count);
             self.slots.push(Slot {
                 key,
                 id: cut(id, MAX_ID_BYTES).to_string(),
@@ -192,7 +240,7 @@ impl Summary {
         self.index.insert(key, min as u32);
         slot.key = key;
         slot.error = self.counts[min];
-        self.counts[min] += 1;
+        self.counts[min] += count;
         // reuses the slot's buffers: no allocation once they are large enough
         slot.id.clear();
         slot.id.push_str(cut(id, MAX_ID_BYTES));
@@ -219,11 +267,36 @@ impl Summary {
     }
 }
 
-/// One fifth of the window: a summary per reason.
+/// One fifth of the window: a summary per reason, the doorkeeper, and the
+/// distinct clients credited to this fifth per reason.
 struct Bucket {
     /// Which fifth since the epoch this bucket holds.
     epoch: i64,
     reasons: Vec<Summary>,
+    /// Every client (hash mixed with the reason) seen in this fifth, up to
+    /// [`DOORKEEPER_CAP`], with its exact count until it is admitted to the
+    /// summary ([`ADMITTED`] after).
+    seen: HashMap<u64, u8, foldhash::fast::FixedState>,
+    /// Per reason: clients whose newest fifth in the window is this one.
+    credit: Vec<u64>,
+}
+
+impl Bucket {
+    fn reset(&mut self, epoch: i64) {
+        self.epoch = epoch;
+        self.reasons.iter_mut().for_each(Summary::clear);
+        self.seen.clear();
+        self.credit.iter_mut().for_each(|c| *c = 0);
+    }
+
+    fn holds(&self, reason: usize, key: u64, once_key: u64) -> bool {
+        self.seen.contains_key(&once_key) || self.reasons[reason].index.contains_key(&key)
+    }
+}
+
+/// The doorkeeper's key: one client's hash for one reason.
+fn once_key(key: u64, reason: usize) -> u64 {
+    key ^ (reason as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// The top clients per reason over a sliding window.
@@ -243,6 +316,8 @@ impl TopClients {
             .map(|_| Bucket {
                 epoch: i64::MIN,
                 reasons: Reason::all().map(|_| Summary::default()).collect(),
+                seen: HashMap::default(),
+                credit: Reason::all().map(|_| 0).collect(),
             })
             .collect();
         TopClients {
@@ -266,18 +341,62 @@ impl TopClients {
             .div_euclid(self.step_ms)
             .max(self.newest.saturating_sub(BUCKETS as i64 - 1));
         self.newest = self.newest.max(epoch);
-        let bucket = &mut self.buckets[epoch.rem_euclid(BUCKETS as i64) as usize];
-        if bucket.epoch != epoch {
-            bucket.epoch = epoch;
-            bucket.reasons.iter_mut().for_each(Summary::clear);
+        let at = epoch.rem_euclid(BUCKETS as i64) as usize;
+        if self.buckets[at].epoch != epoch {
+            self.buckets[at].reset(epoch);
         }
+        let r = reason.index();
         let key = self.hasher.hash_one(clientid);
-        bucket.reasons[reason.index()].observe(self.settings.capacity, key, clientid, peer, now);
+        let capacity = self.settings.capacity;
+        let bucket = &mut self.buckets[at];
+        if bucket.reasons[r].bump(key, peer, now) {
+            return;
+        }
+        let once = once_key(key, r);
+        match bucket.seen.get_mut(&once) {
+            Some(count) if *count == ADMITTED => {
+                // counted here before, then evicted: counted anew
+                bucket.reasons[r].admit(capacity, key, clientid, peer, now, 1);
+                return;
+            }
+            Some(count) => {
+                *count += 1;
+                if u64::from(*count) >= STANDOUT_MIN {
+                    // it stands out in this fifth: admitted, all counted
+                    *count = ADMITTED;
+                    bucket.reasons[r].admit(capacity, key, clientid, peer, now, STANDOUT_MIN);
+                }
+                return;
+            }
+            None => {}
+        }
+        // its first in this fifth: was it seen in an older fifth still in
+        // the window? Its credit moves from the newest such fifth to this one
+        let newest_seen = (1..BUCKETS as i64)
+            .map(|back| (epoch - back).rem_euclid(BUCKETS as i64) as usize)
+            .find(|&i| {
+                let b = &self.buckets[i];
+                b.epoch > epoch - BUCKETS as i64 && b.epoch < epoch && b.holds(r, key, once)
+            });
+        if let Some(i) = newest_seen {
+            let credit = &mut self.buckets[i].credit[r];
+            *credit = credit.saturating_sub(1);
+        }
+        let bucket = &mut self.buckets[at];
+        bucket.credit[r] += 1;
+        if bucket.seen.len() < DOORKEEPER_CAP {
+            bucket.seen.insert(once, 1);
+        } else {
+            // the doorkeeper is full: plain Space-Saving for the rest
+            bucket.reasons[r].admit(capacity, key, clientid, peer, now, 1);
+        }
     }
 
-    /// The `n` clients with the most disconnects of each reason in the
-    /// window ending at `now`, most first (ties by client ID); reasons with
-    /// none are left out. Costs at most reasons × 5 × `capacity` steps.
+    /// The `n` clients that stand out most among the disconnects of each
+    /// reason in the window ending at `now` (at least [`STANDOUT_MIN`], most
+    /// first, ties by client ID), and how many clients there were; reasons
+    /// with no disconnect in the window are left out. Costs at most
+    /// reasons × 5 × `capacity` steps.
     pub fn top(&mut self, now: i64, n: usize) -> Vec<TopReason> {
         let current = now.div_euclid(self.step_ms).max(self.newest);
         self.newest = current;
@@ -289,17 +408,15 @@ impl TopClients {
         let capacity = self.settings.capacity;
         let mut out = Vec::new();
         for reason in Reason::all() {
-            let summaries: Vec<&Summary> = live
-                .iter()
-                .map(|b| &b.reasons[reason.index()])
-                .filter(|s| !s.slots.is_empty())
-                .collect();
-            if summaries.is_empty() || n == 0 {
+            let r = reason.index();
+            let devices: u64 = live.iter().map(|b| b.credit[r]).sum();
+            if devices == 0 {
                 continue;
             }
-            // key -> (client, fifths it was counted in, as a bit set)
-            let mut merged: HashMap<u64, (TopClient, u8)> = HashMap::new();
-            for (bit, summary) in summaries.iter().enumerate() {
+            // key -> (client, lower bound, upper bound)
+            let mut merged: HashMap<u64, (TopClient, u64, u64)> = HashMap::new();
+            for bucket in &live {
+                let summary = &bucket.reasons[r];
                 for (slot, &count) in summary.slots.iter().zip(&summary.counts) {
                     let entry = merged.entry(slot.key).or_insert_with(|| {
                         (
@@ -311,28 +428,45 @@ impl TopClients {
                                 last_seen: slot.last_seen,
                             },
                             0,
+                            0,
                         )
                     });
-                    entry.0.count += count;
-                    entry.0.error += slot.error;
+                    entry.1 += count - slot.error;
+                    entry.2 += count;
                     entry.0.last_seen = entry.0.last_seen.max(slot.last_seen);
                     for peer in &slot.peers {
                         add_peer(&mut entry.0.peers, Some(peer));
                     }
-                    entry.1 |= 1 << bit;
                 }
             }
-            let floors: Vec<u64> = summaries.iter().map(|s| s.floor(capacity)).collect();
             let mut clients: Vec<TopClient> = merged
-                .into_values()
-                .map(|(mut client, seen)| {
-                    for (bit, floor) in floors.iter().enumerate() {
-                        if seen & (1 << bit) == 0 {
-                            client.count += floor;
-                            client.error += floor;
+                .into_iter()
+                .filter_map(|(key, (mut client, mut lower, mut upper))| {
+                    for bucket in &live {
+                        let summary = &bucket.reasons[r];
+                        if summary.index.contains_key(&key) {
+                            continue;
+                        }
+                        match bucket.seen.get(&once_key(key, r)) {
+                            Some(&ADMITTED) => {
+                                // counted here, then evicted
+                                lower += STANDOUT_MIN;
+                                upper += summary.floor(capacity).max(STANDOUT_MIN);
+                            }
+                            Some(&count) => {
+                                lower += u64::from(count);
+                                upper += u64::from(count);
+                            }
+                            None => {
+                                // it may have been counted here, then evicted
+                                // after the doorkeeper filled
+                                upper += summary.floor(capacity);
+                            }
                         }
                     }
-                    client
+                    client.count = lower;
+                    client.error = upper - lower;
+                    (lower >= STANDOUT_MIN).then_some(client)
                 })
                 .collect();
             clients.sort_unstable_by(|a, b| {
@@ -343,6 +477,7 @@ impl TopClients {
             clients.truncate(n);
             out.push(TopReason {
                 reason: reason.as_str(),
+                devices,
                 clients,
             });
         }
@@ -356,6 +491,11 @@ impl TopClients {
             .flat_map(|b| &b.reasons)
             .map(|s| s.slots.len())
             .sum()
+    }
+
+    /// Clients held by the doorkeepers (for the memory bound).
+    pub fn doorkept(&self) -> usize {
+        self.buckets.iter().map(|b| b.seen.len()).sum()
     }
 }
 
@@ -372,10 +512,22 @@ mod tests {
         })
     }
 
+    /// (client, count, error) of the first reason listed.
+    fn listed(list: &[TopReason]) -> Vec<(&str, u64, u64)> {
+        list.first()
+            .map(|r| {
+                r.clients
+                    .iter()
+                    .map(|c| (c.clientid.as_str(), c.count, c.error))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     #[test]
-    fn counts_exactly_while_the_summary_has_room() {
+    fn counts_exactly_and_lists_only_clients_that_stand_out() {
         let mut top = small(8);
-        for (id, n) in [("a", 5), ("b", 3), ("c", 3), ("d", 1)] {
+        for (id, n) in [("a", 5), ("b", 3), ("c", 3), ("d", 2), ("e", 1)] {
             for i in 0..n {
                 let peer = format!("10.0.0.{}:1", i % 2);
                 top.observe(Reason::KeepaliveTimeout, id, Some(&peer), 1_000 + i);
@@ -385,37 +537,85 @@ mod tests {
         let list = top.top(2_000, 3);
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].reason, "keepalive_timeout");
-        let got: Vec<(&str, u64, u64)> = list[0]
-            .clients
-            .iter()
-            .map(|c| (c.clientid.as_str(), c.count, c.error))
-            .collect();
-        assert_eq!(got, [("a", 5, 0), ("b", 3, 0), ("c", 3, 0)]);
+        assert_eq!(list[0].devices, 5);
+        assert_eq!(listed(&list), [("a", 5, 0), ("b", 3, 0), ("c", 3, 0)]);
+        // peers are kept from the disconnect that admitted the client on
         assert_eq!(list[0].clients[0].peers, ["10.0.0.0:1", "10.0.0.1:1"]);
         assert_eq!(list[0].clients[0].last_seen, 1_004);
+        // one disconnect: counted among the devices, never listed
         assert_eq!(list[1].reason, "tcp_closed");
-        assert_eq!(list[1].clients[0].peers, Vec::<String>::new());
+        assert_eq!(list[1].devices, 1);
+        assert!(list[1].clients.is_empty());
+    }
+
+    #[test]
+    fn a_listed_client_counts_its_disconnects_in_every_fifth() {
+        let mut top = small(8);
+        for fifth in 0..5 {
+            // "slow" stands out in no fifth, "gw" in the last one only
+            top.observe(Reason::Kicked, "slow", None, fifth * 60_000);
+            top.observe(
+                Reason::Kicked,
+                &format!("once-{fifth}"),
+                None,
+                fifth * 60_000,
+            );
+            let n = if fifth == 4 { 3 } else { 2 };
+            for _ in 0..n {
+                top.observe(Reason::Kicked, "gw", None, fifth * 60_000);
+            }
+        }
+        let list = top.top(299_999, 5);
+        assert_eq!(listed(&list), [("gw", 11, 0)]);
+        assert_eq!(list[0].devices, 7);
+        // the first fifth leaves: every client keeps its credit in a newer one
+        let list = top.top(300_000, 5);
+        assert_eq!(listed(&list), [("gw", 9, 0)]);
+        assert_eq!(list[0].devices, 6);
     }
 
     #[test]
     fn the_window_slides_in_fifths() {
         let mut top = small(8);
-        top.observe(Reason::Kicked, "old", None, 0);
-        top.observe(Reason::Kicked, "new", None, 240_000);
+        for _ in 0..3 {
+            top.observe(Reason::Kicked, "old", None, 0);
+            top.observe(Reason::Kicked, "new", None, 240_000);
+        }
         assert_eq!(top.top(299_999, 5)[0].clients.len(), 2);
         // at 300 s the first fifth (0..60 s) has left the window
         let list = top.top(300_000, 5);
-        let ids: Vec<&str> = list[0]
-            .clients
-            .iter()
-            .map(|c| c.clientid.as_str())
-            .collect();
-        assert_eq!(ids, ["new"]);
+        assert_eq!(listed(&list), [("new", 3, 0)]);
         assert!(top.top(540_000, 5).is_empty());
         // a clock that steps back lands in the oldest fifth still counted
-        top.observe(Reason::Kicked, "late", None, 0);
-        assert_eq!(top.top(540_000, 5)[0].clients[0].clientid, "late");
+        for _ in 0..3 {
+            top.observe(Reason::Kicked, "late", None, 0);
+        }
+        assert_eq!(listed(&top.top(540_000, 5)), [("late", 3, 0)]);
         assert!(top.top(600_000, 5).is_empty());
+    }
+
+    #[test]
+    fn heavy_hitters_are_found_exactly_inside_a_flood_of_one_off_devices() {
+        let mut top = small(64);
+        let heavy = [("gw-400", 400u64), ("gw-250", 250), ("gw-150", 150)];
+        let mut t = 0i64;
+        for i in 0..100_000u64 {
+            top.observe(Reason::KeepaliveTimeout, &format!("dev-{i}"), None, t);
+            for (id, n) in heavy {
+                // spread each heavy hitter's disconnects over the flood
+                if i % (100_000 / n) == 0 && i / (100_000 / n) < n {
+                    top.observe(Reason::KeepaliveTimeout, id, None, t);
+                }
+            }
+            t = (i * 3 / 1000) as i64;
+        }
+        let list = top.top(t, 5);
+        assert_eq!(
+            listed(&list),
+            [("gw-400", 400, 0), ("gw-250", 250, 0), ("gw-150", 150, 0)]
+        );
+        assert_eq!(list[0].devices, 100_003);
+        assert!(top.doorkept() <= 5 * DOORKEEPER_CAP);
     }
 
     #[test]
@@ -429,6 +629,7 @@ mod tests {
             top.observe(reason, &id, Some("203.0.113.9:1883"), (i * 3 / 10) as i64);
         }
         assert_eq!(top.counters(), 17 * 5 * 64);
+        assert_eq!(top.doorkept(), 5 * DOORKEEPER_CAP);
         let list = top.top(299_999, 5);
         assert!(list
             .iter()
@@ -440,14 +641,16 @@ mod tests {
     fn long_ids_are_cut_at_a_character_boundary() {
         let mut top = small(4);
         let id = "é".repeat(200);
-        top.observe(Reason::Normal, &id, Some(&"p".repeat(100)), 0);
+        for _ in 0..3 {
+            top.observe(Reason::Normal, &id, Some(&"p".repeat(100)), 0);
+        }
         let c = &top.top(0, 1)[0].clients[0];
         assert_eq!(c.clientid, "é".repeat(128));
         assert_eq!(c.peers[0].len(), MAX_PEER_BYTES);
     }
 
     /// Exact counts per client within the window, for the stream given.
-    fn exact(stream: &[(u16, i64)]) -> BTreeMap<String, u64> {
+    fn exact(stream: &[(u32, i64)]) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
         for (id, _) in stream {
             *counts.entry(format!("c{id}")).or_insert(0) += 1;
@@ -455,11 +658,11 @@ mod tests {
         counts
     }
 
-    /// Checks the Space-Saving guarantees against exact counts: every
-    /// listed count bounds the true count from above within its error, and
-    /// every client with more than total / capacity events in one fifth is
-    /// listed ahead of any client with fewer than its lower bound.
-    fn check(stream: &[(u16, i64)], capacity: usize) -> Result<(), TestCaseError> {
+    /// Checks the guarantees against exact counts: every listed count is
+    /// at most the true count and at least the true count less its error,
+    /// only clients with at least STANDOUT_MIN are listed, and every client
+    /// with more than total / capacity above that is listed.
+    fn check(stream: &[(u32, i64)], capacity: usize) -> Result<(), TestCaseError> {
         let mut top = small(capacity);
         for &(id, t) in stream {
             top.observe(Reason::KeepaliveTimeout, &format!("c{id}"), None, t);
@@ -471,48 +674,87 @@ mod tests {
         for c in &listed {
             let t = truth.get(&c.clientid).copied().unwrap_or(0);
             prop_assert!(
-                c.count >= t,
-                "{} counted {} < true {}",
+                c.count <= t,
+                "{} listed with {} > true {}",
                 c.clientid,
                 c.count,
                 t
             );
             prop_assert!(
-                c.count - c.error <= t,
-                "{} lower bound above {}",
+                c.count + c.error >= t,
+                "{} listed with {} + error {} < true {}",
                 c.clientid,
+                c.count,
+                c.error,
                 t
             );
+            prop_assert!(
+                c.count >= STANDOUT_MIN,
+                "{} listed with {}",
+                c.clientid,
+                c.count
+            );
         }
-        let total = stream.len() as u64;
-        for (id, &t) in &truth {
-            if t > total / capacity as u64 {
-                prop_assert!(
-                    listed.iter().any(|c| &c.clientid == id),
-                    "heavy hitter {id} ({t} of {total}) missing"
-                );
+        // Space-Saving's guarantee, per fifth: a client with more than
+        // that fifth's events / capacity above STANDOUT_MIN is listed
+        let mut fifths: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+        for &(id, t) in stream {
+            *fifths
+                .entry(t / 60_000)
+                .or_default()
+                .entry(format!("c{id}"))
+                .or_insert(0) += 1;
+        }
+        for counts in fifths.values() {
+            let total: u64 = counts.values().sum();
+            for (id, &t) in counts {
+                if t > total / capacity as u64 + STANDOUT_MIN {
+                    prop_assert!(
+                        listed.iter().any(|c| &c.clientid == id),
+                        "heavy hitter {id} ({t} of {total} in a fifth) missing"
+                    );
+                }
             }
         }
-        // the five true heaviest are the five listed first whenever their
-        // counts are apart by more than the error bound
-        let bound = total / capacity as u64;
-        let mut heaviest: Vec<(&String, &u64)> = truth.iter().collect();
-        heaviest.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        if let Some((id, &t)) = heaviest.first() {
-            let runner_up = heaviest.get(1).map_or(0, |x| *x.1);
-            if t > runner_up + 2 * bound {
-                prop_assert_eq!(&listed[0].clientid, *id);
-            }
-        }
+        prop_assert_eq!(
+            list.first().map_or(0, |r| r.devices),
+            truth.len() as u64,
+            "devices in the window"
+        );
         Ok(())
     }
 
+    /// A flood of `flood` one-off devices with `heavy` devices hidden in it,
+    /// `repeats` disconnects each, at positions drawn by proptest.
+    fn flood_with_heavy_hitters(
+        flood: u32,
+        heavy: u32,
+        repeats: u64,
+        positions: &[u32],
+    ) -> Vec<(u32, i64)> {
+        let mut stream: Vec<(u32, i64)> = (0..flood).map(|i| (1000 + i, 0)).collect();
+        let mut k = 0;
+        for _ in 0..repeats {
+            for h in 0..heavy {
+                let at = positions[k % positions.len()] as usize % (stream.len() + 1);
+                stream.insert(at, (h, 0));
+                k += 1;
+            }
+        }
+        // spread over 4 minutes of arrival time, in order
+        let n = stream.len() as i64;
+        for (i, e) in stream.iter_mut().enumerate() {
+            e.1 = i as i64 * 240_000 / n;
+        }
+        stream
+    }
+
     /// A skewed stream: client k gets about 1/(k+1) of the events (Zipf).
-    fn zipf() -> impl Strategy<Value = Vec<(u16, i64)>> {
+    fn zipf() -> impl Strategy<Value = Vec<(u32, i64)>> {
         proptest::collection::vec((0.0f64..1.0, 0i64..240_000), 1..4000).prop_map(|v| {
-            let mut out: Vec<(u16, i64)> = v
+            let mut out: Vec<(u32, i64)> = v
                 .into_iter()
-                .map(|(u, t)| (((1.0 / (u * 0.999 + 0.001)) as u16).min(2000), t))
+                .map(|(u, t)| (((1.0 / (u * 0.999 + 0.001)) as u32).min(2000), t))
                 .collect();
             out.sort_by_key(|&(_, t)| t);
             out
@@ -528,21 +770,48 @@ mod tests {
         }
 
         /// Adversarial: heavy hitters arrive only at the end, after a flood
-        /// of distinct clients has churned every counter many times.
+        /// of distinct clients has filled the doorkeeper.
         #[test]
         fn accurate_when_heavy_hitters_come_last(
-            flood in 100u16..3000,
-            heavy in 1u16..6,
+            flood in 100u32..3000,
+            heavy in 1u32..6,
             repeats in 20u64..200,
             capacity in 8usize..80,
         ) {
-            let mut stream: Vec<(u16, i64)> = (0..flood).map(|i| (1000 + i, 1)).collect();
+            let mut stream: Vec<(u32, i64)> = (0..flood).map(|i| (1000 + i, 1)).collect();
             for r in 0..repeats {
                 for h in 0..heavy {
                     stream.push((h, 2 + r as i64));
                 }
             }
             check(&stream, capacity)?;
+        }
+
+        /// Heavy hitters hidden anywhere in a flood of one-off devices are
+        /// listed with their exact counts, and no one-off device is.
+        #[test]
+        fn exact_for_heavy_hitters_hidden_in_a_flood(
+            flood in 1_000u32..30_000,
+            heavy in 1u32..8,
+            repeats in 20u64..300,
+            positions in proptest::collection::vec(any::<u32>(), 1..64),
+        ) {
+            let stream = flood_with_heavy_hitters(flood, heavy, repeats, &positions);
+            check(&stream, 64)?;
+            let mut top = small(64);
+            for &(id, t) in &stream {
+                top.observe(Reason::KeepaliveTimeout, &format!("c{id}"), None, t);
+            }
+            let list = top.top(240_000, usize::MAX);
+            let mut got: Vec<(String, u64, u64)> = list[0]
+                .clients
+                .iter()
+                .map(|c| (c.clientid.clone(), c.count, c.error))
+                .collect();
+            got.sort();
+            let want: Vec<(String, u64, u64)> =
+                (0..heavy).map(|h| (format!("c{h}"), repeats, 0)).collect();
+            prop_assert_eq!(got, want);
         }
     }
 }

@@ -383,6 +383,7 @@ fn top(query: Option<&str>, report: &TopReport) -> Response<Full<Bytes>> {
     let reasons = if reasons.is_empty() {
         vec![TopReason {
             reason: reason.as_str(),
+            devices: 0,
             clients: Vec::new(),
         }]
     } else {
@@ -491,6 +492,16 @@ const LANDING_TOP: usize = 5;
 fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopReport) -> String {
     let mut top_rows = String::new();
     for entry in &top.reasons {
+        if entry.clients.is_empty() {
+            let _ = write!(
+                top_rows,
+                "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td colspan=\"3\">\
+                 no single device stands out: {} devices, at most {} disconnects each</td></tr>",
+                entry.devices,
+                crate::core::top::STANDOUT_MIN - 1,
+                reason = entry.reason,
+            );
+        }
         for c in entry.clients.iter().take(LANDING_TOP) {
             let _ = write!(
                 top_rows,

@@ -118,7 +118,10 @@ fn pages_are_critical_and_every_alert_is_annotated_to_the_mixin_conventions() {
         "runbook_url: \"{DEFAULT_RUNBOOK_URL}#mqttreconnectflapping\""
     )));
     assert!(runbook.contains("\n## MQTTReconnectFlapping\n"));
-    assert_eq!(text.matches("      - record: ").count(), 2);
+    assert_eq!(text.matches("      - record: ").count(), 4);
+    // every reason alert holds through a lull; the groups run every 30 s
+    assert_eq!(text.matches("        keep_firing_for: 3m\n").count(), 15);
+    assert_eq!(text.matches("    interval: 30s\n").count(), 2);
     // both pages name their devices from the top metric, nothing else does
     assert_eq!(text.matches("mqtt_client_top_disconnects{").count(), 2);
     assert_eq!(
@@ -142,12 +145,100 @@ fn run(cmd: &str, args: &[&str], dir: &Path) -> String {
     text
 }
 
+/// Runs `promtool test rules` on each file (name, text) at once, each in
+/// a directory with `rules` as `../mqtt-disconnect-exporter.rules.yml`;
+/// returns each run's output and whether it passed.
+fn promtool_tests(
+    name: &str,
+    rules: &str,
+    files: Vec<(String, String)>,
+) -> Vec<(String, bool, String)> {
+    let dir = temp_dir(name);
+    std::fs::write(dir.join("mqtt-disconnect-exporter.rules.yml"), rules).unwrap();
+    let runs: Vec<_> = files
+        .into_iter()
+        .map(|(file, text)| {
+            std::fs::write(dir.join("tests").join(&file), text).unwrap();
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let out = Command::new("promtool")
+                    .args(["test", "rules", &format!("tests/{file}")])
+                    .current_dir(&dir)
+                    .output()
+                    .unwrap_or_else(|e| {
+                        panic!("promtool: {e} (run scripts/test.sh to install it)")
+                    });
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                (file, out.status.success(), text)
+            })
+        })
+        .collect();
+    let results = runs.into_iter().map(|r| r.join().unwrap()).collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    results
+}
+
+fn assert_all_pass(results: &[(String, bool, String)]) {
+    for (file, ok, text) in results {
+        assert!(*ok, "promtool test rules {file} failed:\n{text}");
+        assert!(text.contains("SUCCESS"), "{file}: {text}");
+    }
+}
+
+/// The shipped tests, run as the committed file holds them: the short
+/// cases, and the week-long scenarios split over two promtool processes.
 #[test]
 fn promtool_checks_and_unit_tests_pass() {
     let out = run("promtool", &["check", "rules", RULES_FILE], root());
-    assert!(out.contains("SUCCESS: 21 rules found"), "{out}");
-    let out = run("promtool", &["test", "rules", TESTS_FILE], root());
-    assert!(out.contains("SUCCESS"), "{out}");
+    assert!(out.contains("SUCCESS: 23 rules found"), "{out}");
+    let o = RulesOptions::default();
+    assert_eq!(
+        std::fs::read_to_string(root().join(TESTS_FILE)).unwrap(),
+        promtool::tests_yaml(&o),
+        "the committed tests are the generated ones"
+    );
+    let rules = std::fs::read_to_string(root().join(RULES_FILE)).unwrap();
+    assert_all_pass(&promtool_tests(
+        "shipped-tests",
+        &rules,
+        vec![
+            ("short.yml".into(), promtool::short_tests_yaml(&o)),
+            (
+                "weeks-a.yml".into(),
+                promtool::scenarios_yaml(&o, promtool::SEED, |i| i % 2 == 0),
+            ),
+            (
+                "weeks-b.yml".into(),
+                promtool::scenarios_yaml(&o, promtool::SEED, |i| i % 2 == 1),
+            ),
+        ],
+    ));
+}
+
+/// The same scenarios drawn from other seeds (other noise, other storm
+/// times of day) page and stay quiet the same way.
+#[test]
+fn paging_holds_for_scenarios_of_other_seeds() {
+    let o = RulesOptions::default();
+    let rules = rules::rules_yaml(&o);
+    // the hour-long storm, the storm after install, too_many_connection,
+    // and the day/night and bump weeks
+    let pick = |i: usize| [0, 2, 3, 5, 6].contains(&i);
+    assert_all_pass(&promtool_tests(
+        "other-seeds",
+        &rules,
+        vec![
+            ("seed7.yml".into(), promtool::scenarios_yaml(&o, 7, pick)),
+            (
+                "seed2026.yml".into(),
+                promtool::scenarios_yaml(&o, 2026, pick),
+            ),
+        ],
+    ));
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -167,24 +258,44 @@ fn rules_for_another_job_runbook_host_and_severities_pass_promtool() {
         "page",
         "--rules.severity-info",
         "notice",
+        "--rules.dashboard-url",
+        "https://grafana.example.com/d/mqtt-disconnects?orgId=1",
     ];
-    let dir = temp_dir("custom-rules");
     let file = rules_cmd(&args);
-    let mut with_tests = args.to_vec();
-    with_tests.extend(["--format", "promtool-tests"]);
+    use clap::Parser as _;
+    let o = RulesOptions::from_args(&match mqtt_disconnect_exporter::cli::Cli::try_parse_from(
+        [&["mqtt-disconnect-exporter", "rules"][..], &args[..]].concat(),
+    ) {
+        Ok(mqtt_disconnect_exporter::cli::Cli {
+            command: Some(mqtt_disconnect_exporter::cli::Command::Rules(r)),
+            ..
+        }) => r,
+        other => panic!("{other:?}"),
+    });
+    assert_eq!(file, rules::rules_yaml(&o));
+    let dir = temp_dir("custom-rules");
     std::fs::write(dir.join("mqtt-disconnect-exporter.rules.yml"), &file).unwrap();
-    std::fs::write(dir.join("tests/t.yml"), rules_cmd(&with_tests)).unwrap();
     let out = run(
         "promtool",
         &["check", "rules", "mqtt-disconnect-exporter.rules.yml"],
         &dir,
     );
-    assert!(out.contains("SUCCESS: 21 rules found"), "{out}");
-    let out = run("promtool", &["test", "rules", "tests/t.yml"], &dir);
-    assert!(out.contains("SUCCESS"), "{out}");
+    assert!(out.contains("SUCCESS: 23 rules found"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(file.contains("up{job=\"mqtt\", env=\"prod\"} == 0"));
-    assert!(file.contains("absent(up{job=\"mqtt\", env=\"prod\"})"));
+    // the short cases and the storm after install, with these labels
+    assert_all_pass(&promtool_tests(
+        "custom-rules-tests",
+        &file,
+        vec![
+            ("short.yml".into(), promtool::short_tests_yaml(&o)),
+            (
+                "install.yml".into(),
+                promtool::scenarios_yaml(&o, 3, |i| i == 2),
+            ),
+        ],
+    ));
+    assert!(file.contains("up{job=\"mqtt\",env=\"prod\"} == 0"));
+    assert!(file.contains("absent(up{job=\"mqtt\",env=\"prod\"})"));
     assert!(!file.contains("mqtt-disconnect-exporter\""));
     assert_eq!(file.matches("severity: \"page\"").count(), 2);
     assert_eq!(file.matches("severity: \"notice\"").count(), 1);
@@ -193,45 +304,75 @@ fn rules_for_another_job_runbook_host_and_severities_pass_promtool() {
             .count(),
         19
     );
+    // every reason alert links to the dashboard on its reason
+    assert_eq!(
+        file.matches(
+            "dashboard_url: \"https://grafana.example.com/d/mqtt-disconnects?orgId=1&var-reason="
+        )
+        .count(),
+        15
+    );
+    assert!(file.contains("&var-reason=keepalive_timeout&from={{ with query"));
 }
 
 #[test]
 fn promtool_unit_tests_can_fail() {
     // The same tests against rules whose keepalive page never fires must fail.
-    let dir = temp_dir("broken-rules");
     let o = RulesOptions::default();
-    let broken = rules::rules_yaml(&o).replace("} > 0.5\n", "} > 1e9\n");
+    let broken = rules::rules_yaml(&o).replace(
+        "{reason=\"keepalive_timeout\"} > 0.2\n",
+        "{reason=\"keepalive_timeout\"} > 1e9\n",
+    );
     assert_ne!(broken, rules::rules_yaml(&o));
-    std::fs::write(dir.join("mqtt-disconnect-exporter.rules.yml"), broken).unwrap();
-    std::fs::write(dir.join("tests/t.yml"), promtool::tests_yaml(&o)).unwrap();
-    let out = Command::new("promtool")
-        .args(["test", "rules", "tests/t.yml"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("alertname: MQTTKeepaliveTimeoutSpike"));
+    let results = promtool_tests(
+        "broken-rules",
+        &broken,
+        vec![
+            ("short.yml".into(), promtool::short_tests_yaml(&o)),
+            (
+                "install.yml".into(),
+                promtool::scenarios_yaml(&o, promtool::SEED, |i| i == 2),
+            ),
+        ],
+    );
+    for (file, ok, text) in &results {
+        assert!(!ok, "{file} passed against broken rules");
+        assert!(text.contains("MQTTKeepaliveTimeoutSpike"), "{file}: {text}");
+    }
+    // the week-long check reports the figure it checked: none of the 115
+    // evaluations from 2 minutes into the storm to its end fired
+    assert!(
+        results[1].2.contains("value: 115") || results[1].2.contains("1.15E+02"),
+        "{}",
+        results[1].2
+    );
 }
 
+/// A selector that would give rules promtool rejects is refused; one whose
+/// values hold `"` or `\` gives rules whose pages still expand.
 #[test]
-fn bad_rules_options_are_refused_in_one_line() {
-    for (flag, value) in [
-        ("--rules.selector", "job=mqtt"),
-        ("--rules.selector", "{job=\"mqtt\"}"),
-        ("--rules.selector", "job=\"a\" env=\"b\""),
-        ("--rules.runbook-url", "docs/runbook.md"),
-        ("--rules.severity-critical", ""),
-    ] {
+fn selectors_cannot_break_a_page() {
+    for bad in [r#"job="a","#, r#"__name__="up""#, r#"job="a\q""#] {
         let out = Command::new(exporter_bin())
-            .args(["rules", flag, value])
+            .args(["rules", "--rules.selector", bad])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(64), "{flag} {value}: {stderr}");
+        assert_eq!(out.status.code(), Some(64), "{bad}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(flag), "{stderr}");
     }
+    let selector = r#"job="mqtt",env="a\"b\\c""#;
+    let file = rules_cmd(&["--rules.selector", selector]);
+    let o = RulesOptions {
+        selector: selector.parse().unwrap(),
+        ..RulesOptions::default()
+    };
+    assert_eq!(file, rules::rules_yaml(&o));
+    assert_all_pass(&promtool_tests(
+        "quoted-selector",
+        &file,
+        vec![("short.yml".into(), promtool::short_tests_yaml(&o))],
+    ));
 }
 
 #[test]

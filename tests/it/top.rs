@@ -1,5 +1,6 @@
 //! Top clients per reason through a real Mosquitto: the metric series, the
-//! `/api/v1/top` JSON and the landing page name the devices behind a spike.
+//! `/api/v1/top` JSON and the landing page name the devices that stand out
+//! behind a spike, and only those; a reason where none stands out says so.
 
 use crate::common;
 
@@ -53,9 +54,18 @@ fn the_devices_behind_a_spike_are_named_three_ways() {
         top,
         [
             "mqtt_client_top_disconnects{clientid=\"gw-a\",reason=\"keepalive_timeout\"} 9",
-            "mqtt_client_top_disconnects{clientid=\"gw-a\",reason=\"tcp_closed\"} 1",
             "mqtt_client_top_disconnects{clientid=\"gw-b\",reason=\"keepalive_timeout\"} 6",
             "mqtt_client_top_disconnects{clientid=\"gw-c\",reason=\"keepalive_timeout\"} 4",
+        ]
+    );
+    let mut devices = series(&text, "mqtt_client_disconnecting_clients");
+    devices.retain(|s| !s.ends_with(" 0"));
+    devices.sort();
+    assert_eq!(
+        devices,
+        [
+            "mqtt_client_disconnecting_clients{reason=\"keepalive_timeout\"} 33",
+            "mqtt_client_disconnecting_clients{reason=\"tcp_closed\"} 1",
         ]
     );
 
@@ -66,9 +76,10 @@ fn the_devices_behind_a_spike_are_named_three_ways() {
     let reasons = json["reasons"].as_array().unwrap();
     assert_eq!(reasons.len(), 1);
     assert_eq!(reasons[0]["reason"], "keepalive_timeout");
+    assert_eq!(reasons[0]["devices"], 33);
     let clients = reasons[0]["clients"].as_array().unwrap();
-    // at least 20 listed, however few are exported as series
-    assert_eq!(clients.len(), 20);
+    // the three that stand out; the 30 one-off devices never are listed
+    assert_eq!(clients.len(), 3);
     assert_eq!(clients[0]["clientid"], "gw-a");
     assert_eq!(clients[0]["count"], 9);
     assert_eq!(clients[0]["error"], 0);
@@ -77,7 +88,8 @@ fn the_devices_behind_a_spike_are_named_three_ways() {
         serde_json::json!(["198.51.100.7:5000"])
     );
     assert_eq!(clients[0]["last_seen"].as_i64().map(|s| s >= t), Some(true));
-    assert_eq!(clients[3]["count"], 1);
+    assert_eq!(clients[2]["clientid"], "gw-c");
+    assert_eq!(clients[2]["count"], 4);
 
     let (_, all) = get(exporter.web_port, "/api/v1/top").unwrap();
     let all: Value = serde_json::from_str(&all).unwrap();
@@ -94,7 +106,7 @@ fn the_devices_behind_a_spike_are_named_three_ways() {
         (code, body.as_str()),
         (
             200,
-            r#"{"window_seconds":300.0,"reasons":[{"reason":"kicked","clients":[]}]}"#
+            r#"{"window_seconds":300.0,"reasons":[{"reason":"kicked","devices":0,"clients":[]}]}"#
         )
     );
     let (code, _) = get(exporter.web_port, "/api/v1/top?reason=no_such").unwrap();
@@ -103,6 +115,10 @@ fn the_devices_behind_a_spike_are_named_three_ways() {
     let (_, page) = get(exporter.web_port, "/").unwrap();
     assert!(
         page.contains("<tr><td><a href=\"/api/v1/top?reason=keepalive_timeout\">keepalive_timeout</a></td><td>gw-a</td><td>9</td><td>198.51.100.7:5000</td></tr>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<tr><td><a href=\"/api/v1/top?reason=tcp_closed\">tcp_closed</a></td><td colspan=\"3\">no single device stands out: 1 devices, at most 2 disconnects each</td></tr>"),
         "{page}"
     );
 }

@@ -15,9 +15,14 @@ use std::fmt::Write as _;
 
 use crate::cli::{RulesArgs, RulesFormat};
 use crate::core::reasons::{Reason, Severity};
+use crate::core::top::STANDOUT_MIN;
 
 pub mod promtool;
 pub mod runbook;
+pub mod scenarios;
+mod selector;
+
+pub use selector::Selector;
 
 /// Where the shipped runbook is published.
 pub const DEFAULT_RUNBOOK_URL: &str = concat!(
@@ -30,32 +35,68 @@ pub const DEFAULT_SELECTOR: &str = "job=\"mqtt-disconnect-exporter\"";
 const PAGE_TOP_DEVICES: usize = 5;
 
 /// Recorded per-reason rates, shared by the alerts and the dashboards.
+pub const RATE_2M: &str = "job_reason:mqtt_client_disconnects:rate2m";
 pub const RATE_5M: &str = "job_reason:mqtt_client_disconnects:rate5m";
 pub const RATE_1H: &str = "job_reason:mqtt_client_disconnects:rate1h";
+/// The usual rate a spike is measured against (see [`baseline_expr`]).
+pub const BASELINE: &str = "job_reason:mqtt_client_disconnects:baseline_rate";
+
+/// The rule groups are evaluated this often, whatever Prometheus's global
+/// evaluation interval: a page within 2 minutes needs it.
+const EVAL_INTERVAL: u64 = 30;
+
+/// The thresholds an operator tunes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// A spike is this many times the usual rate.
+    pub spike_factor: f64,
+    /// The keepalive_timeout page's floor, in timeouts a minute.
+    pub keepalive_timeout_min: f64,
+    /// The too_many_connection page's floor, in refusals a minute.
+    pub too_many_connection_min: f64,
+    /// keep_firing_for of the reason alerts, in seconds.
+    pub keep_firing_for: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            spike_factor: 3.0,
+            keepalive_timeout_min: 12.0,
+            too_many_connection_min: 6.0,
+            keep_firing_for: 180,
+        }
+    }
+}
 
 /// How to render the rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RulesOptions {
-    /// Label matchers selecting the exporter's series, without braces.
-    pub selector: String,
+    /// Label matchers selecting the exporter's series.
+    pub selector: Selector,
     /// Absolute URL of the runbook; each alert links to its section.
     pub runbook_url: String,
+    /// Base URL of the disconnects dashboard, for `dashboard_url`.
+    pub dashboard_url: Option<String>,
     pub critical: String,
     pub warning: String,
     pub info: String,
-    /// Every range and `for:` is divided by this (1 for real use; the
-    /// end-to-end test uses 20 so alerts fire within seconds).
+    pub thresholds: Thresholds,
+    /// Every range, offset, interval and `for:` is divided by this (1 for
+    /// real use; the end-to-end test uses 20 so alerts fire within seconds).
     pub divisor: u64,
 }
 
 impl Default for RulesOptions {
     fn default() -> Self {
         RulesOptions {
-            selector: DEFAULT_SELECTOR.into(),
+            selector: DEFAULT_SELECTOR.parse().unwrap_or_default(),
             runbook_url: DEFAULT_RUNBOOK_URL.into(),
+            dashboard_url: None,
             critical: "critical".into(),
             warning: "warning".into(),
             info: "info".into(),
+            thresholds: Thresholds::default(),
             divisor: 1,
         }
     }
@@ -66,21 +107,33 @@ impl RulesOptions {
         RulesOptions {
             selector: args.selector.clone(),
             runbook_url: args.runbook_url.clone(),
+            dashboard_url: args.dashboard_url.clone(),
             critical: args.severity_critical.clone(),
             warning: args.severity_warning.clone(),
             info: args.severity_info.clone(),
+            thresholds: Thresholds {
+                spike_factor: args.spike_factor,
+                keepalive_timeout_min: args.keepalive_timeout_min,
+                too_many_connection_min: args.too_many_connection_min,
+                keep_firing_for: args.keep_firing_for.as_secs(),
+            },
             divisor: 1,
         }
     }
 
-    /// A duration in seconds as PromQL writes it, at this scale.
+    /// A duration in seconds as PromQL writes it, at this scale (never
+    /// below a second).
     fn d(&self, secs: u64) -> String {
-        fmt_dur(secs / self.divisor)
+        match secs {
+            0 => fmt_dur(0),
+            secs => fmt_dur((secs / self.divisor.max(1)).max(1)),
+        }
     }
 
     /// `{selector,extra}` (or `{extra}` when the selector is empty).
     fn sel(&self, extra: &str) -> String {
-        let parts: Vec<&str> = [self.selector.trim(), extra]
+        let selector = self.selector.to_string();
+        let parts: Vec<&str> = [selector.as_str(), extra]
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect();
@@ -98,6 +151,21 @@ impl RulesOptions {
     /// The runbook URL of an alert's section.
     pub fn runbook(&self, alert: &Alert) -> String {
         format!("{}#{}", self.runbook_url, alert.anchor())
+    }
+
+    /// The `dashboard_url` annotation of an alert about `reason`: the
+    /// dashboard on that reason, from an hour before the alert started to
+    /// now (Grafana's `from`/`to` in milliseconds).
+    pub fn dashboard(&self, reason: Reason) -> Option<String> {
+        let base = self.dashboard_url.as_deref()?;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Some(format!(
+            "{base}{sep}var-reason={}&from={{{{ with query (printf \
+             \"(ALERTS_FOR_STATE{{alertname=%q,job=%q,reason=%q}} - 3600) * 1000\" \
+             $labels.alertname $labels.job $labels.reason) }}}}{{{{ . | first | value | printf \"%.0f\" }}}}\
+             {{{{ else }}}}now-3h{{{{ end }}}}&to=now",
+            reason.as_str()
+        ))
     }
 }
 
@@ -130,9 +198,9 @@ const M: u64 = 60;
 
 /// How an alert decides.
 pub enum Kind {
-    /// Recorded 5m rate above `floor`/s and above 3x the recorded 1h rate
-    /// of the hour before.
-    Spike { floor: f64 },
+    /// The rate over `window` seconds is above `floor`/s and above the
+    /// spike factor times the reason's usual rate ([`BASELINE`]).
+    Spike { floor: f64, window: u64 },
     /// At least `min` events in `window` seconds.
     Sustained { min: u32, window: u64 },
     /// Free-form expression.
@@ -154,6 +222,42 @@ pub struct Alert {
     pub names_devices: bool,
 }
 
+/// The expression of the usual rate of each reason, [`BASELINE`]; none of
+/// its branches can be polluted by the spike it is compared with:
+///
+/// 1. With two days of history, the lower of the two days before, each the
+///    highest 5m rate within 15 minutes of this time of day (a daily cycle
+///    is its own baseline; a storm that lasts a whole day stays measured
+///    against the day before it began).
+/// 2. With one day, that day alone.
+/// 3. In the first day after install, the highest 5m rate of the hour that
+///    ended 10 minutes ago, held while the reason's 2m rate is above the
+///    spike factor times it, so a storm cannot become its own baseline.
+///
+/// A branch is used only once its window is fully covered by data (a 5m
+/// rate of a series only minutes old understates it), so nothing pages in
+/// the first 15 minutes after install.
+pub fn baseline_expr(o: &RulesOptions) -> String {
+    let f = o.thresholds.spike_factor;
+    let day = |k: u64| {
+        format!(
+            "(max_over_time({RATE_5M}[{}] offset {}) and on (job, reason) {RATE_5M} offset {})",
+            o.d(30 * M),
+            o.d(k * 24 * 60 * M - 15 * M),
+            o.d(k * 24 * 60 * M),
+        )
+    };
+    let (d1, d2) = (day(1), day(2));
+    format!(
+        "(\n  {d1}\n  <=\n  {d2}\n)\nor\n{d2}\nor\n{d1}\nor\n(\n  {BASELINE}\n  and on (job, reason)\n  \
+         {RATE_2M} > {f} * {BASELINE}\n)\nor\n(\n  max_over_time({RATE_5M}[{}] offset {})\n  \
+         and on (job, reason) {RATE_5M} offset {}\n)",
+        o.d(60 * M),
+        o.d(10 * M),
+        o.d(15 * M),
+    )
+}
+
 impl Alert {
     pub fn severity(&self) -> Severity {
         self.reason.map_or(self.severity, |r| r.info().severity)
@@ -166,19 +270,31 @@ impl Alert {
             .map_or_else(|| self.name.to_ascii_lowercase(), |r| r.as_str().into())
     }
 
+    /// The alert's `floor` for a spike, with the operator's page floors.
+    fn floor(&self, o: &RulesOptions) -> Option<f64> {
+        let Kind::Spike { floor, .. } = self.kind else {
+            return None;
+        };
+        Some(match self.reason {
+            Some(Reason::KeepaliveTimeout) => o.thresholds.keepalive_timeout_min / 60.0,
+            Some(Reason::TooManyConnection) => o.thresholds.too_many_connection_min / 60.0,
+            _ => floor,
+        })
+    }
+
     pub fn expr(&self, o: &RulesOptions) -> String {
         let reason = self
             .reason
             .map(|r| format!("reason=\"{}\"", r.as_str()))
             .unwrap_or_default();
         match &self.kind {
-            Kind::Spike { floor } => {
-                let now = format!("{RATE_5M}{{{reason}}}");
-                let before = format!("{RATE_1H}{{{reason}}}");
+            Kind::Spike { window, .. } => {
+                let rate = if *window <= 2 * M { RATE_2M } else { RATE_5M };
+                let now = format!("{rate}{{{reason}}}");
                 format!(
-                    "{now} > {floor}\nand\n{now}\n  > 3 * (\n    {before} offset {}\n    or\n    \
-                     {now} * 0\n  )",
-                    o.d(5 * M)
+                    "{now} > {}\nand\n{now} > {} * {BASELINE}",
+                    fmt_f(self.floor(o).unwrap_or(0.0)),
+                    fmt_f(o.thresholds.spike_factor),
                 )
             }
             Kind::Sustained { min, window } => format!(
@@ -190,58 +306,100 @@ impl Alert {
         }
     }
 
+    /// keep_firing_for, in seconds: reason alerts hold through a lull.
+    pub fn keep_firing_for(&self, o: &RulesOptions) -> Option<u64> {
+        let held = matches!(self.kind, Kind::Spike { .. } | Kind::Sustained { .. });
+        (held && o.thresholds.keep_firing_for > 0).then_some(o.thresholds.keep_firing_for)
+    }
+
     /// The Go template that lists a page's top devices, from
-    /// `mqtt_client_top_disconnects` of the alert's job and reason.
+    /// `mqtt_client_top_disconnects` of the alert's job and reason, or says
+    /// that none stands out, with `mqtt_client_disconnecting_clients`.
     pub fn devices_template(&self, o: &RulesOptions) -> Option<String> {
         let reason = self.reason.filter(|_| self.names_devices)?;
-        // the query is a printf format inside a Go string literal: % doubled,
+        // each query is a printf format inside a Go string literal: % doubled,
         // backslashes and quotes escaped
-        let selector = o.selector.trim().replace('%', "%%");
-        let own = format!("job=\"%s\",reason=\"{}\"", reason.as_str());
-        let matchers: Vec<&str> = [selector.as_str(), own.as_str()]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
-        let query = format!(
-            "sort_desc(topk({PAGE_TOP_DEVICES}, mqtt_client_top_disconnects{{{}}}))",
-            matchers.join(",")
-        )
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
+        let query = |metric: String| {
+            let selector = o.selector.to_string();
+            let own = format!("job=\"%s\",reason=\"{}\"", reason.as_str());
+            let mut matchers = Vec::new();
+            // the job comes from the alert; the selector's other matchers stay
+            if !selector.is_empty() {
+                matchers.push(selector.replace('%', "%%"));
+            }
+            matchers.push(own);
+            metric
+                .replace("MATCHERS", &matchers.join(","))
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+        };
+        let top = query(format!(
+            "sort_desc(topk({PAGE_TOP_DEVICES}, mqtt_client_top_disconnects{{MATCHERS}}))"
+        ));
+        let clients = query("sum(mqtt_client_disconnecting_clients{MATCHERS})".into());
         Some(format!(
-            "{{{{ range $i, $d := query (printf \"{query}\" $labels.job) }}}}\
+            "{{{{ range $i, $d := query (printf \"{top}\" $labels.job) }}}}\
              {{{{ if $i }}}}, {{{{ end }}}}{{{{ $d.Labels.clientid }}}} ({{{{ $d.Value }}}})\
-             {{{{ else }}}}none listed{{{{ end }}}}"
+             {{{{ else }}}}no single device stands out: \
+             {{{{ with query (printf \"{clients}\" $labels.job) }}}}{{{{ . | first | value }}}}\
+             {{{{ else }}}}0{{{{ end }}}} devices, at most {} disconnects each{{{{ end }}}}",
+            STANDOUT_MIN - 1
         ))
     }
 
     /// The description; a page's names its top devices.
     pub fn description(&self, o: &RulesOptions) -> String {
+        let text = self
+            .description
+            .replace("FACTOR", &fmt_f(o.thresholds.spike_factor));
         match (self.devices_template(o), self.reason) {
             (Some(devices), Some(reason)) => format!(
-                "{} Top devices (disconnects in the exporter's window): {devices}; \
+                "{text} Top devices (disconnects in the exporter's window): {devices}; \
                  /api/v1/top?reason={} on the exporter lists more, with their addresses.",
-                self.description,
                 reason.as_str()
             ),
-            _ => self.description.to_string(),
+            _ => text,
         }
     }
 }
+
+/// A number as PromQL and the README write it (no trailing zeros).
+pub fn fmt_f(x: f64) -> String {
+    let s = format!("{x:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+const SPIKE_TEXT: &str = "{{ $value | humanize }} disconnects/s with reason \
+    {{ $labels.reason }} in job {{ $labels.job }}, more than FACTOR times its \
+    usual rate at this time of day.";
 
 /// The alerts, in the order of the rule file.
 pub fn alerts() -> Vec<Alert> {
     let spike = |name, reason, floor, for_: u64, summary| Alert {
         name,
         reason: Some(reason),
-        kind: Kind::Spike { floor },
+        kind: Kind::Spike {
+            floor,
+            window: 5 * M,
+        },
         for_: for_ * M,
         severity: Severity::Warning,
         summary,
-        description: "{{ $value | humanize }} disconnects/s with reason \
-            {{ $labels.reason }} in job {{ $labels.job }}, \
-            more than 3 times the rate of the hour before.",
+        description: SPIKE_TEXT,
         names_devices: false,
+    };
+    let page = |name, reason, summary| Alert {
+        name,
+        reason: Some(reason),
+        kind: Kind::Spike {
+            floor: 0.0,
+            window: 2 * M,
+        },
+        for_: 30,
+        severity: Severity::Critical,
+        summary,
+        description: SPIKE_TEXT,
+        names_devices: true,
     };
     let exporter = |name, kind, for_: u64, summary, description| Alert {
         name,
@@ -254,30 +412,19 @@ pub fn alerts() -> Vec<Alert> {
         names_devices: false,
     };
     let mut list = vec![
+        page(
+            "MQTTKeepaliveTimeoutSpike",
+            Reason::KeepaliveTimeout,
+            "Spike of MQTT keepalive timeouts",
+        ),
         Alert {
-            names_devices: true,
-            ..spike(
-                "MQTTKeepaliveTimeoutSpike",
-                Reason::KeepaliveTimeout,
-                0.5,
-                5,
-                "Spike of MQTT keepalive timeouts",
+            description: "{{ $value | humanize }} too_many_connection disconnects/s in job \
+                {{ $labels.job }}, more than FACTOR times its usual rate: clients are being refused.",
+            ..page(
+                "MQTTTooManyConnections",
+                Reason::TooManyConnection,
+                "The MQTT broker is refusing connections: too many connections",
             )
-        },
-        Alert {
-            name: "MQTTTooManyConnections",
-            reason: Some(Reason::TooManyConnection),
-            kind: Kind::Sustained {
-                min: 3,
-                window: 5 * M,
-            },
-            for_: 5 * M,
-            severity: Severity::Critical,
-            summary: "The MQTT broker is refusing connections: too many connections",
-            description: "{{ $value | humanize }} too_many_connection disconnects \
-                in the last 5 minutes in job {{ $labels.job }}, \
-                for 5 minutes or more: clients are being refused.",
-            names_devices: true,
         },
         Alert {
             name: "MQTTClientIdConflictFlapping",
@@ -455,7 +602,12 @@ pub fn recording_rules(o: &RulesOptions) -> Vec<(&'static str, String)> {
             o.d(w)
         )
     };
-    vec![(RATE_5M, rate(5 * M)), (RATE_1H, rate(60 * M))]
+    vec![
+        (RATE_2M, rate(2 * M)),
+        (RATE_5M, rate(5 * M)),
+        (RATE_1H, rate(60 * M)),
+        (BASELINE, baseline_expr(o)),
+    ]
 }
 
 /// A YAML double-quoted string (JSON's escapes are YAML's).
@@ -470,18 +622,27 @@ fn indent(text: &str, by: usize) -> String {
 
 /// The two rule groups, indented by `by` spaces.
 fn groups(o: &RulesOptions, by: usize) -> String {
-    let mut out = String::from("groups:\n  - name: mqtt-disconnect-exporter.rules\n    rules:\n");
+    let interval = o.d(EVAL_INTERVAL);
+    let mut out = format!(
+        "groups:\n  - name: mqtt-disconnect-exporter.rules\n    interval: {interval}\n    rules:\n"
+    );
     for (record, expr) in recording_rules(o) {
         let _ = writeln!(out, "      - record: {record}");
         out.push_str("        expr: |\n");
         out.push_str(&indent(&expr, 10));
     }
-    out.push_str("  - name: mqtt-disconnect-exporter\n    rules:\n");
+    let _ = write!(
+        out,
+        "  - name: mqtt-disconnect-exporter\n    interval: {interval}\n    rules:\n"
+    );
     for a in alerts() {
         let _ = writeln!(out, "      - alert: {}", a.name);
         out.push_str("        expr: |\n");
         out.push_str(&indent(&a.expr(o), 10));
         let _ = writeln!(out, "        for: {}", o.d(a.for_));
+        if let Some(keep) = a.keep_firing_for(o) {
+            let _ = writeln!(out, "        keep_firing_for: {}", o.d(keep));
+        }
         out.push_str("        labels:\n");
         let _ = writeln!(out, "          severity: {}", q(o.severity(a.severity())));
         if let Some(r) = a.reason {
@@ -496,6 +657,9 @@ fn groups(o: &RulesOptions, by: usize) -> String {
             let _ = writeln!(out, "          action: {}", q(r.info().action));
         }
         let _ = writeln!(out, "          runbook_url: {}", q(&o.runbook(&a)));
+        if let Some(url) = a.reason.and_then(|r| o.dashboard(r)) {
+            let _ = writeln!(out, "          dashboard_url: {}", q(&url));
+        }
     }
     indent(&out, by)
 }
@@ -504,10 +668,10 @@ fn header(o: &RulesOptions) -> String {
     format!(
         "# Generated by `mqtt-disconnect-exporter rules` from the reason table in code\n\
          # (src/tools/rules); do not edit. Selector: {}\n",
-        if o.selector.trim().is_empty() {
-            "(none)"
+        if o.selector.is_empty() {
+            "(none)".to_string()
         } else {
-            o.selector.trim()
+            o.selector.to_string()
         }
     )
 }
@@ -532,26 +696,57 @@ pub fn prometheus_rule(o: &RulesOptions) -> String {
 /// The README's alert table.
 pub fn readme_alerts_table() -> String {
     let o = RulesOptions::default();
-    let mut out = String::from("| alert | severity | fires when | reason |\n|---|---|---|---|\n");
+    let t = &o.thresholds;
+    let factor = fmt_f(t.spike_factor);
+    let mut out = String::from(
+        "| alert | severity | fires when | pages within | stays quiet on | reason |\n|---|---|---|---|---|---|\n",
+    );
     for a in alerts() {
-        let when = match &a.kind {
-            Kind::Spike { floor } => format!(
-                "rate over 5m above {floor}/s and above 3x the rate of the hour before, for {}",
-                fmt_dur(a.for_)
+        let keep = a
+            .keep_firing_for(&o)
+            .map(|k| format!("; keeps firing {} after", fmt_dur(k)))
+            .unwrap_or_default();
+        let (when, within, quiet) = match &a.kind {
+            Kind::Spike { window, .. } => (
+                format!(
+                    "rate over {} above {}/s and above {factor}x the usual rate, for {}{keep}",
+                    fmt_dur(*window),
+                    fmt_f(a.floor(&o).unwrap_or(0.0)),
+                    fmt_dur(a.for_)
+                ),
+                if a.names_devices {
+                    "2m (a 10x storm, 30 s scrapes; checked by `rules --format promtool-tests`)"
+                        .to_string()
+                } else {
+                    format!("{} after the rate crosses", fmt_dur(a.for_ + *window))
+                },
+                format!(
+                    "steady rates however high, a daily cycle, bumps under {factor}x, \
+                     rates under {}/s, the first 15 minutes after install",
+                    fmt_f(a.floor(&o).unwrap_or(0.0))
+                ),
             ),
-            Kind::Sustained { min, window } => format!(
-                "{min} or more in {}, for {}",
-                fmt_dur(*window),
-                fmt_dur(a.for_)
+            Kind::Sustained { min, window } => (
+                format!(
+                    "{min} or more in {}, for {}{keep}",
+                    fmt_dur(*window),
+                    fmt_dur(a.for_)
+                ),
+                fmt_dur(a.for_ + *window),
+                format!("fewer than {min} in {}", fmt_dur(*window)),
             ),
-            Kind::Expr(f) => format!("`{}` for {}", f(&o).replace('\n', " "), fmt_dur(a.for_)),
+            Kind::Expr(f) => (
+                format!("`{}` for {}", f(&o).replace('\n', " "), fmt_dur(a.for_)),
+                fmt_dur(a.for_),
+                "the condition holding for less than its `for`".to_string(),
+            ),
         };
         let reason = a
             .reason
             .map_or(String::new(), |r| format!("`{}`", r.as_str()));
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {reason} |",
+            "| `{}` | {} | {} | {within} | {quiet} | {reason} |",
             a.name,
             o.severity(a.severity()),
             when.replace('|', "\\|")
@@ -585,7 +780,7 @@ mod tests {
     #[test]
     fn a_page_names_its_devices_through_the_top_metric() {
         let o = RulesOptions {
-            selector: "job=~\"mqtt.*\",env=\"100%\"".into(),
+            selector: "job=~\"mqtt.*\",env=\"100%\"".parse().unwrap_or_default(),
             ..RulesOptions::default()
         };
         let a = &alerts()[0];
@@ -604,7 +799,7 @@ mod tests {
     #[test]
     fn an_empty_selector_selects_everything() {
         let o = RulesOptions {
-            selector: String::new(),
+            selector: Selector::default(),
             ..RulesOptions::default()
         };
         assert_eq!(o.sel(""), "{}");

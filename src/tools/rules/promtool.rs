@@ -10,34 +10,11 @@
 
 use std::fmt::Write as _;
 
-use super::{alerts, q, recording_rules, Alert, Kind, RulesOptions, RATE_1H, RATE_5M};
+use super::selector::escape;
+use super::{alerts, q, recording_rules, scenarios, Alert, Kind, RulesOptions, RATE_1H, RATE_5M};
 
-/// The `name="value"` matchers of a selector.
-pub fn equality_labels(selector: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = selector.trim();
-    while !rest.is_empty() {
-        let Some(eq) = rest.find('=') else { break };
-        let name = rest[..eq].trim().to_string();
-        let after = &rest[eq + 1..];
-        let equality = !name.ends_with('!') && !after.starts_with('~');
-        let value_start = after.find('"').map_or(after.len(), |i| i + 1);
-        let mut end = value_start;
-        let bytes = after.as_bytes();
-        while end < bytes.len() && bytes[end] != b'"' {
-            end += if bytes[end] == b'\\' { 2 } else { 1 };
-        }
-        if equality {
-            out.push((name, after[value_start..end.min(after.len())].to_string()));
-        }
-        rest = after
-            .get(end + 1..)
-            .unwrap_or("")
-            .trim_start()
-            .trim_start_matches(',');
-    }
-    out
-}
+/// The seed of the shipped week-long scenarios.
+pub const SEED: u64 = 1;
 
 /// The labels of every test series, in order.
 fn base_labels(o: &RulesOptions) -> Vec<(String, String)> {
@@ -45,7 +22,7 @@ fn base_labels(o: &RulesOptions) -> Vec<(String, String)> {
         ("job".to_string(), "mqtt-disconnect-exporter".to_string()),
         ("instance".to_string(), "exp:9883".to_string()),
     ];
-    for (name, value) in equality_labels(&o.selector) {
+    for (name, value) in o.selector.equality_labels() {
         match labels.iter_mut().find(|(n, _)| *n == name) {
             Some(label) => label.1 = value,
             None => labels.push((name, value)),
@@ -57,7 +34,7 @@ fn base_labels(o: &RulesOptions) -> Vec<(String, String)> {
 fn matchers(labels: &[(String, String)]) -> String {
     labels
         .iter()
-        .map(|(n, v)| format!("{n}=\"{v}\""))
+        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -78,7 +55,7 @@ struct Case {
     at: &'static str,
     fires: Option<Vec<(String, String)>>,
     value: &'static str,
-    devices: &'static str,
+    devices: String,
 }
 
 fn quiet(what: &'static str, input: Vec<(String, String)>, at: &'static str) -> Case {
@@ -88,7 +65,7 @@ fn quiet(what: &'static str, input: Vec<(String, String)>, at: &'static str) -> 
         at,
         fires: None,
         value: "",
-        devices: "",
+        devices: String::new(),
     }
 }
 
@@ -151,7 +128,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
         at,
         fires: Some(labels.clone()),
         value,
-        devices: shown,
+        devices: shown.to_string(),
     };
     let isolated = || vec![(series.clone(), "0x20 1x20 2x20 3x20".to_string())];
     let single = || vec![(series.clone(), "0x30 1x60".to_string())];
@@ -164,6 +141,32 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 &on_job,
                 "10",
             ),
+            Case {
+                devices: if a.names_devices {
+                    format!(
+                        "no single device stands out: 1234 devices, at most {} disconnects each",
+                        crate::core::top::STANDOUT_MIN - 1
+                    )
+                } else {
+                    String::new()
+                },
+                ..fires(
+                    "storm of one-off devices",
+                    vec![
+                        (series.clone(), "0+1x70 70+600x20".into()),
+                        (
+                            s(
+                                "mqtt_client_disconnecting_clients",
+                                &format!("reason=\"{reason}\""),
+                            ),
+                            "1234x90".into(),
+                        ),
+                    ],
+                    "90m",
+                    &on_job,
+                    "10",
+                )
+            },
             quiet(
                 "steady high rate",
                 vec![(series.clone(), "0+600x100".into())],
@@ -249,7 +252,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                     "1x30".into(),
                 )],
                 "20m",
-                &equality_labels(&o.selector),
+                &o.selector.equality_labels(),
                 "",
             ),
             quiet(
@@ -326,7 +329,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
 fn render(a: &Alert, o: &RulesOptions, case: &Case, job: &str) -> String {
     let mut text = a.description(o);
     if let Some(template) = a.devices_template(o) {
-        text = text.replace(&template, case.devices);
+        text = text.replace(&template, &case.devices);
     }
     text.replace("{{ $value | humanizePercentage }}", case.value)
         .replace("{{ $value | humanize }}", case.value)
@@ -339,13 +342,11 @@ fn render(a: &Alert, o: &RulesOptions, case: &Case, job: &str) -> String {
         .replace("{{ $labels.instance }}", "exp:9883")
 }
 
-/// The promtool test file for the rules rendered with `o`; it expects the
-/// rule file beside it as `mqtt-disconnect-exporter.rules.yml`, one level up.
-pub fn tests_yaml(o: &RulesOptions) -> String {
+fn tests(o: &RulesOptions, seed: Option<u64>) -> String {
     let mut out = String::from(
         "# Generated by `mqtt-disconnect-exporter rules --format promtool-tests`;\n\
          # run with `promtool test rules`.\n\
-         rule_files:\n  - ../mqtt-disconnect-exporter.rules.yml\nevaluation_interval: 1m\ntests:\n",
+         rule_files:\n  - ../mqtt-disconnect-exporter.rules.yml\nevaluation_interval: 30s\ntests:\n",
     );
     let base = base_labels(o);
     let job = base
@@ -420,6 +421,45 @@ pub fn tests_yaml(o: &RulesOptions) -> String {
                 let _ = writeln!(out, "              action: {}", q(r.info().action));
             }
             let _ = writeln!(out, "              runbook_url: {}", q(&o.runbook(&a)));
+            if let (Some(base), Some(r)) = (&o.dashboard_url, a.reason) {
+                // promtool keeps no ALERTS_FOR_STATE: the link falls back
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}var-reason={}&from=now-3h&to=now", r.as_str());
+                let _ = writeln!(out, "              dashboard_url: {}", q(&url));
+            }
+        }
+    }
+    if let Some(seed) = seed {
+        let labels = matchers(&base);
+        for scenario in scenarios::scenarios(seed) {
+            out.push_str(&scenarios::test_group(o, &scenario, seed, &labels));
+        }
+    }
+    out
+}
+
+/// [`tests_yaml`] without the week-long scenarios (seconds to run, not
+/// minutes).
+pub fn short_tests_yaml(o: &RulesOptions) -> String {
+    tests(o, None)
+}
+
+/// The promtool test file for the rules rendered with `o`, with the
+/// week-long scenarios of [`SEED`]; it expects the rule file beside it as
+/// `mqtt-disconnect-exporter.rules.yml`, one level up.
+pub fn tests_yaml(o: &RulesOptions) -> String {
+    tests(o, Some(SEED))
+}
+
+/// The week-long scenarios of `seed` alone, as a promtool test file.
+pub fn scenarios_yaml(o: &RulesOptions, seed: u64, which: impl Fn(usize) -> bool) -> String {
+    let mut out = String::from(
+        "rule_files:\n  - ../mqtt-disconnect-exporter.rules.yml\nevaluation_interval: 30s\ntests:\n",
+    );
+    let labels = matchers(&base_labels(o));
+    for (i, s) in scenarios::scenarios(seed).iter().enumerate() {
+        if which(i) {
+            out.push_str(&scenarios::test_group(o, s, seed, &labels));
         }
     }
     out
@@ -428,19 +468,6 @@ pub fn tests_yaml(o: &RulesOptions) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn equality_matchers_are_read_from_a_selector() {
-        assert_eq!(
-            equality_labels(r#"job="a", env = "p\"x", team=~"t.*",zone!="z",k="v""#),
-            [
-                ("job".to_string(), "a".to_string()),
-                ("env".to_string(), r#"p\"x"#.to_string()),
-                ("k".to_string(), "v".to_string()),
-            ]
-        );
-        assert!(equality_labels("").is_empty());
-    }
 
     #[test]
     fn every_alert_has_a_case_that_fires_and_one_that_does_not() {

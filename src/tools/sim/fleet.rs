@@ -17,8 +17,10 @@
 //! - **auth-expiry**: steady, plus a wave of `authentication_expired` across a
 //!   tenth of the fleet every 60 s.
 //! - **demo**: all of the above, one of each reason in the first second, one
-//!   device that is taken over once and self-repairs, and one device in a
-//!   reconnect loop.
+//!   device that is taken over once and self-repairs, one device in a
+//!   reconnect loop, and a flaky site: three gateways whose keepalive
+//!   timeouts (one every 5, 6 and 8 s) stand out among the fleet's, as a
+//!   page would name them.
 
 use std::fmt::Write as _;
 
@@ -78,6 +80,8 @@ pub struct Fleet {
     next_storm_ms: i64,
     next_wave_ms: i64,
     next_loop_ms: i64,
+    /// When each of the flaky site's gateways next times out.
+    next_flaky_ms: [i64; 3],
     self_repair_done: bool,
     tour_done: bool,
     total_weight: u32,
@@ -96,6 +100,7 @@ impl Fleet {
             next_storm_ms: start_ms + 10_000,
             next_wave_ms: start_ms + 20_000,
             next_loop_ms: start_ms + 200,
+            next_flaky_ms: [start_ms; 3],
             self_repair_done: false,
             tour_done: false,
             total_weight: WEIGHTS.iter().map(|(_, w)| w).sum(),
@@ -205,6 +210,16 @@ impl Fleet {
                 out.push(connected("reconnect-loop-01", "192.0.2.99:1883", t + 1));
                 self.next_loop_ms += 500;
             }
+            for (g, every_ms) in FLAKY_SITE.iter().enumerate() {
+                while self.next_flaky_ms[g] <= now {
+                    let t = self.next_flaky_ms[g];
+                    let id = format!("site-7-gw-{:02}", g + 1);
+                    let p = format!("198.51.100.{}:{}", 70 + g, 30000 + g);
+                    out.push(disconnect(&id, "keepalive_timeout", &p, t));
+                    out.push(connected(&id, &p, t + 1));
+                    self.next_flaky_ms[g] += every_ms;
+                }
+            }
         }
     }
 
@@ -219,6 +234,9 @@ impl Fleet {
         "tcp_closed"
     }
 }
+
+/// The demo's flaky site: how often each of its three gateways times out.
+const FLAKY_SITE: [i64; 3] = [5_000, 6_000, 8_000];
 
 fn device(i: usize) -> String {
     format!("device-{i:06}")
@@ -304,6 +322,60 @@ mod tests {
         assert_eq!(takeover.clientid, "shared-id-00");
         assert_eq!(takeover.peers.len(), 2);
         assert!(!list.iter().any(|c| c.clientid == "self-repair-01"));
+    }
+
+    #[test]
+    fn the_demos_flaky_site_stands_out_in_the_top_devices() {
+        let t0 = 1_700_000_000_000;
+        let mut fleet = Fleet::new(Scenario::Demo, 100_000, 7, t0);
+        let mut p = Pipeline::new(
+            Metrics::new(&prometheus::Registry::new()).unwrap(),
+            PipelineSettings::default(),
+        );
+        let mut out = Vec::new();
+        // five minutes of the demo's fleet at 50 disconnects a second
+        for step in 0..=300 {
+            let now = t0 + step * 1000;
+            out.clear();
+            fleet.tick(now, 50, &mut out);
+            for e in &out {
+                let topic = format!("demo/events/{}", e.kind);
+                p.handle(topic.as_bytes(), e.payload.as_bytes(), now);
+            }
+        }
+        p.tick(t0 + 299_999, 1000);
+        let report = p.top_report();
+        let keepalive = report
+            .reasons
+            .iter()
+            .find(|r| r.reason == "keepalive_timeout")
+            .unwrap();
+        let top: Vec<(&str, u64)> = keepalive
+            .clients
+            .iter()
+            .take(3)
+            .map(|c| (c.clientid.as_str(), c.count))
+            .collect();
+        // exact: each gateway's timeouts that arrived in the fifths still
+        // in the window (the window slides in minutes, so it starts at the
+        // minute boundary four minutes before the last arrival's)
+        let from = ((t0 + 300_000) / 60_000 - 4) * 60_000;
+        let want = |every: i64| {
+            (0..=300_000 / every)
+                .filter(|k| t0 + k * every >= from)
+                .count() as u64
+        };
+        assert_eq!(
+            top,
+            [
+                ("site-7-gw-01", want(5_000)),
+                ("site-7-gw-02", want(6_000)),
+                ("site-7-gw-03", want(8_000))
+            ]
+        );
+        // nothing else comes near them
+        let fourth = keepalive.clients.get(3).map_or(0, |c| c.count);
+        assert!(fourth * 2 < want(8_000), "{:?}", keepalive.clients.get(3));
     }
 
     #[test]
