@@ -120,7 +120,7 @@ fn pages_are_critical_and_every_alert_is_annotated_to_the_mixin_conventions() {
     assert!(runbook.contains("\n## MQTTReconnectFlapping\n"));
     assert_eq!(text.matches("      - record: ").count(), 4);
     // every reason alert holds through a lull; the groups run every 30 s
-    assert_eq!(text.matches("        keep_firing_for: 3m\n").count(), 15);
+    assert_eq!(text.matches("        keep_firing_for: 3m\n").count(), 12);
     assert_eq!(text.matches("    interval: 30s\n").count(), 2);
     // both pages name their devices from the top metric, nothing else does
     assert_eq!(text.matches("mqtt_client_top_disconnects{").count(), 2);

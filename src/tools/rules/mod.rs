@@ -153,16 +153,18 @@ impl RulesOptions {
         format!("{}#{}", self.runbook_url, alert.anchor())
     }
 
-    /// The `dashboard_url` annotation of an alert about `reason`: the
-    /// dashboard on that reason, from an hour before the alert started to
-    /// now (Grafana's `from`/`to` in milliseconds).
-    pub fn dashboard(&self, reason: Reason) -> Option<String> {
+    /// The `dashboard_url` annotation of `alert` about `reason`: the
+    /// dashboard on that reason, from an hour before the alert started
+    /// (`ALERTS_FOR_STATE`; `$labels` has no `alertname`, so it is written
+    /// in) to now, as Grafana's `from`/`to` in milliseconds.
+    pub fn dashboard(&self, alert: &str, reason: Reason) -> Option<String> {
         let base = self.dashboard_url.as_deref()?;
         let sep = if base.contains('?') { '&' } else { '?' };
         Some(format!(
             "{base}{sep}var-reason={}&from={{{{ with query (printf \
-             \"(ALERTS_FOR_STATE{{alertname=%q,job=%q,reason=%q}} - 3600) * 1000\" \
-             $labels.alertname $labels.job $labels.reason) }}}}{{{{ . | first | value | printf \"%.0f\" }}}}\
+             \"(ALERTS_FOR_STATE{{alertname=\\\"{alert}\\\",job=%q,reason=%q}} - 3600) * 1000\" \
+             $labels.job $labels.reason) }}}}\
+             {{{{ . | first | value | printf \"%.0f\" }}}}\
              {{{{ else }}}}now-3h{{{{ end }}}}&to=now",
             reason.as_str()
         ))
@@ -249,7 +251,8 @@ pub fn baseline_expr(o: &RulesOptions) -> String {
     };
     let (d1, d2) = (day(1), day(2));
     format!(
-        "(\n  {d1}\n  <=\n  {d2}\n)\nor\n{d2}\nor\n{d1}\nor\n(\n  {BASELINE}\n  and on (job, reason)\n  \
+        "(\n  {d1}\n  <=\n  {d2}\n)\nor\n{d2}\nor\n{d1}\nor\n\
+         (\n  {BASELINE}\n  and on (job, reason)\n  \
          {RATE_2M} > {f} * {BASELINE}\n)\nor\n(\n  max_over_time({RATE_5M}[{}] offset {})\n  \
          and on (job, reason) {RATE_5M} offset {}\n)",
         o.d(60 * M),
@@ -419,7 +422,8 @@ pub fn alerts() -> Vec<Alert> {
         ),
         Alert {
             description: "{{ $value | humanize }} too_many_connection disconnects/s in job \
-                {{ $labels.job }}, more than FACTOR times its usual rate: clients are being refused.",
+                {{ $labels.job }}, more than FACTOR times its usual rate: \
+                clients are being refused.",
             ..page(
                 "MQTTTooManyConnections",
                 Reason::TooManyConnection,
@@ -657,7 +661,7 @@ fn groups(o: &RulesOptions, by: usize) -> String {
             let _ = writeln!(out, "          action: {}", q(r.info().action));
         }
         let _ = writeln!(out, "          runbook_url: {}", q(&o.runbook(&a)));
-        if let Some(url) = a.reason.and_then(|r| o.dashboard(r)) {
+        if let Some(url) = a.reason.and_then(|r| o.dashboard(a.name, r)) {
             let _ = writeln!(out, "          dashboard_url: {}", q(&url));
         }
     }
@@ -699,7 +703,8 @@ pub fn readme_alerts_table() -> String {
     let t = &o.thresholds;
     let factor = fmt_f(t.spike_factor);
     let mut out = String::from(
-        "| alert | severity | fires when | pages within | stays quiet on | reason |\n|---|---|---|---|---|---|\n",
+        "| alert | severity | fires when | pages within | stays quiet on | reason |\n\
+         |---|---|---|---|---|---|\n",
     );
     for a in alerts() {
         let keep = a

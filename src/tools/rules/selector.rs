@@ -110,7 +110,8 @@ impl FromStr for Selector {
                         Some('t') => value.push('\t'),
                         Some(e) => {
                             return Err(format!(
-                                "\\{e} is not an escape these rules support (use \\\\, \\\", \\n or \\t)"
+                                "\\{e} is not an escape these rules support \
+                                 (use \\\\, \\\", \\n or \\t)"
                             ))
                         }
                         None => break,
