@@ -89,6 +89,21 @@ pub struct BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// Re-reads the password file now (SIGHUP) and logs whether it is
+    /// usable; the next connect reads it again in any case.
+    pub fn check_password_file(&self) {
+        if let Some(path) = &self.password_file {
+            match read_password(path) {
+                Ok(_) => {
+                    tracing::info!(file = %path.display(), "password file re-read: valid; the next connect uses it")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "password file re-read: invalid; the last one read stays in use")
+                }
+            }
+        }
+    }
+
     /// The password to connect with now: the password file as it is now
     /// (the last good one if it cannot be read), or the one given at start.
     pub fn current_password(&self) -> Option<Secret> {

@@ -18,10 +18,17 @@
 //!
 //! Unknown keys are errors, as in the toolkit (which reads the file
 //! strictly). [`load`] reads and checks the file and everything it names;
-//! [`Source`] re-reads it as the toolkit does, whenever the file or a
-//! certificate, key or CA it names has changed, so rotated certificates and
-//! changed users apply to the next connection without a restart. A file
-//! that turns bad is logged and the last good one stays in force.
+//! an empty file is refused (write `{}` to mean "no TLS and no
+//! authentication"). [`Source`] re-reads it as the toolkit does, whenever
+//! the file or a certificate, key or CA it names has changed and then stayed
+//! unchanged for [`STABLE_FOR`] (an editor or a config tool truncates the
+//! file before writing it), or at once on SIGHUP ([`Source::reload_now`]),
+//! so rotated certificates and changed users apply to the next connection
+//! without a restart. A reload may change certificates, keys, CAs, users and
+//! headers; it can never turn TLS off, or authentication off, once the
+//! exporter started with them. A file that turns bad, or would do that, is
+//! logged at error, counted in `mqtt_exporter_web_config_reloads_total`, and
+//! the last good one stays in force.
 //!
 //! TLS is rustls: TLS 1.2 and 1.3 with AEAD cipher suites only, so
 //! `min_version: TLS10`/`TLS11` serve TLS 1.2 as the least, and a CBC suite
@@ -31,7 +38,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -116,14 +123,23 @@ pub struct WebSettings {
     files: Vec<PathBuf>,
 }
 
-/// Reads and checks the web config at `path` and every file it names.
+/// Reads and checks the web config at `path` and every file it names. An
+/// empty file (or one of comments only) is not a config: `{}` says plainly
+/// that no TLS and no authentication are meant.
 pub fn load(path: &Path) -> Result<WebSettings, WebConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| WebConfigError(format!("cannot read it: {e}")))?;
-    let file: File = if text.trim().is_empty() {
-        File::default()
-    } else {
-        serde_yaml::from_str(&text).map_err(|e| WebConfigError(one_line(&e.to_string())))?
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        return Err(WebConfigError(
+            "the file is empty: write `{}` to serve without TLS and authentication".into(),
+        ));
+    }
+    let file: File = match serde_yaml::from_str::<Option<File>>(&text) {
+        Ok(file) => file.unwrap_or_default(),
+        Err(e) => return Err(WebConfigError(one_line(&e.to_string()))),
     };
     if file.rate_limit.is_some() {
         return Err(error("rate_limit", "is not supported by this exporter"));
@@ -379,107 +395,219 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
         .collect()
 }
 
+/// How long the files must stay unchanged before a change is read: a file
+/// truncated and rewritten in place is read once it is whole.
+pub const STABLE_FOR: Duration = Duration::from_secs(1);
+
+/// How reloads went: `mqtt_exporter_web_config_reloads_total{result}`.
+#[derive(Clone)]
+pub struct ReloadCounters {
+    /// Read and in force.
+    pub success: prometheus::IntCounter,
+    /// Not a valid config (unreadable, empty, bad YAML, bad certificate...).
+    pub invalid: prometheus::IntCounter,
+    /// Valid, but it would turn TLS or authentication off.
+    pub refused: prometheus::IntCounter,
+}
+
+impl ReloadCounters {
+    /// The three series of `family` (a counter vector labelled `result`).
+    pub fn of(family: &prometheus::IntCounterVec) -> ReloadCounters {
+        ReloadCounters {
+            success: family.with_label_values(&["success"]),
+            invalid: family.with_label_values(&["invalid"]),
+            refused: family.with_label_values(&["refused"]),
+        }
+    }
+}
+
 struct Current {
     settings: Arc<WebSettings>,
     stamps: Vec<Option<(SystemTime, u64)>>,
     /// The stamps of a bad version already logged, so it is logged once.
     rejected: Option<Vec<Option<(SystemTime, u64)>>>,
+    /// Stamps seen changed, and since when they have stayed so.
+    changing: Option<(Vec<Option<(SystemTime, u64)>>, Instant)>,
 }
 
 /// The web config file, re-read whenever it or a file it names changes.
 pub struct Source {
     path: PathBuf,
+    /// What the exporter started with: a reload may not drop them.
+    started_with_tls: bool,
+    started_with_auth: bool,
+    counters: ReloadCounters,
     current: Mutex<Current>,
 }
 
 impl Source {
     /// Loads `path` (refused at start if it is bad).
-    pub fn new(path: PathBuf) -> Result<Source, WebConfigError> {
+    pub fn new(path: PathBuf, counters: ReloadCounters) -> Result<Source, WebConfigError> {
         let settings = load(&path)?;
         let stamps = stamps(&settings.files);
         Ok(Source {
             path,
+            started_with_tls: settings.tls.is_some(),
+            started_with_auth: !settings.users.is_empty(),
+            counters,
             current: Mutex::new(Current {
                 settings: Arc::new(settings),
                 stamps,
                 rejected: None,
+                changing: None,
             }),
         })
     }
 
-    /// The settings for a new connection: re-read first if any file changed.
+    /// The settings for a new connection: re-read first if any file changed
+    /// and has stayed unchanged for [`STABLE_FOR`].
     pub fn settings(&self) -> Arc<WebSettings> {
         let Ok(mut current) = self.current.lock() else {
-            return Arc::new(WebSettings::default());
+            // a poisoned lock cannot happen (nothing panics under it); if it
+            // did, serving nothing is the safe answer
+            return Arc::new(WebSettings::closed());
         };
         let now = stamps(&current.settings.files);
         if now == current.stamps || current.rejected.as_ref() == Some(&now) {
+            current.changing = None;
             return Arc::clone(&current.settings);
         }
+        match &current.changing {
+            Some((seen, since)) if *seen == now && since.elapsed() >= STABLE_FOR => {}
+            Some((seen, _)) if *seen == now => return Arc::clone(&current.settings),
+            _ => {
+                current.changing = Some((now, Instant::now()));
+                return Arc::clone(&current.settings);
+            }
+        }
+        current.changing = None;
+        self.reload(&mut current, now, "changed");
+        Arc::clone(&current.settings)
+    }
+
+    /// Re-reads the file now (SIGHUP), whatever its stamps say; logs what
+    /// was read and whether it is in force.
+    pub fn reload_now(&self) {
+        if let Ok(mut current) = self.current.lock() {
+            let now = stamps(&current.settings.files);
+            current.changing = None;
+            current.rejected = None;
+            self.reload(&mut current, now, "SIGHUP");
+        }
+    }
+
+    fn reload(&self, current: &mut Current, now: Vec<Option<(SystemTime, u64)>>, why: &str) {
+        let file = self.path.display();
         match load(&self.path) {
+            Ok(settings) if self.started_with_tls && settings.tls.is_none() => {
+                tracing::error!(%file, trigger = why, "web config refused: it would turn TLS off, which needs a restart; the last good one stays in force");
+                self.counters.refused.inc();
+                current.rejected = Some(now);
+            }
+            Ok(settings) if self.started_with_auth && settings.users.is_empty() => {
+                tracing::error!(%file, trigger = why, "web config refused: it would turn authentication off (no basic_auth_users), which needs a restart; the last good one stays in force");
+                self.counters.refused.inc();
+                current.rejected = Some(now);
+            }
             Ok(settings) => {
-                tracing::info!(file = %self.path.display(), tls = settings.tls.is_some(), users = settings.users.len(), "web config reloaded");
+                tracing::info!(%file, trigger = why, tls = settings.tls.is_some(), users = settings.users.len(), "web config reloaded");
+                self.counters.success.inc();
                 current.stamps = stamps(&settings.files);
                 current.settings = Arc::new(settings);
                 current.rejected = None;
             }
             Err(e) => {
-                tracing::error!(file = %self.path.display(), error = %e, "web config is invalid; the last good one stays in force");
+                tracing::error!(%file, trigger = why, error = %e, "web config is invalid; the last good one stays in force");
+                self.counters.invalid.inc();
                 current.rejected = Some(now);
             }
         }
-        Arc::clone(&current.settings)
     }
 }
 
-/// Checks Basic credentials against bcrypt hashes, remembering recent
-/// answers (bcrypt is slow on purpose; a scrape every few seconds must not
-/// pay it each time). The cache key includes the hash, so a changed user
-/// is checked afresh.
-#[derive(Default)]
-pub struct Authenticator {
-    cache: Mutex<BTreeMap<(String, String, String), bool>>,
+impl WebSettings {
+    /// Settings that admit nobody: every request is refused.
+    fn closed() -> WebSettings {
+        WebSettings {
+            users: BTreeMap::from([(String::new(), String::new())]),
+            ..WebSettings::default()
+        }
+    }
 }
 
-/// Most cached answers; the cache starts over when full.
-const AUTH_CACHE: usize = 1024;
+/// Checks Basic credentials against bcrypt hashes. bcrypt is slow on
+/// purpose (about 90 ms at cost 10), so good credentials are remembered and
+/// a scrape every few seconds pays it once; only good ones are, so a flood
+/// of wrong passwords cannot push Prometheus's out. The cache key includes
+/// the hash, so a changed user is checked afresh.
+#[derive(Default)]
+pub struct Authenticator {
+    good: Mutex<BTreeMap<(String, String), String>>,
+}
+
+/// Most good credentials remembered; the cache starts over when full.
+const AUTH_CACHE: usize = 64;
 /// bcrypt of "fakepassword": compared for unknown users too, so a timing
 /// difference does not tell which users exist.
 const FAKE_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
 
+/// The user and password of a `Basic` `Authorization` header value.
+pub fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(authorization?.strip_prefix("Basic ")?.trim())
+        .ok()?;
+    let pair = String::from_utf8(raw).ok()?;
+    let (user, password) = pair.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Compares in time that depends on the lengths only.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
 impl Authenticator {
-    /// Whether the `Authorization` header value admits a request.
-    pub fn check(&self, users: &BTreeMap<String, String>, authorization: Option<&str>) -> bool {
-        use base64::Engine;
-        let Some((user, password)) = authorization
-            .and_then(|h| h.strip_prefix("Basic "))
-            .and_then(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
-            })
-            .and_then(|raw| String::from_utf8(raw).ok())
-            .and_then(|pair| {
-                let (u, p) = pair.split_once(':')?;
-                Some((u.to_string(), p.to_string()))
-            })
-        else {
+    /// Whether these credentials were admitted before with the user's
+    /// current hash: the answer without bcrypt.
+    pub fn known_good(&self, users: &BTreeMap<String, String>, user: &str, password: &str) -> bool {
+        let Some(hash) = users.get(user) else {
             return false;
         };
-        let known = users.get(&user);
-        let hash = known.map_or(FAKE_HASH, String::as_str).to_string();
-        let key = (user, hash.clone(), password.clone());
-        if let Some(&ok) = self.cache.lock().ok().as_ref().and_then(|c| c.get(&key)) {
-            return ok;
-        }
-        let ok = bcrypt::verify(&password, &hash).unwrap_or(false) && known.is_some();
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= AUTH_CACHE {
-                cache.clear();
+        self.good
+            .lock()
+            .ok()
+            .and_then(|good| {
+                good.get(&(user.to_string(), hash.clone()))
+                    .map(|p| same(p, password))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Checks the credentials with bcrypt (slow: call it off the async
+    /// workers, and bounded), remembering them if good.
+    pub fn verify(&self, users: &BTreeMap<String, String>, user: &str, password: &str) -> bool {
+        let known = users.get(user);
+        let hash = known.map_or(FAKE_HASH, String::as_str);
+        let ok = bcrypt::verify(password, hash).unwrap_or(false) && known.is_some();
+        if ok {
+            if let Ok(mut good) = self.good.lock() {
+                if good.len() >= AUTH_CACHE {
+                    good.clear();
+                }
+                good.insert((user.to_string(), hash.to_string()), password.to_string());
             }
-            cache.insert(key, ok);
         }
         ok
+    }
+
+    /// Whether the `Authorization` header value admits a request: the cache,
+    /// else bcrypt (blocking).
+    pub fn check(&self, users: &BTreeMap<String, String>, authorization: Option<&str>) -> bool {
+        let Some((user, password)) = basic_credentials(authorization) else {
+            return false;
+        };
+        self.known_good(users, &user, &password) || self.verify(users, &user, &password)
     }
 }
 
@@ -503,6 +631,54 @@ mod tests {
         let d = dir("err");
         let path = write(&d, "web.yml", text);
         load(&path).map(|_| ()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_reload_never_drops_authentication_and_waits_for_a_whole_file() {
+        let d = dir("reload");
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let good = format!("basic_auth_users:\n  prom: '{hash}'\n");
+        let path = write(&d, "web.yml", &good);
+        let family = prometheus::IntCounterVec::new(
+            prometheus::Opts::new("reloads_total", "test"),
+            &["result"],
+        )
+        .unwrap();
+        let counters = ReloadCounters::of(&family);
+        let source = Source::new(path.clone(), counters.clone()).unwrap();
+        assert_eq!(source.settings().users.len(), 1);
+        // emptied: not a config, refused after it stays so
+        write(&d, "web.yml", "");
+        assert_eq!(
+            source.settings().users.len(),
+            1,
+            "read before it was stable"
+        );
+        std::thread::sleep(STABLE_FOR + Duration::from_millis(100));
+        assert_eq!(source.settings().users.len(), 1);
+        assert_eq!(counters.invalid.get(), 1);
+        // valid YAML without users: refused, not applied
+        write(&d, "web.yml", "{}\n");
+        source.reload_now();
+        assert_eq!(source.settings().users.len(), 1);
+        assert_eq!(counters.refused.get(), 1);
+        // a new user list is fine
+        let hash2 = bcrypt::hash("other", 4).unwrap();
+        write(
+            &d,
+            "web.yml",
+            &format!("basic_auth_users:\n  p2: '{hash2}'\n  prom: '{hash}'\n"),
+        );
+        source.reload_now();
+        assert_eq!(source.settings().users.len(), 2);
+        assert_eq!(
+            (
+                counters.success.get(),
+                counters.invalid.get(),
+                counters.refused.get()
+            ),
+            (1, 1, 1)
+        );
     }
 
     #[test]
@@ -530,10 +706,17 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_file_changes_nothing_and_users_need_the_right_password() {
+    fn an_empty_file_is_refused_and_users_need_the_right_password() {
         let d = dir("users");
-        let empty = write(&d, "empty.yml", "");
-        let s = load(&empty).unwrap();
+        for text in ["", "\n  \n", "# nothing yet\n"] {
+            let empty = write(&d, "empty.yml", text);
+            assert_eq!(
+                load(&empty).map(|_| ()).unwrap_err().to_string(),
+                "the file is empty: write `{}` to serve without TLS and authentication"
+            );
+        }
+        let plain = write(&d, "plain.yml", "{}\n");
+        let s = load(&plain).unwrap();
         assert!(s.tls.is_none() && s.users.is_empty() && s.headers.is_empty());
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let path = write(&d, "users.yml", &format!("basic_auth_users:\n  prom: '{hash}'\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n"));

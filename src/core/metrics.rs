@@ -310,7 +310,8 @@ impl Metrics {
             .flat_map(|entry| {
                 entry.clients.iter().take(listed).map(|c| {
                     (
-                        [entry.reason.to_string(), label_value(&c.clientid)],
+                        // already its label value (core::top keeps it so)
+                        [entry.reason.to_string(), c.clientid.clone()],
                         i64::try_from(c.count).unwrap_or(i64::MAX),
                     )
                 })
@@ -365,6 +366,13 @@ pub struct WebMetrics {
     /// Connections whose TLS handshake failed (plain HTTP to the HTTPS
     /// port, an untrusted or missing client certificate, ...).
     pub tls_failed: IntCounter,
+    /// The oldest connection without a complete request, closed to make
+    /// room for a new one at the connection limit.
+    pub evicted: IntCounter,
+    /// Requests answered 429 at once: every password check was busy.
+    pub auth_throttled: IntCounter,
+    /// `mqtt_exporter_web_config_reloads_total{result}`.
+    pub reloads: IntCounterVec,
 }
 
 impl WebMetrics {
@@ -377,13 +385,32 @@ impl WebMetrics {
             ),
             &["cause"],
         )?;
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "mqtt_exporter_web_config_reloads_total",
+                "Re-reads of --web.config.file: success, invalid (not a valid config) or refused (it would turn TLS or authentication off).",
+            ),
+            &["result"],
+        )?;
+        let auth_throttled = IntCounter::new(
+            "mqtt_exporter_http_auth_throttled_total",
+            "Requests answered 429 at once because every bcrypt password check was busy.",
+        )?;
         let web = WebMetrics {
             rejected_per_peer: closed.with_label_values(&["peer_limit"]),
             rejected_total: closed.with_label_values(&["connection_limit"]),
             idle_closed: closed.with_label_values(&["no_request"]),
             tls_failed: closed.with_label_values(&["tls_handshake"]),
+            evicted: closed.with_label_values(&["evicted"]),
+            auth_throttled: auth_throttled.clone(),
+            reloads: reloads.clone(),
         };
+        for result in ["success", "invalid", "refused"] {
+            reloads.with_label_values(&[result]);
+        }
         registry.register(Box::new(closed))?;
+        registry.register(Box::new(reloads))?;
+        registry.register(Box::new(auth_throttled))?;
         Ok(web)
     }
 }

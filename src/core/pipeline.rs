@@ -627,6 +627,20 @@ mod tests {
             assert!(label.starts_with(&huge[..128]));
         }
         assert_ne!(labels[0], labels[1]);
+        // the top-devices series label each device exactly the same way
+        let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
+        let mut top: Vec<String> = families[0]
+            .get_metric()
+            .iter()
+            .filter_map(|m| {
+                m.get_label()
+                    .iter()
+                    .find(|l| l.name() == "clientid")
+                    .map(|l| l.value().to_string())
+            })
+            .collect();
+        top.sort();
+        assert_eq!(top, labels);
         // a short ID is its own label value
         assert_eq!(crate::core::metrics::label_value("dev-1"), "dev-1");
         assert_eq!(

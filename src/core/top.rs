@@ -28,7 +28,8 @@
 //! device stands out: N devices".
 //!
 //! Memory is bounded by reasons × 5 × `capacity` counters, each holding at
-//! most [`MAX_ID_BYTES`] of client ID and [`MAX_PEERS`] peer addresses of at
+//! one client ID as its label value (at most 128 characters, or 128 plus
+//! `~` and a hash of the whole ID) and [`MAX_PEERS`] peer addresses of at
 //! most [`MAX_PEER_BYTES`], plus 5 doorkeepers of at most
 //! [`DOORKEEPER_CAP`] 8-byte hashes with a one-byte count: with the default
 //! 256 counters, at most 17 × 5 × 256 = 21,760 counters of at most about
@@ -47,8 +48,6 @@ use crate::core::reasons::Reason;
 const BUCKETS: usize = 5;
 /// Distinct peer addresses kept per counter.
 pub const MAX_PEERS: usize = 4;
-/// Longest client ID kept, in bytes (cut at a character boundary).
-pub const MAX_ID_BYTES: usize = 256;
 /// Longest peer address kept, in bytes.
 pub const MAX_PEER_BYTES: usize = 64;
 /// A client stands out, and is listed, with at least this many disconnects
@@ -144,6 +143,17 @@ struct Summary {
     cursor: usize,
 }
 
+/// A client ID as kept and listed: its label value, the one function every
+/// series and list uses, so a long ID is one device everywhere (the hash is
+/// of the whole ID).
+fn stored_id(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.len() <= crate::core::metrics::MAX_LABEL_CHARS {
+        std::borrow::Cow::Borrowed(id)
+    } else {
+        std::borrow::Cow::Owned(crate::core::metrics::label_value(id))
+    }
+}
+
 fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
@@ -226,7 +236,7 @@ impl Summary {
             self.counts.push(count);
             self.slots.push(Slot {
                 key,
-                id: cut(id, MAX_ID_BYTES).to_string(),
+                id: stored_id(id).into_owned(),
                 error: 0,
                 last_seen: now,
                 peers,
@@ -243,7 +253,7 @@ impl Summary {
         self.counts[min] += count;
         // reuses the slot's buffers: no allocation once they are large enough
         slot.id.clear();
-        slot.id.push_str(cut(id, MAX_ID_BYTES));
+        slot.id.push_str(&stored_id(id));
         slot.last_seen = now;
         // the first peer's buffer is reused too
         slot.peers.truncate(1);
@@ -634,18 +644,38 @@ mod tests {
         assert!(list
             .iter()
             .flat_map(|r| &r.clients)
-            .all(|c| c.clientid.len() <= MAX_ID_BYTES));
+            .all(|c| c.clientid.chars().count() <= 128 + 1 + 16));
     }
 
     #[test]
-    fn long_ids_are_cut_at_a_character_boundary() {
+    fn long_ids_are_kept_as_the_same_label_value_the_flapping_series_use() {
         let mut top = small(4);
         let id = "é".repeat(200);
+        // two IDs that share their first 300 bytes stay two devices
+        let other = format!("{}x", "é".repeat(199));
         for _ in 0..3 {
             top.observe(Reason::Normal, &id, Some(&"p".repeat(100)), 0);
+            top.observe(Reason::Normal, &other, None, 0);
         }
-        let c = &top.top(0, 1)[0].clients[0];
-        assert_eq!(c.clientid, "é".repeat(128));
+        let list = top.top(0, 5);
+        let mut ids: Vec<&str> = list[0]
+            .clients
+            .iter()
+            .map(|c| c.clientid.as_str())
+            .collect();
+        ids.sort();
+        let mut want = [
+            crate::core::metrics::label_value(&id),
+            crate::core::metrics::label_value(&other),
+        ];
+        want.sort();
+        assert_eq!(ids, want);
+        assert!(want[0].starts_with(&"é".repeat(128)) && want[0].chars().count() == 145);
+        let c = list[0]
+            .clients
+            .iter()
+            .find(|c| !c.peers.is_empty())
+            .unwrap();
         assert_eq!(c.peers[0].len(), MAX_PEER_BYTES);
     }
 

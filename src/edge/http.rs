@@ -5,32 +5,41 @@
 //! that the MQTT task publishes (readiness, and a snapshot of the flapping
 //! clients refreshed every second). It never touches the pipeline, so a scrape
 //! cannot slow event handling. Connections are capped in all and per peer
-//! address (so one host cannot starve Prometheus), a new connection must
-//! start its request within 2 s and send its headers within 10 s, and
-//! shutdown drains in-flight requests. With `--web.config.file` every
-//! endpoint is served over TLS and/or behind basic auth, with the file's
-//! headers; the file is re-read for each new connection when it changed.
+//! address (so one host cannot starve Prometheus); at the overall cap the
+//! oldest connection that has not yet sent a complete request is closed to
+//! make room, so slow or idle connections from many addresses lose their
+//! slots, not the scraper. A new connection must start its request within
+//! 2 s and send its headers within 10 s, and shutdown drains in-flight
+//! requests. With `--web.config.file` every endpoint is served over TLS
+//! and/or behind basic auth, with the file's headers; the file is re-read
+//! for each new connection when it changed (and on SIGHUP). Password checks
+//! (bcrypt) run at most half the cores at a time; a request that finds them
+//! all busy is answered 429 at once, and good credentials are remembered,
+//! so a flood of wrong passwords neither eats the CPU nor delays scrapes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::core::flapping::FlappingClient;
 use crate::core::metrics::WebMetrics;
@@ -38,10 +47,11 @@ use crate::core::reasons::Reason;
 use crate::core::status::Status;
 use crate::core::top::{TopReason, TopReport};
 use crate::edge::shutdown::Shutdown;
-use crate::web_config::{self, Authenticator, WebSettings};
+use crate::web_config::{self, Authenticator, ReloadCounters, WebSettings};
 
-/// Concurrent connections served; more are closed at once.
-const MAX_CONNECTIONS: usize = 2048;
+/// Concurrent connections served; at the limit the oldest one without a
+/// complete request is closed for a new one.
+pub const MAX_CONNECTIONS: usize = 2048;
 /// Concurrent connections from one peer address (an IPv6 /64 counts as one
 /// address); more are closed at once, so one host cannot take every slot and
 /// starve Prometheus's scrapes.
@@ -68,7 +78,74 @@ struct Handler {
     path: Arc<str>,
     /// The web config in force when the connection was accepted.
     web: Option<Arc<WebSettings>>,
-    auth: Arc<Authenticator>,
+    auth: Arc<Auth>,
+    /// This connection among those without a complete request yet.
+    unproven: Arc<Unproven>,
+    id: u64,
+    proven: AtomicBool,
+}
+
+/// Password checking for every connection: the good-credentials cache and
+/// the bound on concurrent bcrypt checks.
+struct Auth {
+    authenticator: Authenticator,
+    checks: Arc<Semaphore>,
+    throttled: prometheus::IntCounter,
+}
+
+/// bcrypt checks run at once: half the cores, at least one.
+fn max_password_checks() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// Connections that have not yet sent a complete request, oldest first:
+/// the ones closed to make room at the connection limit.
+#[derive(Default)]
+struct Unproven {
+    waiting: Mutex<BTreeMap<u64, oneshot::Sender<()>>>,
+    next: AtomicU64,
+}
+
+impl Unproven {
+    /// Enters a new connection; the receiver fires when it is evicted.
+    fn enter(&self) -> (u64, oneshot::Receiver<()>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.insert(id, tx);
+        }
+        (id, rx)
+    }
+
+    /// The connection sent a complete request, or ended.
+    fn leave(&self, id: u64) {
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.remove(&id);
+        }
+    }
+
+    /// Tells the oldest connection without a complete request to close;
+    /// false if there is none.
+    fn evict_oldest(&self) -> bool {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return false;
+        };
+        while let Some((_, tx)) = waiting.pop_first() {
+            if tx.send(()).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Leaves [`Unproven`] when the connection's task ends, however it ends.
+struct Leave(Arc<Unproven>, u64);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.0.leave(self.1);
+    }
 }
 
 /// Serves until `shutdown` fires, then drains in-flight requests.
@@ -79,7 +156,12 @@ pub async fn run(
     web: WebMetrics,
     mut shutdown: Shutdown,
 ) {
-    let source = match settings.web_config.map(web_config::Source::new).transpose() {
+    let counters = ReloadCounters::of(&web.reloads);
+    let source = match settings
+        .web_config
+        .map(|path| web_config::Source::new(path, counters))
+        .transpose()
+    {
         Ok(source) => source.map(Arc::new),
         Err(e) => {
             // checked at start; it can only have turned bad since
@@ -87,7 +169,15 @@ pub async fn run(
             return;
         }
     };
-    let auth = Arc::new(Authenticator::default());
+    let reloader = source
+        .clone()
+        .map(|source| tokio::spawn(reload_on_sighup(source)));
+    let auth = Arc::new(Auth {
+        authenticator: Authenticator::default(),
+        checks: Arc::new(Semaphore::new(max_password_checks())),
+        throttled: web.auth_throttled.clone(),
+    });
+    let unproven = Arc::new(Unproven::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let peers = Arc::new(Peers::default());
@@ -112,22 +202,42 @@ pub async fn run(
             tracing::debug!(%peer, "per-peer connection limit reached, closing");
             continue;
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            web.rejected_total.inc();
-            tracing::debug!(%peer, "connection limit reached, closing");
-            continue;
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            // at the limit: the oldest connection without a complete request
+            // makes room, if there is one
+            Err(_) if unproven.evict_oldest() => {
+                let wait = Arc::clone(&permits).acquire_owned();
+                match tokio::time::timeout(Duration::from_millis(500), wait).await {
+                    Ok(Ok(permit)) => permit,
+                    _ => {
+                        web.rejected_total.inc();
+                        continue;
+                    }
+                }
+            }
+            Err(_) => {
+                web.rejected_total.inc();
+                tracing::debug!(%peer, "connection limit reached, closing");
+                continue;
+            }
         };
+        let (id, evicted) = unproven.enter();
         let handler = Handler {
             status: Arc::clone(&status),
             path: Arc::clone(&path),
             web: source.as_ref().map(|s| s.settings()),
             auth: Arc::clone(&auth),
+            unproven: Arc::clone(&unproven),
+            id,
+            proven: AtomicBool::new(false),
         };
+        let leave = Leave(Arc::clone(&unproven), id);
         let watcher = graceful.watcher();
         let idle_closed = web.idle_closed.clone();
         let tls_failed = web.tls_failed.clone();
-        tokio::spawn(async move {
-            let _slots = (permit, peer_slot);
+        let evictions = web.evicted.clone();
+        let work = async move {
             if !first_request_arrives(&stream).await {
                 idle_closed.inc();
                 tracing::debug!(%peer, "no request within the first-request timeout, closing");
@@ -149,9 +259,27 @@ pub async fn run(
                     tracing::debug!(%peer, "TLS handshake timed out");
                 }
             }
+        };
+        tokio::spawn(async move {
+            let _slots = (permit, peer_slot, leave);
+            tokio::pin!(work);
+            tokio::select! {
+                evict = evicted => match evict {
+                    Ok(()) => {
+                        evictions.inc();
+                        tracing::debug!(%peer, "closed without a complete request to make room");
+                    }
+                    // it sent a complete request: serve on
+                    Err(_) => work.await,
+                },
+                () = &mut work => {}
+            }
         });
     }
     acceptors.iter().for_each(tokio::task::JoinHandle::abort);
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
@@ -180,33 +308,55 @@ where
     }
 }
 
+/// Re-reads the web config at once on every SIGHUP.
+async fn reload_on_sighup(source: Arc<web_config::Source>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            let source = Arc::clone(&source);
+            // reading certificates is file I/O
+            let _ = tokio::task::spawn_blocking(move || source.reload_now()).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = source;
+}
+
 /// Basic auth and the configured headers around [`route`].
 async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if !handler.proven.swap(true, Ordering::Relaxed) {
+        // a complete request: this connection can no longer be evicted
+        handler.unproven.leave(handler.id);
+    }
     let Some(web) = &handler.web else {
         return route(&req, &handler.status, &handler.path);
     };
     let mut response = if web.users.is_empty() {
         route(&req, &handler.status, &handler.path)
     } else {
-        let header = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
-        let (auth, settings) = (Arc::clone(&handler.auth), Arc::clone(web));
-        // bcrypt is slow on purpose: off the async workers
-        let admitted =
-            tokio::task::spawn_blocking(move || auth.check(&settings.users, header.as_deref()))
-                .await
-                .unwrap_or(false);
-        if admitted {
-            route(&req, &handler.status, &handler.path)
-        } else {
-            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-            response
+        match authenticate(&handler.auth, web, &req).await {
+            Some(true) => route(&req, &handler.status, &handler.path),
+            Some(false) => {
+                let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
+                response
+                    .headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                response
+            }
+            None => {
+                let mut response = text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many password checks at once; retry.\n",
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
         }
     };
     for (name, value) in &web.headers {
@@ -218,6 +368,38 @@ async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Byte
         }
     }
     response
+}
+
+/// Whether the request's credentials are good; `None` when they are not
+/// remembered and every password check is busy.
+async fn authenticate(
+    auth: &Arc<Auth>,
+    web: &Arc<WebSettings>,
+    req: &Request<Incoming>,
+) -> Option<bool> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some((user, password)) = web_config::basic_credentials(header) else {
+        return Some(false);
+    };
+    if auth.authenticator.known_good(&web.users, &user, &password) {
+        return Some(true);
+    }
+    let Ok(permit) = Arc::clone(&auth.checks).try_acquire_owned() else {
+        auth.throttled.inc();
+        return None;
+    };
+    let (auth, web) = (Arc::clone(auth), Arc::clone(web));
+    // bcrypt is slow on purpose: off the async workers, and bounded
+    let admitted = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        auth.authenticator.verify(&web.users, &user, &password)
+    })
+    .await
+    .unwrap_or(false);
+    Some(admitted)
 }
 
 /// Accepts connections on `listener` and hands them on, until the receiver

@@ -189,6 +189,22 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
 }
 
+/// Re-reads the password file on every SIGHUP, to say whether it is valid.
+async fn check_password_on_sighup(broker: crate::config::BrokerConfig) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            broker.check_password_file();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = broker;
+}
+
 /// Runs the subscriber until `shutdown` fires.
 pub async fn run(
     cfg: MqttConfig,
@@ -205,6 +221,7 @@ pub async fn run(
         }
     };
     let (client, mut eventloop) = AsyncClient::new(initial, 64);
+    let password_check = tokio::spawn(check_password_on_sighup(cfg.broker.clone()));
     let filters: Vec<Filter> = cfg
         .topics
         .iter()
@@ -341,6 +358,7 @@ pub async fn run(
     }
 
     status.set_ready(false);
+    password_check.abort();
     if connected {
         disconnect(&client, &mut eventloop).await;
     }

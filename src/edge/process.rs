@@ -65,8 +65,12 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
+    raise_open_file_limit();
+    // bcrypt checks are bounded by the HTTP edge; this bounds every other
+    // blocking job too, so no flood can grow the thread count
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(16)
         .enable_all()
         .build()
     {
@@ -78,6 +82,7 @@ where
     };
     let result = runtime.block_on(async {
         let (trigger, shutdown) = shutdown::channel();
+        tokio::spawn(shutdown::log_other_signals());
         tokio::spawn(async move {
             match shutdown::signal().await {
                 Ok(name) => tracing::info!(signal = name, "shutting down"),
@@ -92,6 +97,26 @@ where
         Err(e) => {
             tracing::error!("{e}");
             None
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit, as Go programs
+/// (Prometheus, node_exporter) do at start: the HTTP edge holds up to 2,048
+/// connections, more than the usual soft limit of 1,024.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            let raised = rustix::process::Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            if let Err(e) = setrlimit(Resource::Nofile, raised) {
+                tracing::debug!(error = %e, "cannot raise the open-file limit");
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ mod alerting_e2e;
 mod alerts;
 mod analyze;
 mod architecture;
+mod attacks;
 mod cli;
 mod dashboards;
 mod demo_simulate;
