@@ -945,9 +945,6 @@ fn at_most_1000(raw: &str) -> Result<usize, String> {
     bounded(raw, 0, 1000)
 }
 
-/// Label matchers as they go between braces: quoted values, no braces,
-/// every matcher `name op "value"`.
-
 /// A DNS name or an IP address a certificate can be issued for.
 fn server_name(raw: &str) -> Result<String, String> {
     rustls::pki_types::ServerName::try_from(raw)

@@ -421,13 +421,16 @@ impl ReloadCounters {
     }
 }
 
+/// When each file last changed and its length, as far as `stat` tells.
+type Stamps = Vec<Option<(SystemTime, u64)>>;
+
 struct Current {
     settings: Arc<WebSettings>,
-    stamps: Vec<Option<(SystemTime, u64)>>,
+    stamps: Stamps,
     /// The stamps of a bad version already logged, so it is logged once.
-    rejected: Option<Vec<Option<(SystemTime, u64)>>>,
+    rejected: Option<Stamps>,
     /// Stamps seen changed, and since when they have stayed so.
-    changing: Option<(Vec<Option<(SystemTime, u64)>>, Instant)>,
+    changing: Option<(Stamps, Instant)>,
 }
 
 /// The web config file, re-read whenever it or a file it names changes.
@@ -496,7 +499,7 @@ impl Source {
         }
     }
 
-    fn reload(&self, current: &mut Current, now: Vec<Option<(SystemTime, u64)>>, why: &str) {
+    fn reload(&self, current: &mut Current, now: Stamps, why: &str) {
         let file = self.path.display();
         match load(&self.path) {
             Ok(settings) if self.started_with_tls && settings.tls.is_none() => {

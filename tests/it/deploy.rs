@@ -86,6 +86,8 @@ fn systemd_units_verify_and_stay_hardened() {
             "NoNewPrivileges=yes",
             "ProtectSystem=strict",
             "Environment=MQTT_EXPORTER_MQTT_PASSWORD_FILE=%d/mqtt-password",
+            // `systemctl reload` re-reads the web config and password file
+            "ExecReload=/bin/kill -HUP $MAINPID",
         ] {
             assert!(unit_text.contains(&format!("\n{line}\n")), "{unit}: {line}");
         }

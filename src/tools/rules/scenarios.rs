@@ -90,11 +90,14 @@ fn counter(len: u64, seed: u64, rate: impl Fn(u64) -> f64) -> String {
     out
 }
 
+/// One counter of a scenario: its reason and its events/s at a time.
+type Series = (&'static str, Box<dyn Fn(u64) -> f64>);
+
 /// What a scenario feeds and expects.
 pub struct Scenario {
     pub name: String,
     /// Reason of the counter, its events/s at t, and the seed.
-    series: Vec<(&'static str, Box<dyn Fn(u64) -> f64>)>,
+    series: Vec<Series>,
     len: u64,
     /// `Some((alert, reason, start, end))`: a storm that must page within 2
     /// minutes and keep firing to its end; `None`: nothing may page.
@@ -174,7 +177,7 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
         Scenario {
             name: "too_many_connection from none to 20 a minute".into(),
             series: vec![
-                (keepalive, Box::new(move |t| base(t))),
+                (keepalive, Box::new(base)),
                 (
                     "too_many_connection",
                     Box::new(move |t| {
@@ -195,7 +198,7 @@ pub fn scenarios(seed: u64) -> Vec<Scenario> {
             )),
         },
     ];
-    let quiet = |name: &str, series: Vec<(&'static str, Box<dyn Fn(u64) -> f64>)>| Scenario {
+    let quiet = |name: &str, series: Vec<Series>| Scenario {
         name: name.into(),
         series,
         len: 8 * DAY,
