@@ -186,7 +186,7 @@ pub struct RulesArgs {
     pub runbook_url: String,
 
     /// Base URL of the "MQTT disconnects" Grafana dashboard (e.g.
-    /// https://grafana.example.com/d/mqtt-disconnects). Each reason alert
+    /// `https://grafana.example.com/d/mqtt-disconnects`). Each reason alert
     /// then gets a dashboard_url annotation opening it on that reason around
     /// the alert's time. Off when not given.
     #[arg(
