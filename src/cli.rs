@@ -187,8 +187,8 @@ pub struct RulesArgs {
 
     /// Base URL of the "MQTT disconnects" Grafana dashboard (e.g.
     /// `https://grafana.example.com/d/mqtt-disconnects`). Each reason alert
-    /// then gets a dashboard_url annotation opening it on that reason around
-    /// the alert's time. Off when not given.
+    /// then gets a dashboard_url annotation opening it on that reason over
+    /// the last 3 hours. Off when not given.
     #[arg(
         long = "rules.dashboard-url",
         env = "MQTT_EXPORTER_RULES_DASHBOARD_URL",

@@ -312,7 +312,9 @@ fn rules_for_another_job_runbook_host_and_severities_pass_promtool() {
         .count(),
         15
     );
-    assert!(file.contains("&var-reason=keepalive_timeout&from={{ with query"));
+    assert!(file.contains(
+        "dashboard_url: \"https://grafana.example.com/d/mqtt-disconnects?orgId=1&var-reason=keepalive_timeout&from=now-3h&to=now\"\n"
+    ));
 }
 
 #[test]

@@ -422,10 +422,7 @@ fn tests(o: &RulesOptions, seed: Option<u64>) -> String {
                 let _ = writeln!(out, "              action: {}", q(r.info().action));
             }
             let _ = writeln!(out, "              runbook_url: {}", q(&o.runbook(&a)));
-            if let (Some(base), Some(r)) = (&o.dashboard_url, a.reason) {
-                // promtool keeps no ALERTS_FOR_STATE: the link falls back
-                let sep = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{sep}var-reason={}&from=now-3h&to=now", r.as_str());
+            if let Some(url) = a.reason.and_then(|r| o.dashboard(r)) {
                 let _ = writeln!(out, "              dashboard_url: {}", q(&url));
             }
         }
