@@ -558,7 +558,7 @@ pub struct EventArgs {
         value_name = "N",
         value_parser = at_most_1000
     )]
-    pub top_clients: usize,
+    pub top_flapping: usize,
 
     /// Distinct peer addresses kept per flapping client (at most 1000).
     #[arg(
@@ -593,7 +593,7 @@ pub struct EventArgs {
         value_name = "N",
         value_parser = at_most_100
     )]
-    pub top_devices: usize,
+    pub top_clients: usize,
 
     /// Window of the top clients per reason; it slides in fifths.
     #[arg(

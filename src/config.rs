@@ -250,7 +250,7 @@ pub fn pipeline_settings(args: &EventArgs) -> PipelineSettings {
     PipelineSettings {
         aliases: Aliases::new(args.reason_aliases.iter().cloned()),
         max_payload_bytes: args.max_payload_size,
-        top_flapping: args.top_clients,
+        top_flapping: args.top_flapping,
         flapping: Settings {
             takeover_window_ms: millis(args.takeover_window),
             takeover_threshold: args.takeover_threshold,
@@ -260,10 +260,10 @@ pub fn pipeline_settings(args: &EventArgs) -> PipelineSettings {
             max_peers: args.max_peers,
             max_skew_ms: millis(args.max_clock_skew),
         },
-        top_clients: args.top_devices,
+        top_clients: args.top_clients,
         top: TopSettings {
             window_ms: millis(args.top_window),
-            capacity: TopSettings::capacity_for(args.top_devices),
+            capacity: TopSettings::capacity_for(args.top_clients),
         },
     }
 }

@@ -65,7 +65,7 @@ struct File {
     #[serde(default)]
     basic_auth_users: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    rate_limit: Option<serde_yaml::Value>,
+    rate_limit: Option<serde_yaml_ng::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,7 +137,7 @@ pub fn load(path: &Path) -> Result<WebSettings, WebConfigError> {
             "the file is empty: write `{}` to serve without TLS and authentication".into(),
         ));
     }
-    let file: File = match serde_yaml::from_str::<Option<File>>(&text) {
+    let file: File = match serde_yaml_ng::from_str::<Option<File>>(&text) {
         Ok(file) => file.unwrap_or_default(),
         Err(e) => return Err(WebConfigError(one_line(&e.to_string()))),
     };

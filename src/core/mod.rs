@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod event;
 pub mod flapping;
+pub mod listed;
 pub mod metrics;
 pub mod pipeline;
 pub mod reasons;

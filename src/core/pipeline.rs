@@ -14,10 +14,6 @@ use crate::core::metrics::{Metrics, Series};
 use crate::core::reasons::{self, Aliases, Reason};
 use crate::core::top::{TopClients, TopReport, TopSettings};
 
-/// Clients per reason listed on `/api/v1/top` and the landing page (at least
-/// `--top.clients`).
-pub const TOP_LISTED: usize = 20;
-
 /// Pipeline settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PipelineSettings {
@@ -242,9 +238,10 @@ impl Pipeline {
             .metrics
             .set_top_flapping(&self.top_series, &clients[..top.min(clients.len())]);
         clients.truncate(listed);
-        let report = self
-            .top
-            .top(now_ms, self.settings.top_clients.max(TOP_LISTED));
+        let report = self.top.top(
+            now_ms,
+            self.settings.top_clients.max(crate::core::listed::TOP_API),
+        );
         self.top_disconnect_series = self.metrics.set_top_disconnects(
             &self.top_disconnect_series,
             &report,

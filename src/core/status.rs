@@ -5,7 +5,7 @@
 //! swap a pointer), so neither edge waits on the other.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus::Registry;
 
@@ -21,6 +21,8 @@ pub struct Status {
     topics: AtomicUsize,
     flapping: RwLock<Arc<Vec<FlappingClient>>>,
     top: RwLock<Arc<TopReport>>,
+    /// Called once, the first time the status turns ready.
+    on_ready: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 impl Status {
@@ -32,6 +34,21 @@ impl Status {
             topics: AtomicUsize::new(0),
             flapping: RwLock::new(Arc::new(Vec::new())),
             top: RwLock::new(Arc::default()),
+            on_ready: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Calls `f` once the status is ready: at once if it is, else when it
+    /// turns ready (so a waiter needs no polling).
+    pub fn when_ready(&self, f: impl FnOnce() + Send + 'static) {
+        let Ok(mut waiting) = self.on_ready.lock() else {
+            return;
+        };
+        if self.is_ready() {
+            drop(waiting);
+            f();
+        } else {
+            waiting.push(Box::new(f));
         }
     }
 
@@ -41,7 +58,21 @@ impl Status {
 
     /// Ready means subscribed to at least one topic on a live session.
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
+        let waiting = match self.on_ready.lock() {
+            Ok(mut waiting) => {
+                self.ready.store(ready, Ordering::Relaxed);
+                if ready {
+                    std::mem::take(&mut *waiting)
+                } else {
+                    Vec::new()
+                }
+            }
+            Err(_) => {
+                self.ready.store(ready, Ordering::Relaxed);
+                Vec::new()
+            }
+        };
+        waiting.into_iter().for_each(|f| f());
     }
 
     /// Records a SUBACK: `granted` of `topics` filters; ready if any.

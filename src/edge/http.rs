@@ -668,9 +668,6 @@ fn escape_invisible_json(json: &str) -> String {
     out
 }
 
-/// Clients per reason shown on the landing page.
-const LANDING_TOP: usize = 5;
-
 fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopReport) -> String {
     let mut top_rows = String::new();
     for entry in &top.reasons {
@@ -684,7 +681,7 @@ fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopRepo
                 reason = entry.reason,
             );
         }
-        for c in entry.clients.iter().take(LANDING_TOP) {
+        for c in entry.clients.iter().take(crate::core::listed::TOP_LANDING) {
             let _ = write!(
                 top_rows,
                 "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",

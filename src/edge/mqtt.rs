@@ -36,12 +36,9 @@ const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often flapping windows advance and the HTTP snapshot is refreshed.
 const TICK: Duration = Duration::from_secs(1);
-/// Flapping clients listed on `/` and `/api/v1/flapping` (most events first).
-const MAX_LISTED: usize = 1000;
-
 /// Advances the windows and publishes the (bounded) flapping and top lists.
 fn tick(pipeline: &mut Pipeline, status: &Status) {
-    status.set_flapping(pipeline.tick(now_ms(), MAX_LISTED));
+    status.set_flapping(pipeline.tick(now_ms(), crate::core::listed::FLAPPING));
     status.set_top(pipeline.top_report());
 }
 

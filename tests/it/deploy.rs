@@ -221,8 +221,9 @@ fn generated_manifests_are_current_and_listed() {
         &dashboards::configmap(),
     );
     // the ConfigMap holds the dashboards byte for byte
-    let map: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(kube("dashboards.yaml")).unwrap()).unwrap();
+    let map: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(kube("dashboards.yaml")).unwrap())
+            .unwrap();
     for file in ["mqtt-disconnects.json", "mqtt-flapping.json"] {
         let shipped = std::fs::read_to_string(root().join("dashboards").join(file)).unwrap();
         assert_eq!(map["data"][file].as_str(), Some(shipped.as_str()), "{file}");
@@ -233,8 +234,8 @@ fn generated_manifests_are_current_and_listed() {
     );
 
     // every manifest beside the kustomization is one of its resources
-    let kustomization: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(kube("kustomization.yaml")).unwrap())
+    let kustomization: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(kube("kustomization.yaml")).unwrap())
             .unwrap();
     let mut listed: Vec<String> = kustomization["resources"]
         .as_sequence()
@@ -254,8 +255,9 @@ fn generated_manifests_are_current_and_listed() {
 
 #[test]
 fn the_deployment_runs_as_non_root_with_probes_and_the_secret() {
-    let d: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(kube("deployment.yaml")).unwrap()).unwrap();
+    let d: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(kube("deployment.yaml")).unwrap())
+            .unwrap();
     let pod = &d["spec"]["template"]["spec"];
     let c = &pod["containers"][0];
     assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
@@ -299,7 +301,7 @@ fn the_deployment_runs_as_non_root_with_probes_and_the_secret() {
     );
     // the memory request covers the measured storm peak (196 MiB), the
     // limit leaves room above it
-    let mib = |v: &serde_yaml::Value| {
+    let mib = |v: &serde_yaml_ng::Value| {
         v.as_str()
             .and_then(|s| s.strip_suffix("Mi"))
             .and_then(|s| s.parse::<u64>().ok())

@@ -24,17 +24,37 @@ fn count(e: &Exporter) -> u64 {
     e.value(SERIES).unwrap_or(0.0) as u64
 }
 
+/// How long a wait on a count may take: generous, since a busy 2-core CI
+/// machine drains far slower than a quiet one; a failure says the count.
+const DRAIN: Duration = Duration::from_secs(180);
+
 /// Waits until the count stops changing for a second, then returns it.
 fn settled(e: &Exporter) -> u64 {
     let mut last = count(e);
     let mut stable = 0;
-    wait_for("the count to settle", Duration::from_secs(60), || {
+    wait_for("the count to settle", DRAIN, || {
         std::thread::sleep(Duration::from_millis(250));
         let now = count(e);
         stable = if now == last { stable + 1 } else { 0 };
         last = now;
-        (stable >= 4).then_some(now)
+        if stable >= 4 {
+            Ok(now)
+        } else {
+            Err(format!("count {now}, still changing"))
+        }
     })
+}
+
+/// Waits until `e` has counted at least `want`; a failure says how many.
+fn counted_at_least(e: &Exporter, want: u64) {
+    wait_for("every event to be counted", DRAIN, || {
+        let got = count(e);
+        if got >= want {
+            Ok(())
+        } else {
+            Err(format!("counted {got} of {want}"))
+        }
+    });
 }
 
 #[test]
@@ -54,9 +74,7 @@ fn broker_restart_mid_stream_loses_nothing() {
     broker.publish_lines(topic, &batch("c", 10_000), 1);
 
     let published = 30_000;
-    wait_for("every event to be counted", Duration::from_secs(60), || {
-        (count(&exporter) >= published).then_some(())
-    });
+    counted_at_least(&exporter, published);
     let got = settled(&exporter);
     assert!(
         (published..=published + MAX_INFLIGHT).contains(&got),
@@ -85,8 +103,13 @@ fn exporter_killed_while_events_flow_catches_up_from_its_session() {
             }
         })
     };
-    wait_for("a quarter of the stream", Duration::from_secs(60), || {
-        (published.load(Ordering::SeqCst) >= 2_500).then_some(())
+    wait_for("a quarter of the stream", DRAIN, || {
+        let n = published.load(Ordering::SeqCst);
+        if n >= 2_500 {
+            Ok(())
+        } else {
+            Err(format!("published {n}"))
+        }
     });
     let counted_before = count(&first);
     first.kill();
@@ -125,11 +148,14 @@ fn two_replicas_on_a_shared_subscription_split_the_stream_exactly() {
             1,
         );
     }
-    wait_for(
-        "both replicas to count everything",
-        Duration::from_secs(60),
-        || (count(&a) + count(&b) >= 15_000).then_some(()),
-    );
+    wait_for("both replicas to count everything", DRAIN, || {
+        let (ca, cb) = (count(&a), count(&b));
+        if ca + cb >= 15_000 {
+            Ok(())
+        } else {
+            Err(format!("{ca} + {cb} of 15000"))
+        }
+    });
     let (ca, cb) = (settled(&a), settled(&b));
     assert_eq!(ca + cb, 15_000, "replica a {ca} + replica b {cb}");
     assert!(ca > 0 && cb > 0, "one replica got nothing: {ca} / {cb}");

@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 
 use crate::cli::{RulesArgs, RulesFormat};
+use crate::core::listed::TOP_PAGE;
 use crate::core::reasons::{Reason, Severity};
 use crate::core::top::STANDOUT_MIN;
 
@@ -31,8 +32,6 @@ pub const DEFAULT_RUNBOOK_URL: &str = concat!(
 );
 /// The scrape job the shipped rules select.
 pub const DEFAULT_SELECTOR: &str = "job=\"mqtt-disconnect-exporter\"";
-/// How many devices the keepalive and too_many_connection pages name.
-const PAGE_TOP_DEVICES: usize = 5;
 
 /// Recorded per-reason rates, shared by the alerts and the dashboards.
 pub const RATE_2M: &str = "job_reason:mqtt_client_disconnects:rate2m";
@@ -334,7 +333,7 @@ impl Alert {
                 .replace('"', "\\\"")
         };
         let top = query(format!(
-            "sort_desc(topk({PAGE_TOP_DEVICES}, mqtt_client_top_disconnects{{MATCHERS}}))"
+            "sort_desc(topk({TOP_PAGE}, mqtt_client_top_disconnects{{MATCHERS}}))"
         ));
         let clients = query("sum(mqtt_client_disconnecting_clients{MATCHERS})".into());
         Some(format!(

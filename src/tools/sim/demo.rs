@@ -150,11 +150,10 @@ pub async fn run(args: &DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
     // The embedded broker keeps nothing for absent subscribers: start the
     // fleet once the exporter has subscribed, so no event is lost.
     let mut waiting = shutdown.clone();
-    let ready = async {
-        while !status.is_ready() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let (subscribed, ready) = tokio::sync::oneshot::channel();
+    status.when_ready(move || {
+        let _ = subscribed.send(());
+    });
     tokio::select! {
         _ = ready => {}
         _ = waiting.recv() => {}

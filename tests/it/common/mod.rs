@@ -180,15 +180,36 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Waits until `check` returns Some, polling; panics with `what` after `limit`.
-pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+/// What a wait's check returns: done with a value, or not yet, with the
+/// figure it reached (an `Err` carries it; `None` has none to tell).
+pub trait Waited<T> {
+    fn done(self) -> Result<T, String>;
+}
+
+impl<T> Waited<T> for Option<T> {
+    fn done(self) -> Result<T, String> {
+        self.ok_or_else(|| "not yet".to_string())
+    }
+}
+
+impl<T, E: std::fmt::Debug> Waited<T> for Result<T, E> {
+    fn done(self) -> Result<T, String> {
+        self.map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// Waits until `check` is done, polling; after `limit` panics with `what`
+/// and the last figure the check reached, so a failure tells loss from
+/// slowness.
+pub fn wait_for<T, W: Waited<T>>(what: &str, limit: Duration, mut check: impl FnMut() -> W) -> T {
     let start = Instant::now();
     loop {
-        if let Some(v) = check() {
-            return v;
-        }
+        let last = match check().done() {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
         if start.elapsed() > limit {
-            panic!("timed out after {limit:?} waiting for {what}");
+            panic!("timed out after {limit:?} waiting for {what}; last reached: {last}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
