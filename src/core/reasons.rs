@@ -131,6 +131,7 @@ pub static TABLE: [ReasonInfo; 17] = [
             "bad_authentication_method",
             "unauthenticated",
             "authentication_failed",
+            "tls_handshake_failed",
         ],
         mqtt5_codes: &[0x86, 0x8C],
     },
@@ -141,7 +142,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "Unauthorized, similar to HTTP status code 403.",
         action: "Insufficient permissions. The client is authenticated but lacks permission to connect or perform operations (such as publishing/subscribing to specific topics). Check the ACL policy configuration and grant necessary permissions to this client.",
-        aliases: &["forbidden_access", "unauthorized", "banned"],
+        aliases: &["forbidden_access", "unauthorized", "banned", "qos_not_supported", "http_origin_not_allowed"],
         mqtt5_codes: &[0x87, 0x8A],
     },
     ReasonInfo {
@@ -271,7 +272,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "Internal server error.",
         action: "Server issue. Contact the broker's operator or vendor with the timestamp, instance ID and client ID to troubleshoot the server.",
-        aliases: &["server_error", "internal_error", "unspecified_error", "implementation_specific_error"],
+        aliases: &["server_error", "internal_error", "unspecified_error", "implementation_specific_error", "out_of_memory"],
         mqtt5_codes: &[0x80, 0x83],
     },
     ReasonInfo {

@@ -167,3 +167,120 @@ fn real_clients_are_counted_from_mosquittos_log() {
         .collect();
     assert_eq!(peers, addresses[1..], "{list:?}");
 }
+
+/// MQTT's variable-length remaining length.
+fn remaining(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n % 128) as u8;
+        n /= 128;
+        out.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            return out;
+        }
+    }
+}
+
+/// CONNECT (3.1.1, clean session) with any client ID; the CONNACK's code.
+fn connect_long(port: u16, id: &str) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60];
+    body.extend((id.len() as u16).to_be_bytes());
+    body.extend(id.as_bytes());
+    let mut packet = vec![0x10];
+    packet.extend(remaining(body.len()));
+    packet.extend(body);
+    s.write_all(&packet).unwrap();
+    let mut ack = [0u8; 4];
+    s.read_exact(&mut ack).unwrap();
+    assert_eq!(ack[3], 0, "CONNACK for {id}");
+    s
+}
+
+/// PUBLISH to `a/b` with `qos` (packet ID 1 when above 0).
+fn publish(s: &mut TcpStream, qos: u8, payload: &[u8]) {
+    let mut body = vec![0, 3, b'a', b'/', b'b'];
+    if qos > 0 {
+        body.extend([0, 1]);
+    }
+    body.extend(payload);
+    let mut packet = vec![0x30 | (qos << 1)];
+    packet.extend(remaining(body.len()));
+    packet.extend(body);
+    let _ = s.write_all(&packet);
+}
+
+/// What real clients make Mosquitto 2.0.11 print, beyond the everyday
+/// lines: a TCP reset (SO_LINGER 0), a packet over `max_packet_size`, a
+/// PUBLISH above `max_qos`, client IDs that hold other lines' suffixes, and
+/// a client ID long enough that Mosquitto cuts its line.
+#[test]
+fn mosquitto_2_0_11s_other_lines_from_real_clients() {
+    let broker = Broker::prepare().start_prepared(
+        "max_packet_size 2000\nmax_qos 1\nlog_dest topic\nlog_type notice\nlog_type information\n",
+    );
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "it-mosquitto-lines",
+        "--mqtt.topic",
+        "$SYS/broker/log/#",
+    ]);
+    exporter.wait_ready();
+    let port = broker.port;
+    // a reset: "Client rst closed its connection." (tcp_closed)
+    let s = connect_long(port, "rst");
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+    // "Client big disconnected due to oversize packet." (other)
+    let mut s = connect_long(port, "big");
+    publish(&mut s, 0, &[b'x'; 3000]);
+    let mut buf = [0u8; 16];
+    let _ = s.read(&mut buf);
+    // "Too high QoS in PUBLISH from q2, disconnecting." then "Bad socket
+    // read/write on client q2: Requested QoS not supported on server."
+    // (not_authorized, counted once)
+    let mut s = connect_long(port, "q2");
+    publish(&mut s, 2, b"hi");
+    let _ = s.read(&mut buf);
+    // client IDs ending in other lines' suffixes leave cleanly (normal)
+    for id in [
+        "liar disconnected.",
+        "liar has exceeded timeout, disconnecting.",
+        "liar disconnected: Connection reset by peer",
+        "liar already connected, closing old connection.",
+    ] {
+        let mut s = connect_long(port, id);
+        s.write_all(&[0xE0, 0x00]).unwrap();
+        let _ = s.read(&mut buf);
+    }
+    // a 1,000-byte client ID: its line loses the suffix (other, counted)
+    let s = connect_long(port, &"x".repeat(1000));
+    drop(s);
+
+    exporter.wait_value(r#"mqtt_client_disconnects_total{reason="normal"}"#, 4.0);
+    exporter.wait_value(r#"mqtt_client_disconnects_total{reason="other"}"#, 2.0);
+    let text = exporter.metrics();
+    let v = |reason: &str| metric(&text, &format!(r#"mqtt_client_disconnects_total{{reason="{reason}"}}"#));
+    assert_eq!(v("tcp_closed"), Some(1.0), "{text}");
+    assert_eq!(v("not_authorized"), Some(1.0), "{text}");
+    assert_eq!(v("keepalive_timeout"), Some(0.0), "{text}");
+    assert_eq!(v("takeovered"), Some(0.0), "{text}");
+    // each cause that has no row is logged once
+    let log = std::fs::read_to_string(&exporter.log).unwrap();
+    assert_eq!(log.matches("oversize_packet").count(), 1, "{log}");
+    assert_eq!(log.matches("truncated_log_line").count(), 1, "{log}");
+}
+
+#[test]
+fn the_readme_lists_every_mosquitto_line() {
+    crate::common::readme_section_is(
+        "mosquitto",
+        &mqtt_disconnect_exporter::core::event::mosquitto_log::markdown_lines(),
+        "run `UPDATE_GENERATED=1 cargo test --test it mosquitto_log`",
+    );
+}
