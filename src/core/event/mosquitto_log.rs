@@ -87,7 +87,11 @@ pub const LINES: [Line; 24] = [
 /// the clean `Client <id> disconnected.` (all): after [`LINES`], since every
 /// other suffix would end a client ID that ends with these.
 const LAST: [Line; 2] = [
-    line(" disconnected due to malformed packet.", "malformed_packet", "loop.c 2.0.11, 2.0.20, develop"),
+    line(
+        " disconnected due to malformed packet.",
+        "malformed_packet",
+        "loop.c 2.0.11, 2.0.20, develop",
+    ),
     line(" disconnected.", "normal", "loop.c all"),
 ];
 
@@ -127,7 +131,9 @@ fn bad_socket_reason(text: &str) -> &'static str {
 
 /// The README's table of Mosquitto's lines, from [`LINES`].
 pub fn markdown_lines() -> String {
-    let mut out = String::from("| log line | raw reason | counted as | from (file, versions) |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| log line | raw reason | counted as | from (file, versions) |\n|---|---|---|---|\n",
+    );
     let row = |out: &mut String, text: &str, raw: &str, source: &str| {
         let reason = crate::core::reasons::classify(raw).as_str();
         out.push_str(&format!("| `{text}` | `{raw}` | `{reason}` | {source} |\n"));
@@ -135,12 +141,42 @@ pub fn markdown_lines() -> String {
     for l in LINES.iter().chain(LAST.iter()) {
         row(&mut out, &format!("Client X{}", l.suffix), l.raw, l.source);
     }
-    row(&mut out, "Socket error on client X, disconnecting.", "sock_error", "loop.c 1.6.15");
-    row(&mut out, "Client X disconnected: <strerror>.", "sock_error", "loop.c 2.0.11, 2.0.20, develop");
-    row(&mut out, "Client <unknown> disconnected: Protocol error.", "tls_handshake_failed", "loop.c 2.0.11, 2.0.20, develop (a failed TLS handshake)");
-    row(&mut out, "Bad socket read/write on client X: <text>", "sock_error", "loop.c 2.0.11, 2.0.20, develop");
-    row(&mut out, "Bad socket read/write on client X: Requested QoS not supported on server.", "qos_not_supported", "loop.c 2.0.11 (a PUBLISH above max_qos)");
-    row(&mut out, "a `Client ...` line cut at 999 characters", "truncated_log_line", "logging.c (log_line[1000])");
+    row(
+        &mut out,
+        "Socket error on client X, disconnecting.",
+        "sock_error",
+        "loop.c 1.6.15",
+    );
+    row(
+        &mut out,
+        "Client X disconnected: <strerror>.",
+        "sock_error",
+        "loop.c 2.0.11, 2.0.20, develop",
+    );
+    row(
+        &mut out,
+        "Client <unknown> disconnected: Protocol error.",
+        "tls_handshake_failed",
+        "loop.c 2.0.11, 2.0.20, develop (a failed TLS handshake)",
+    );
+    row(
+        &mut out,
+        "Bad socket read/write on client X: <text>",
+        "sock_error",
+        "loop.c 2.0.11, 2.0.20, develop",
+    );
+    row(
+        &mut out,
+        "Bad socket read/write on client X: Requested QoS not supported on server.",
+        "qos_not_supported",
+        "loop.c 2.0.11 (a PUBLISH above max_qos)",
+    );
+    row(
+        &mut out,
+        "Client X... (cut at 999 characters)",
+        "truncated_log_line",
+        "logging.c (log_line[1000])",
+    );
     out
 }
 
@@ -397,7 +433,10 @@ mod tests {
         let line = &line[..999];
         let (id, raw) = reason(line).unwrap();
         assert_eq!(raw, "truncated_log_line");
-        assert_eq!(crate::core::reasons::classify(&raw), crate::core::reasons::Reason::Other);
+        assert_eq!(
+            crate::core::reasons::classify(&raw),
+            crate::core::reasons::Reason::Other
+        );
         assert!(id.starts_with("xxx"));
         // a short line without a known suffix is no disconnect
         assert_eq!(reason("Client x did something else."), None);
