@@ -571,16 +571,17 @@ pub struct EventArgs {
     pub max_peers: usize,
 
     /// An extra spelling of a reason, RAW=CANONICAL (e.g. "Session Kicked=kicked"),
-    /// matched like the table's own aliases and before them; repeat for several.
-    /// CANONICAL is a label value of `mqtt-disconnect-exporter reasons`.
+    /// matched like the table's own aliases and before them; repeat, or separate
+    /// with commas, for several (write a comma inside RAW as \,). CANONICAL is a
+    /// label value of `mqtt-disconnect-exporter reasons`. A spelling given two
+    /// reasons, and a numeric RAW (codes map through the MQTT 5 table), are refused.
     #[arg(
         long = "reason.alias",
         env = "MQTT_EXPORTER_REASON_ALIAS",
-        value_delimiter = ',',
         value_name = "RAW=CANONICAL",
-        value_parser = reason_alias
+        value_parser = reason_aliases
     )]
-    pub reason_aliases: Vec<(String, Reason)>,
+    pub reason_aliases: Vec<AliasList>,
 
     /// Client IDs per reason exported as mqtt_client_top_disconnects{reason,clientid}
     /// series: those with the most disconnects in --top.window, among the ones
@@ -907,6 +908,29 @@ fn session_expiry(raw: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Aliases given in one `--reason.alias` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasList(pub Vec<(String, Reason)>);
+
+/// `RAW=CANONICAL[,RAW=CANONICAL...]`, where `\,` is a comma inside RAW.
+fn reason_aliases(raw: &str) -> Result<AliasList, String> {
+    let mut list = Vec::new();
+    let mut item = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => {
+                item.push(',');
+                chars.next();
+            }
+            ',' => list.push(reason_alias(&std::mem::take(&mut item))?),
+            c => item.push(c),
+        }
+    }
+    list.push(reason_alias(&item)?);
+    Ok(AliasList(list))
+}
+
 /// `RAW=CANONICAL`: a raw reason spelling and the reason it means.
 fn reason_alias(raw: &str) -> Result<(String, Reason), String> {
     let (spelling, canonical) = raw
@@ -914,6 +938,16 @@ fn reason_alias(raw: &str) -> Result<(String, Reason), String> {
         .ok_or_else(|| "expected RAW=CANONICAL, e.g. \"Session Kicked=kicked\"".to_string())?;
     if spelling.trim().is_empty() {
         return Err("the raw spelling is empty".into());
+    }
+    let s = spelling.trim();
+    let numeric = s.parse::<u64>().is_ok()
+        || s.strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .is_some_and(|h| u64::from_str_radix(h, 16).is_ok());
+    if numeric {
+        return Err(format!(
+            "{s:?} is a reason code: codes map through the MQTT 5 code table, not aliases"
+        ));
     }
     let reason = reasons::by_id(canonical.trim()).ok_or_else(|| {
         let ids: Vec<&str> = reasons::TABLE.iter().map(|row| row.id).collect();

@@ -194,7 +194,7 @@ impl Config {
                 max_packet_size: sub.max_packet_size,
             },
             web: WebConfig::from_args(&args.web)?,
-            pipeline: pipeline_settings(&args.events),
+            pipeline: pipeline_settings(&args.events)?,
             log_level: args.log.level,
             log_format: args.log.format,
         })
@@ -245,10 +245,13 @@ impl BrokerConfig {
     }
 }
 
-/// The pipeline's settings from the event and flapping flags.
-pub fn pipeline_settings(args: &EventArgs) -> PipelineSettings {
-    PipelineSettings {
-        aliases: Aliases::new(args.reason_aliases.iter().cloned()),
+/// The pipeline's settings from the event and flapping flags; conflicting
+/// `--reason.alias` spellings are refused.
+pub fn pipeline_settings(args: &EventArgs) -> Result<PipelineSettings, ConfigError> {
+    let aliases = Aliases::new(args.reason_aliases.iter().flat_map(|l| l.0.iter().cloned()))
+        .map_err(|why| invalid("--reason.alias", "", why))?;
+    Ok(PipelineSettings {
+        aliases,
         max_payload_bytes: args.max_payload_size,
         top_flapping: args.top_flapping,
         flapping: Settings {
@@ -265,7 +268,7 @@ pub fn pipeline_settings(args: &EventArgs) -> PipelineSettings {
             window_ms: millis(args.top_window),
             capacity: TopSettings::capacity_for(args.top_clients),
         },
-    }
+    })
 }
 
 /// TLS flags go with mqtts:// only; a client certificate needs its key;

@@ -650,7 +650,8 @@ mod tests {
     fn operator_aliases_count_under_their_reason() {
         let registry = Registry::new();
         let settings = PipelineSettings {
-            aliases: Aliases::new([("Session Kicked".to_string(), Reason::Kicked)]),
+            aliases: Aliases::new([("Session Kicked".to_string(), Reason::Kicked)])
+                .unwrap_or_default(),
             ..PipelineSettings::default()
         };
         let mut p = Pipeline::new(Metrics::new(&registry).unwrap(), settings);

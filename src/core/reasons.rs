@@ -354,14 +354,25 @@ pub struct Aliases(HashMap<String, Reason>);
 
 impl Aliases {
     /// The aliases of `pairs` (raw spelling, canonical reason); spellings
-    /// longer than any reason we match are left out.
-    pub fn new(pairs: impl IntoIterator<Item = (String, Reason)>) -> Aliases {
-        Aliases(
-            pairs
-                .into_iter()
-                .filter_map(|(raw, reason)| Some((normalize(&raw)?, reason)))
-                .collect(),
-        )
+    /// longer than any reason we match are left out. Two spellings that
+    /// match alike (`foo` and `FOO`) given different reasons are refused,
+    /// naming the spelling: the last one must not win silently.
+    pub fn new(pairs: impl IntoIterator<Item = (String, Reason)>) -> Result<Aliases, String> {
+        let mut map: HashMap<String, Reason> = HashMap::new();
+        for (raw, reason) in pairs {
+            let Some(key) = normalize(&raw) else { continue };
+            match map.insert(key, reason) {
+                Some(before) if before != reason => {
+                    return Err(format!(
+                        "{raw:?} is given as {} and as {}",
+                        before.as_str(),
+                        reason.as_str()
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(Aliases(map))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -549,7 +560,10 @@ mod tests {
         let aliases = Aliases::new([
             ("Session Kicked".to_string(), Reason::Kicked),
             ("tcp_closed".to_string(), Reason::KeepaliveTimeout),
-        ]);
+            // the same spelling twice for the same reason is fine
+            ("SESSION kicked".to_string(), Reason::Kicked),
+        ])
+        .unwrap_or_default();
         assert_eq!(aliases.classify("session kicked"), Reason::Kicked);
         assert_eq!(aliases.classify(" SESSION-KICKED "), Reason::Kicked);
         // an operator may re-map a built-in spelling
@@ -562,5 +576,14 @@ mod tests {
         assert_eq!(by_id("go_away"), Some(Reason::GoAway));
         assert_eq!(by_id("Go_Away"), None);
         assert!(Aliases::default().is_empty());
+        // one spelling, two reasons: refused, not last-wins
+        assert_eq!(
+            Aliases::new([
+                ("foo".to_string(), Reason::Kicked),
+                ("FOO".to_string(), Reason::Normal),
+            ])
+            .map(|_| ()),
+            Err("\"FOO\" is given as kicked and as normal".to_string())
+        );
     }
 }

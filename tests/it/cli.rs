@@ -225,3 +225,56 @@ fn readme_flag_table_is_the_generated_one() {
         "run UPDATE_GENERATED=1 cargo test --test it readme_flag_table",
     );
 }
+
+#[test]
+fn reason_aliases_that_cannot_work_are_refused_and_a_comma_can_be_written() {
+    // one spelling, two reasons: refused, not last-wins
+    refused(
+        &[
+            "--reason.alias",
+            "foo=kicked",
+            "--reason.alias",
+            "FOO=normal",
+        ],
+        "--reason.alias",
+    );
+    refused(
+        &["--reason.alias", "foo=kicked,Foo=normal"],
+        "--reason.alias",
+    );
+    // a numeric code is mapped by the MQTT 5 table, never by an alias
+    refused(&["--reason.alias", "142=go_away"], "--reason.alias");
+    refused(&["--reason.alias", "0x8E=go_away"], "--reason.alias");
+    // a comma inside RAW is written \, : analyze counts "a,b" as kicked
+    let dir = std::env::temp_dir().join(format!("mde-alias-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("events.jsonl");
+    std::fs::write(
+        &log,
+        "{\"event\":\"client.disconnected\",\"clientid\":\"d1\",\"reason\":\"a,b\"}\n\
+         {\"event\":\"client.disconnected\",\"clientid\":\"d2\",\"reason\":\"c\"}\n",
+    )
+    .unwrap();
+    let out = crate::common::run_exporter(&[
+        "analyze",
+        "--format",
+        "json",
+        "--reason.alias",
+        r"a\,b=kicked,c=go_away",
+        log.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let count = |reason: &str| report["disconnects"][reason].as_u64();
+    assert_eq!(
+        (count("kicked"), count("go_away"), count("other")),
+        (Some(1), Some(1), None),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -65,7 +65,13 @@ pub struct Report {
 /// The `analyze` subcommand: reads the file (or stdin), prints the report;
 /// exit 66 if the file cannot be opened, 1 if reading or writing fails.
 pub fn main(args: &AnalyzeArgs) -> ExitCode {
-    let settings = pipeline_settings(&args.events);
+    let settings = match pipeline_settings(&args.events) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("mqtt-disconnect-exporter: {e}");
+            return ExitCode::from(64);
+        }
+    };
     let result = if args.file == "-" {
         let stdin = io::stdin().lock();
         analyze(BufReader::with_capacity(256 * 1024, stdin), settings, None)

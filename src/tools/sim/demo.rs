@@ -126,7 +126,7 @@ pub async fn run(args: &DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
             max_packet_size: 1024 * 1024,
         },
         web: WebConfig::from_args(&args.web)?,
-        pipeline: pipeline_settings(&args.events),
+        pipeline: pipeline_settings(&args.events)?,
         log_level: args.log.level,
         log_format: args.log.format,
     };
