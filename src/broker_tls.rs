@@ -10,15 +10,28 @@
 //! another name than the URL's host (an IP address, say).
 //! `--mqtt.tls-insecure-skip-verify` accepts any certificate; it is logged
 //! as a warning at every connect.
+//!
+//! Certificates made as mosquitto-tls(7) says (`openssl x509 -req` without
+//! `-extfile`) are X.509 version 1, with only a CN. Mosquitto and OpenSSL
+//! accept them; rustls's verifier (webpki) does not, and this module does
+//! not verify certificates itself. So: a v1 *client* certificate is used as
+//! it is (only what must hold is checked at start: both files parse and the
+//! key belongs to the certificate, by comparing public keys); with
+//! `--mqtt.tls-insecure-skip-verify` a v1 broker certificate is accepted;
+//! and a broker certificate that cannot be verified for its shape (v1, or
+//! no subjectAltName for the host) is explained by [`explain`], with the
+//! command that re-issues it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::ResolvesClientCert;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// How to talk TLS to the broker.
@@ -100,13 +113,57 @@ pub fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-/// The client certificate chain and key: they must parse and belong
-/// together; the error names the file to fix.
+/// The contents and the whole encoding of the DER element at the start of
+/// `der`, and what follows it.
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+    let tag = *der.first()?;
+    let first = *der.get(1)?;
+    let (len, head) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = der
+            .get(2..2 + n)?
+            .iter()
+            .fold(0usize, |l, b| (l << 8) | usize::from(*b));
+        (len, 2 + n)
+    };
+    let end = head.checked_add(len)?;
+    Some((tag, der.get(head..end)?, der.get(..end)?, der.get(end..)?))
+}
+
+/// What a certificate's DER says of itself: its version (1 when the field
+/// is absent) and its SubjectPublicKeyInfo, whole. Enough to check that a
+/// key belongs to it, for any version, without verifying anything.
+pub fn certificate_facts(cert: &[u8]) -> Option<(u8, &[u8])> {
+    let (_, certificate, _, _) = der_element(cert)?;
+    let (_, mut tbs, _, _) = der_element(certificate)?;
+    let mut version = 1;
+    if tbs.first() == Some(&0xA0) {
+        let (_, explicit, _, rest) = der_element(tbs)?;
+        let (_, v, _, _) = der_element(explicit)?;
+        version = v.last().map_or(1, |v| v + 1);
+        tbs = rest;
+    }
+    // serial, signature algorithm, issuer, validity, subject, then the key
+    for _ in 0..5 {
+        tbs = der_element(tbs)?.3;
+    }
+    let (tag, _, spki, _) = der_element(tbs)?;
+    (tag == 0x30).then_some((version, spki))
+}
+
+/// The client certificate chain and signing key: both must parse and the
+/// key must belong to the certificate (public keys compared); the error
+/// names the file to fix. Any X.509 version is accepted, as brokers do.
 fn client_identity(
     cert: &Path,
     key: &Path,
     provider: &CryptoProvider,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+) -> Result<Arc<CertifiedKey>, TlsError> {
     const CERT: &str = "--mqtt.cert-file";
     const KEY: &str = "--mqtt.key-file";
     let cert_pem = read(CERT, cert)?;
@@ -114,21 +171,70 @@ fn client_identity(
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| content(CERT, cert, format!("not PEM: {e}")))?;
-    if chain.is_empty() {
+    let Some(first) = chain.first() else {
         return Err(content(CERT, cert, "no PEM certificate in it"));
-    }
+    };
+    let Some((_, spki)) = certificate_facts(first) else {
+        return Err(content(CERT, cert, "not an X.509 certificate"));
+    };
     let private = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| content(KEY, key, format!("no PEM private key in it: {e}")))?;
-    rustls::sign::CertifiedKey::from_der(chain.clone(), private.clone_key(), provider).map_err(
-        |e| {
-            content(
+    let signing = provider
+        .key_provider
+        .load_private_key(private)
+        .map_err(|e| content(KEY, key, format!("cannot be used: {e}")))?;
+    if let Some(public) = signing.public_key() {
+        if public.as_ref() != spki {
+            return Err(content(
                 KEY,
                 key,
-                format!("does not match --mqtt.cert-file or cannot be used: {e}"),
-            )
-        },
-    )?;
-    Ok((chain, private))
+                format!("does not belong to the certificate in {}", cert.display()),
+            ));
+        }
+    }
+    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+}
+
+/// Shows the one client certificate, whatever the broker asks for.
+#[derive(Debug)]
+struct ClientIdentity(Arc<CertifiedKey>);
+
+impl ResolvesClientCert for ClientIdentity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The fix for a broker certificate rustls cannot verify for its shape, to
+/// log with the error: `None` for other errors.
+pub fn explain(error: &str) -> Option<&'static str> {
+    if error.contains("UnsupportedCertVersion") {
+        Some(
+            "the broker's certificate is X.509 version 1 (as `openssl x509 -req` without \
+             -extfile makes it), which rustls does not verify; re-issue it with a \
+             subjectAltName: openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key \
+             -CAcreateserial -out server.crt -days 365 -extfile <(printf \
+             'subjectAltName=DNS:broker.example.com,IP:192.0.2.10') (see the README's \
+             \"TLS with Mosquitto\")",
+        )
+    } else if error.contains("NotValidForName") || error.contains("not valid for any names") {
+        Some(
+            "the broker's certificate has no subjectAltName for this host (a CN is not \
+             checked): re-issue it with -extfile <(printf 'subjectAltName=DNS:HOST,IP:ADDRESS') \
+             for the host in --mqtt.url, or verify another name with --mqtt.tls-server-name \
+             (see the README's \"TLS with Mosquitto\")",
+        )
+    } else {
+        None
+    }
 }
 
 /// Builds the rustls configuration, reading every file now: at start, to
@@ -170,14 +276,8 @@ pub fn client_config(tls: &BrokerTls) -> Result<Arc<ClientConfig>, TlsError> {
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let config = match identity {
-        Some((chain, key)) => {
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| TlsError::Setting {
-                    flag: "--mqtt.key-file",
-                    why: e.to_string(),
-                })?
-        }
+        // rustls's own with_client_auth_cert would refuse a v1 certificate
+        Some(identity) => builder.with_client_cert_resolver(Arc::new(ClientIdentity(identity))),
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
@@ -227,8 +327,9 @@ impl ServerCertVerifier for Renamed {
 }
 
 /// `--mqtt.tls-insecure-skip-verify`: any certificate is accepted (the
-/// handshake signatures are still checked, so the session is encrypted to
-/// whoever holds the certificate's key).
+/// handshake signatures are still checked where rustls can read the
+/// certificate, so the session is encrypted to whoever holds its key; a v1
+/// certificate, which it cannot read, is taken as it is).
 #[derive(Debug)]
 struct AcceptAny(Arc<CryptoProvider>);
 
@@ -250,12 +351,15 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
+        match verify_tls12_signature(
             message,
             cert,
             dss,
             &self.0.signature_verification_algorithms,
-        )
+        ) {
+            Err(_) if is_v1(cert) => Ok(HandshakeSignatureValid::assertion()),
+            checked => checked,
+        }
     }
 
     fn verify_tls13_signature(
@@ -264,15 +368,23 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
+        match verify_tls13_signature(
             message,
             cert,
             dss,
             &self.0.signature_verification_algorithms,
-        )
+        ) {
+            Err(_) if is_v1(cert) => Ok(HandshakeSignatureValid::assertion()),
+            checked => checked,
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// Whether a certificate is X.509 version 1.
+fn is_v1(cert: &[u8]) -> bool {
+    certificate_facts(cert).is_some_and(|(version, _)| version == 1)
 }

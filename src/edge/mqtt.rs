@@ -393,6 +393,21 @@ fn is_taken_over(e: &ConnectionError) -> bool {
 }
 
 fn log_failure(e: &ConnectionError, failures: u32, delay: Duration) {
+    let text = e.to_string();
+    if let Some(fix) = crate::broker_tls::explain(&text) {
+        // said once at error with the fix; the retries stay at warn
+        static SAID: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let first = SAID.lock().is_ok_and(|mut said| {
+            let first = !said.contains(&fix);
+            if first {
+                said.push(fix);
+            }
+            first
+        });
+        if first {
+            tracing::error!(error = %e, fix, "the broker's certificate cannot be verified");
+        }
+    }
     match e {
         ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword)
         | ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized) => {

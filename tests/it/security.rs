@@ -246,3 +246,113 @@ fn a_rotated_password_is_used_at_the_next_reconnect() {
         assert!(!log.contains(secret), "a password leaked into the log");
     }
 }
+
+/// Certificates made as Mosquitto's manual makes them (X.509 v1, a CN and
+/// no subjectAltName): a v1 client certificate is accepted at start and by
+/// the broker; a v1 broker certificate is explained once at error with the
+/// command that re-issues it, and accepted with
+/// --mqtt.tls-insecure-skip-verify; a v3 one with a subjectAltName (the
+/// README's recipe) verifies.
+#[test]
+fn certificates_made_as_the_mosquitto_manual_says() {
+    let broker = Broker::prepare();
+    let dir = broker.dir.clone();
+    tls::ca(&dir, "ca");
+    tls::issue_as_mosquitto_tls_manual(&dir, "ca", "server-v1", "127.0.0.1");
+    tls::issue(&dir, "ca", "server", tls::SERVER);
+    tls::issue_as_mosquitto_tls_manual(&dir, "ca", "client-v1", "device");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let _ = Command::new("chmod")
+            .arg("0644")
+            .arg(entry.unwrap().path())
+            .status();
+    }
+    let d = dir.display().to_string();
+    let version = |name: &str| {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in", &format!("{d}/{name}.pem")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("Version: 1 (0x0)")
+    };
+    assert!(
+        version("server-v1") && version("client-v1"),
+        "not v1 certificates"
+    );
+    // a v1 broker certificate, client certificates required
+    let v1 = Broker::prepare();
+    let v1 = v1.start_prepared(&format!(
+        "cafile {d}/ca.pem\ncertfile {d}/server-v1.pem\nkeyfile {d}/server-v1.key\nrequire_certificate true\n"
+    ));
+    let v3 = broker.start_prepared(&format!(
+        "cafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n"
+    ));
+    let start = |id: &str, port: u16, extra: &[&str]| {
+        let url = format!("mqtts://127.0.0.1:{port}");
+        let mut args = vec![
+            "--mqtt.url",
+            &url,
+            "--mqtt.client-id",
+            id,
+            "--mqtt.cert-file",
+            &format!("{d}/client-v1.pem"),
+            "--mqtt.key-file",
+            &format!("{d}/client-v1.key"),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Exporter::start(&args)
+    };
+    let ca = format!("{d}/ca.pem");
+    // the v1 client certificate works against the README-made broker
+    let verified = start("it-v3", v3.port, &["--mqtt.ca-file", &ca]);
+    verified.wait_ready();
+    // and against the manual-made broker when verification is skipped
+    let insecure = start(
+        "it-v1-insecure",
+        v1.port,
+        &["--mqtt.tls-insecure-skip-verify"],
+    );
+    insecure.wait_ready();
+    // verifying the manual-made broker fails, said once at error with the fix
+    let refused = start("it-v1", v1.port, &["--mqtt.ca-file", &ca]);
+    let log = common::wait_for(
+        "the explanation",
+        std::time::Duration::from_secs(20),
+        || {
+            let log = std::fs::read_to_string(&refused.log).ok()?;
+            (log.matches("UnsupportedCertVersion").count() >= 2).then_some(log)
+        },
+    );
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("level=error") && l.contains("re-issue it with a subjectAltName"))
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("-extfile"), "{log}");
+    assert_eq!(refused.value("mqtt_exporter_broker_up"), Some(0.0));
+    // a key that does not belong to the certificate is still refused at start
+    let out = common::run_exporter(&[
+        "--mqtt.url",
+        &format!("mqtts://127.0.0.1:{}", v3.port),
+        "--mqtt.ca-file",
+        &ca,
+        "--mqtt.cert-file",
+        &format!("{d}/client-v1.pem"),
+        "--mqtt.key-file",
+        &format!("{d}/server.key"),
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("does not belong to the certificate"),
+        "{stderr}"
+    );
+}

@@ -84,3 +84,42 @@ pub const SERVER: &str =
     "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
 /// Extensions of a client certificate.
 pub const CLIENT: &str = "extendedKeyUsage=clientAuth\n";
+
+/// A certificate made exactly as mosquitto-tls(7) says, `openssl x509 -req
+/// -in NAME.csr -CA CA.crt -CAkey CA.key -CAcreateserial -out NAME.crt`
+/// with no `-extfile`: with OpenSSL 3, an X.509 version 1 certificate with
+/// only a CN (`/CN=cn`). `NAME.key` and `NAME.pem`.
+pub fn issue_as_mosquitto_tls_manual(dir: &Path, ca: &str, name: &str, cn: &str) {
+    let (key, csr, subj) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("/CN={cn}"),
+    );
+    let mut req = vec!["req"];
+    req.extend(EC);
+    req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+    openssl(dir, &req);
+    let (pem, ca_pem, ca_key) = (
+        format!("{name}.pem"),
+        format!("{ca}.pem"),
+        format!("{ca}.key"),
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+        ],
+    );
+}
