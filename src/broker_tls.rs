@@ -113,9 +113,12 @@ pub fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-/// The contents and the whole encoding of the DER element at the start of
-/// `der`, and what follows it.
-fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// One DER element: its tag, its contents, its whole encoding, and what
+/// follows it.
+type Element<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+/// The DER element at the start of `der`.
+fn der_element(der: &[u8]) -> Option<Element<'_>> {
     let tag = *der.first()?;
     let first = *der.get(1)?;
     let (len, head) = if first < 0x80 {
