@@ -23,6 +23,8 @@ pub struct Status {
     top: RwLock<Arc<TopReport>>,
     /// Called once, the first time the status turns ready.
     on_ready: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// Why the last connection attempt failed, for `/-/ready`.
+    last_error: RwLock<Option<String>>,
 }
 
 impl Status {
@@ -35,7 +37,20 @@ impl Status {
             flapping: RwLock::new(Arc::new(Vec::new())),
             top: RwLock::new(Arc::default()),
             on_ready: Mutex::new(Vec::new()),
+            last_error: RwLock::new(None),
         }
+    }
+
+    /// Records why the last connection attempt failed (`None` once one
+    /// succeeds): `/-/ready` says it while not ready.
+    pub fn set_last_error(&self, why: Option<String>) {
+        if let Ok(mut last) = self.last_error.write() {
+            *last = why;
+        }
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.read().ok().and_then(|l| l.clone())
     }
 
     /// Calls `f` once the status is ready: at once if it is, else when it

@@ -523,10 +523,16 @@ fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Resp
 fn ready(status: &Status) -> Response<Full<Bytes>> {
     let (granted, topics) = status.subscriptions();
     if !status.is_ready() {
+        let why = match status.last_error() {
+            Some(error) => format!(
+                "Not ready: no live subscription to the broker. The last attempt failed: {error}\n"
+            ),
+            None => "Not ready: no live subscription to the broker.\n".to_string(),
+        };
         return respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",
-            b"Not ready: no live subscription to the broker.\n".to_vec(),
+            why.into_bytes(),
         );
     }
     let body = if granted < topics {

@@ -280,6 +280,7 @@ pub async fn run(
             }
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 connected = true;
+                status.set_last_error(None);
                 reconnects.connected(now_ms());
                 pipeline.metrics().broker_up.set(1);
                 if ever_connected {
@@ -339,6 +340,11 @@ pub async fn run(
                 connected = false;
                 pipeline.metrics().broker_up.set(0);
                 status.set_ready(false);
+                let text = e.to_string();
+                status.set_last_error(Some(match crate::broker_tls::explain(&text) {
+                    Some(fix) => format!("{text}: {fix}"),
+                    None => text,
+                }));
                 let delay = backoff(failures);
                 log_failure(&e, failures, delay);
                 tokio::select! {

@@ -336,6 +336,13 @@ fn certificates_made_as_the_mosquitto_manual_says() {
     );
     assert!(log.contains("-extfile"), "{log}");
     assert_eq!(refused.value("mqtt_exporter_broker_up"), Some(0.0));
+    // /-/ready says why it is 503
+    let (code, body) = common::get(refused.web_port, "/-/ready").unwrap();
+    assert_eq!(code, 503);
+    assert!(
+        body.contains("UnsupportedCertVersion") && body.contains("re-issue it"),
+        "{body}"
+    );
     // a key that does not belong to the certificate is still refused at start
     let out = common::run_exporter(&[
         "--mqtt.url",
