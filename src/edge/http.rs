@@ -139,6 +139,35 @@ impl Unproven {
     }
 }
 
+/// Failed TLS handshakes, told once per peer address and cause at warn (a
+/// client certificate the verifier refuses, such as an X.509 v1 one made as
+/// mosquitto-tls(7) says, would otherwise fail without a word); repeats,
+/// and causes past the bound, at debug.
+#[derive(Default)]
+struct HandshakeFailures(Mutex<std::collections::HashSet<(IpAddr, String)>>);
+
+/// Distinct (peer, cause) pairs told at warn.
+const HANDSHAKE_FAILURES_TOLD: usize = 1024;
+
+impl HandshakeFailures {
+    fn report(&self, peer: IpAddr, error: &str) {
+        let first = self.0.lock().is_ok_and(|mut told| {
+            told.len() < HANDSHAKE_FAILURES_TOLD && told.insert((peer, error.to_string()))
+        });
+        let hint = if error.contains("UnsupportedCertVersion") {
+            "the client certificate is X.509 version 1 (openssl x509 -req without -extfile): \
+             re-issue it with -extfile <(printf 'extendedKeyUsage=clientAuth')"
+        } else {
+            ""
+        };
+        if first {
+            tracing::warn!(%peer, error, hint, "TLS handshake failed (told once per address and cause)");
+        } else {
+            tracing::debug!(%peer, error, "TLS handshake failed");
+        }
+    }
+}
+
 /// Leaves [`Unproven`] when the connection's task ends, however it ends.
 struct Leave(Arc<Unproven>, u64);
 
@@ -178,6 +207,7 @@ pub async fn run(
         throttled: web.auth_throttled.clone(),
     });
     let unproven = Arc::new(Unproven::default());
+    let handshake_failures = Arc::new(HandshakeFailures::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let peers = Arc::new(Peers::default());
@@ -237,6 +267,7 @@ pub async fn run(
         let idle_closed = web.idle_closed.clone();
         let tls_failed = web.tls_failed.clone();
         let evictions = web.evicted.clone();
+        let handshake_failures = Arc::clone(&handshake_failures);
         let work = async move {
             if !first_request_arrives(&stream).await {
                 idle_closed.inc();
@@ -252,7 +283,7 @@ pub async fn run(
                 Ok(Ok(stream)) => serve(TokioIo::new(stream), handler, watcher, peer).await,
                 Ok(Err(e)) => {
                     tls_failed.inc();
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    handshake_failures.report(peer.ip(), &e.to_string());
                 }
                 Err(_) => {
                     idle_closed.inc();
