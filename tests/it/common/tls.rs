@@ -41,11 +41,16 @@ pub fn ca(dir: &Path, name: &str) {
 /// A certificate signed by CA `ca`: `NAME.key` and `NAME.pem`, with the
 /// extensions `ext` (openssl extfile lines).
 pub fn issue(dir: &Path, ca: &str, name: &str, ext: &str) {
-    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    sign(dir, ca, name, name, Some(ext));
+}
+
+/// `NAME.key` and a request for `/CN=cn`, signed by CA `ca` into
+/// `NAME.pem`, with the extfile lines `ext` (none: an X.509 v1 certificate).
+fn sign(dir: &Path, ca: &str, name: &str, cn: &str, ext: Option<&str>) {
     let (key, csr, subj) = (
         format!("{name}.key"),
         format!("{name}.csr"),
-        format!("/CN={name}"),
+        format!("/CN={cn}"),
     );
     let mut req = vec!["req"];
     req.extend(EC);
@@ -57,26 +62,26 @@ pub fn issue(dir: &Path, ca: &str, name: &str, ext: &str) {
         format!("{ca}.pem"),
         format!("{ca}.key"),
     );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            &extfile,
-        ],
-    );
+    let mut x509 = vec![
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_pem,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &pem,
+        "-days",
+        "2",
+    ];
+    if let Some(ext) = ext {
+        std::fs::write(dir.join(&extfile), ext).unwrap();
+        x509.extend(["-extfile", &extfile]);
+    }
+    openssl(dir, &x509);
 }
 
 /// Extensions of a server certificate for 127.0.0.1, ::1 and localhost.
@@ -90,36 +95,5 @@ pub const CLIENT: &str = "extendedKeyUsage=clientAuth\n";
 /// with no `-extfile`: with OpenSSL 3, an X.509 version 1 certificate with
 /// only a CN (`/CN=cn`). `NAME.key` and `NAME.pem`.
 pub fn issue_as_mosquitto_tls_manual(dir: &Path, ca: &str, name: &str, cn: &str) {
-    let (key, csr, subj) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("/CN={cn}"),
-    );
-    let mut req = vec!["req"];
-    req.extend(EC);
-    req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-    openssl(dir, &req);
-    let (pem, ca_pem, ca_key) = (
-        format!("{name}.pem"),
-        format!("{ca}.pem"),
-        format!("{ca}.key"),
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-        ],
-    );
+    sign(dir, ca, name, cn, None);
 }
