@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::core::reasons::{self, Reason};
+use crate::edge::mqtt::session::ProtocolChoice;
 
 /// `--version`: the version, the commit and the build date.
 pub const LONG_VERSION: &str = concat!(
@@ -476,6 +477,18 @@ pub struct SubscriptionArgs {
         value_parser = clap::value_parser!(u32).range(1024..)
     )]
     pub max_packet_size: u32,
+
+    /// MQTT version spoken to the broker: 5, 3.1.1, or auto (5, falling
+    /// back to 3.1.1 when the broker refuses 5, as Mosquitto 1.5,
+    /// RabbitMQ before 3.13 and ActiveMQ Classic do). Under 3.1.1 a
+    /// persistent session has no expiry.
+    #[arg(
+        long = "mqtt.protocol",
+        env = "MQTT_EXPORTER_MQTT_PROTOCOL",
+        default_value = "auto",
+        value_name = "VERSION"
+    )]
+    pub protocol: ProtocolChoice,
 }
 
 /// How events are read and flapping detected: the exporter, `demo` and

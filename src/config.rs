@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::broker_tls::{self, BrokerTls, TlsError};
 use crate::cli::{
     BrokerArgs, EventArgs, ListenAddress, LogFormat, LogLevel, ServeArgs, TlsArgs, WebArgs,
 };
@@ -18,6 +17,8 @@ use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
 use crate::core::top::TopSettings;
+use crate::edge::mqtt::broker_tls::{self, BrokerTls, TlsError};
+use crate::edge::mqtt::session::ProtocolChoice;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -129,6 +130,8 @@ pub struct MqttConfig {
     pub clean_session: bool,
     pub session_expiry: Duration,
     pub max_packet_size: u32,
+    /// `--mqtt.protocol`.
+    pub protocol: ProtocolChoice,
 }
 
 /// Everything the HTTP edge needs.
@@ -192,6 +195,7 @@ impl Config {
                 clean_session: sub.clean_session,
                 session_expiry: sub.session_expiry,
                 max_packet_size: sub.max_packet_size,
+                protocol: sub.protocol,
             },
             web: WebConfig::from_args(&args.web)?,
             pipeline: pipeline_settings(&args.events)?,

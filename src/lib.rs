@@ -21,11 +21,11 @@
 //! - [`cli`] defines the flags, [`config`] reads files and checks
 //!   combinations into a [`config::Config`]; [`web_config`] reads the
 //!   exporter-toolkit web config (TLS, basic auth, headers) and
-//!   [`broker_tls`] the files of the TLS connection to the broker.
+//!   [`edge::mqtt::broker_tls`] the files of the TLS connection to the
+//!   broker.
 //!
 //! [`run`] is the one entry point of the `serve` mode.
 
-pub mod broker_tls;
 pub mod cli;
 pub mod config;
 pub mod core;
@@ -140,7 +140,8 @@ pub async fn run(
         web,
         shutdown.clone(),
     ));
-    mqtt::run(config.mqtt, pipeline, status, shutdown).await;
+    let mqtt_metrics = mqtt::metrics::MqttMetrics::new(registry, &config.mqtt.topics)?;
+    mqtt::run(config.mqtt, mqtt_metrics, pipeline, status, shutdown).await;
     if let Err(e) = http.await {
         tracing::error!(error = %e, "http server task failed");
     }

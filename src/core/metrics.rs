@@ -17,6 +17,16 @@ use crate::core::flapping::{FlapKind, FlappingClient};
 use crate::core::reasons::{Reason, TABLE};
 use crate::core::top::TopReason;
 
+/// Registers `metric` on `registry` and returns it: a metric is declared
+/// and registered in one expression, so none is created and forgotten.
+pub fn registered<M>(registry: &Registry, metric: M) -> prometheus::Result<M>
+where
+    M: prometheus::core::Collector + Clone + 'static,
+{
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
 /// Handles to every metric.
 pub struct Metrics {
     pub connects: IntCounter,
@@ -32,11 +42,6 @@ pub struct Metrics {
     /// `mqtt_client_disconnecting_clients{reason}`, indexed by [`Reason::index`].
     pub disconnecting_clients: Vec<IntGauge>,
     pub event_delay: Histogram,
-    pub broker_up: IntGauge,
-    pub broker_reconnects: IntCounter,
-    pub session_takeovers: IntCounter,
-    /// Per subscribed topic filter: 1 if the broker granted it.
-    pub subscription_granted: IntGaugeVec,
     /// Indexed like [`EventKind::COUNTED`].
     received: Vec<IntCounter>,
     /// Indexed like [`EventError::ALL`].
@@ -149,25 +154,6 @@ impl Metrics {
                 env!("MDE_RUST_VERSION"),
             ])
             .set(1);
-        let broker_up = IntGauge::new(
-            "mqtt_exporter_broker_up",
-            "1 while the MQTT session to the broker is up.",
-        )?;
-        let broker_reconnects = IntCounter::new(
-            "mqtt_exporter_broker_reconnects_total",
-            "Successful reconnections to the broker after a loss.",
-        )?;
-        let session_takeovers = IntCounter::new(
-            "mqtt_exporter_session_takeovers_total",
-            "Times another client took the exporter's own session (its client ID) over, or very likely did: give every replica its own --mqtt.client-id.",
-        )?;
-        let subscription_granted = IntGaugeVec::new(
-            Opts::new(
-                "mqtt_exporter_subscription_granted",
-                "1 if the broker granted the subscription to this --mqtt.topic filter in the last SUBACK, else 0.",
-            ),
-            &["topic"],
-        )?;
         let events_received = IntCounterVec::new(
             Opts::new(
                 "mqtt_exporter_events_received_total",
@@ -232,10 +218,6 @@ impl Metrics {
         registry.register(Box::new(disconnecting_vec))?;
         registry.register(Box::new(event_delay.clone()))?;
         registry.register(Box::new(build_info))?;
-        registry.register(Box::new(broker_up.clone()))?;
-        registry.register(Box::new(broker_reconnects.clone()))?;
-        registry.register(Box::new(session_takeovers.clone()))?;
-        registry.register(Box::new(subscription_granted.clone()))?;
         registry.register(Box::new(events_received))?;
         registry.register(Box::new(errors_vec))?;
         registry.register(Box::new(last_event.clone()))?;
@@ -254,10 +236,6 @@ impl Metrics {
             client_top_disconnects,
             disconnecting_clients,
             event_delay,
-            broker_up,
-            broker_reconnects,
-            session_takeovers,
-            subscription_granted,
             received,
             errors,
             last_event,

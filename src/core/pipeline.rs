@@ -210,6 +210,17 @@ impl Pipeline {
         clamped
     }
 
+    /// [`Pipeline::tick`] and [`Pipeline::top_report`] in one call: what
+    /// the sources publish to the HTTP side every second.
+    pub fn tick_report(
+        &mut self,
+        now_ms: i64,
+        listed: usize,
+    ) -> (Vec<FlappingClient>, Arc<TopReport>) {
+        let flapping = self.tick(now_ms, listed);
+        (flapping, self.top_report())
+    }
+
     /// Moves flapping windows to `now_ms` and refreshes the gauges that
     /// depend on them. Returns the `listed` clients with the most events in
     /// the window (most first); the work is bounded by `listed` and by what

@@ -59,3 +59,74 @@ fn the_check_sees_an_edge_crate() {
         vec!["tokio", "sync", "hyper", "Request"]
     );
 }
+
+#[test]
+fn the_mqtt_session_is_logic_without_io_or_clock() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/edge/mqtt/session.rs");
+    let code = std::fs::read_to_string(&path).unwrap();
+    for name in crates_named(&code) {
+        assert!(
+            !EDGE_CRATES.contains(&name),
+            "session.rs uses {name}: the session takes inputs and time as data"
+        );
+    }
+    for clock in ["now_ms()", "Instant", "SystemTime", "rand::", "thread_rng"] {
+        assert!(
+            !code.contains(clock),
+            "session.rs reads the clock or chance ({clock}): pass time in as data"
+        );
+    }
+}
+
+/// Every metric family the exporter registers has a row in the README's
+/// metric tables, and every row names a registered family: the tables
+/// cannot drift from the code.
+#[test]
+fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
+    use mqtt_disconnect_exporter::core::metrics::{
+        register_process_collector, Metrics, WebMetrics,
+    };
+    use mqtt_disconnect_exporter::edge::mqtt::metrics::MqttMetrics;
+    let registry = prometheus::Registry::new();
+    register_process_collector(&registry).unwrap();
+    let metrics = Metrics::new(&registry).unwrap();
+    // the per-client families have no series until a client is listed
+    metrics
+        .client_flapping
+        .with_label_values(&["c", "takeover"])
+        .set(1);
+    metrics
+        .client_top_disconnects
+        .with_label_values(&["normal", "c"])
+        .set(1);
+    WebMetrics::new(&registry).unwrap();
+    MqttMetrics::new(&registry, &["a/#".to_string()]).unwrap();
+    let mut served: Vec<String> = registry
+        .gather()
+        .iter()
+        .map(|f| f.name().to_string())
+        .map(|n| {
+            if n.starts_with("process_") {
+                "process_*".to_string()
+            } else {
+                n
+            }
+        })
+        .collect();
+    served.dedup();
+    served.sort();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut documented: Vec<String> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|n| n.starts_with("mqtt_") || *n == "process_*")
+        .filter(|n| !n.contains(' ') && !n.contains('{'))
+        .map(String::from)
+        .collect();
+    documented.sort();
+    documented.dedup();
+    assert_eq!(served.len(), 28, "{served:?}");
+    assert_eq!(served, documented);
+}

@@ -26,6 +26,7 @@ mod image;
 mod listen;
 mod mosquitto;
 mod mosquitto_log;
+mod mqtt311;
 mod security;
 mod storm;
 mod top;

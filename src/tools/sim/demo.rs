@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use crate::cli::DemoArgs;
 use crate::config::{pipeline_settings, BrokerConfig, Config, MqttConfig, Transport, WebConfig};
 use crate::core::status::Status;
+use crate::edge::mqtt::session::ProtocolChoice;
 use crate::edge::process::{exit_code, init_tracing, run_until_signal};
 use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::Scenario;
@@ -124,6 +125,7 @@ pub async fn run(args: &DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
             clean_session: true,
             session_expiry: Duration::ZERO,
             max_packet_size: 1024 * 1024,
+            protocol: ProtocolChoice::V5,
         },
         web: WebConfig::from_args(&args.web)?,
         pipeline: pipeline_settings(&args.events)?,

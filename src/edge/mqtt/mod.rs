@@ -1,0 +1,301 @@
+//! The MQTT source: connect, subscribe on every CONNACK, feed the pipeline.
+//!
+//! Three parts, as quinn keeps protocol logic apart from its sockets:
+//! - [`session`]: what the session decides (subscribe, readiness, backoff,
+//!   takeovers, the MQTT version), with no I/O and no clock;
+//! - [`link`]: rumqttc's MQTT 5 and 3.1.1 clients behind one type;
+//! - this driver: polls the link, hands publishes to the pipeline, passes
+//!   the rest to the session with the time, and carries out its actions.
+//!
+//! The session speaks MQTT 5 with a session expiry, so a persistent session
+//! queues QoS 1 events while the exporter is away and is dropped by the
+//! broker once the exporter is gone for good. With `--mqtt.protocol auto`
+//! (the default) it falls back to MQTT 3.1.1 for a broker that refuses 5.
+//! [`broker_tls`] reads the files of the TLS connection and [`metrics`]
+//! holds this source's own metrics.
+
+pub mod broker_tls;
+pub mod link;
+pub mod metrics;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::config::MqttConfig;
+use crate::core::clock::now_ms;
+use crate::core::pipeline::Pipeline;
+use crate::core::status::Status;
+use crate::edge::shutdown::Shutdown;
+
+pub use link::connect_options;
+use link::{Link, Polled};
+use metrics::MqttMetrics;
+use session::{Action, Input, Level, Session};
+
+/// How often flapping windows advance and the HTTP snapshot is refreshed.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Advances the windows and publishes the (bounded) flapping and top lists.
+fn tick(pipeline: &mut Pipeline, status: &Status) {
+    let (flapping, top) = pipeline.tick_report(now_ms(), crate::core::listed::FLAPPING);
+    status.set_flapping(flapping);
+    status.set_top(top);
+}
+
+/// A random delay in `[ceiling/2, ceiling]`, so replicas do not reconnect
+/// in lockstep.
+pub fn jitter(ceiling: Duration) -> Duration {
+    let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
+}
+
+/// Re-reads the password file on every SIGHUP, to say whether it is valid.
+async fn check_password_on_sighup(broker: crate::config::BrokerConfig) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            broker.check_password_file();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = broker;
+}
+
+/// What the driver does with the session's actions: the link, the metrics
+/// and the status, and how long to wait before the next attempt.
+struct Effects<'a> {
+    cfg: &'a MqttConfig,
+    metrics: &'a MqttMetrics,
+    status: &'a Status,
+}
+
+impl Effects<'_> {
+    /// Carries out `actions`; returns the delay of a retry, if one is asked.
+    fn apply(&self, actions: Vec<Action>, link: &mut Link, session: &Session) -> Option<Duration> {
+        let mut retry = None;
+        for action in actions {
+            match action {
+                Action::Subscribe => {
+                    if let Err(e) = link.subscribe(&self.cfg.topics, self.cfg.qos) {
+                        tracing::error!(error = %e, "could not queue the subscription");
+                    }
+                }
+                Action::Up(up) => self.metrics.set_up(up),
+                Action::CountReconnect => self.metrics.reconnected(),
+                Action::CountTakeover => self.metrics.taken_over(),
+                Action::Granted { index, granted } => {
+                    self.metrics.set_granted(index, granted);
+                    if !granted && session.is_connected() {
+                        if let Some(topic) = self.cfg.topics.get(index) {
+                            tracing::error!(%topic, "the broker refused the subscription (check the exporter user's ACL)");
+                        }
+                    }
+                }
+                Action::Subscriptions { granted, topics } => {
+                    self.status.set_subscriptions(granted, topics)
+                }
+                Action::NotReady => self.status.set_ready(false),
+                Action::LastError(None) => self.status.set_last_error(None),
+                Action::LastError(Some(text)) => {
+                    self.status
+                        .set_last_error(Some(match broker_tls::explain(&text) {
+                            Some(fix) => format!("{text}: {fix}"),
+                            None => text,
+                        }))
+                }
+                Action::Speak(protocol) => self.metrics.speak(protocol),
+                Action::Log { level, message } => match level {
+                    Level::Error => {
+                        tracing::error!(client_id = %self.cfg.broker.client_id, "{message}")
+                    }
+                    Level::Warn => tracing::warn!("{message}"),
+                    Level::Info => tracing::info!("{message}"),
+                    Level::Debug => tracing::debug!("{message}"),
+                },
+                Action::Retry {
+                    ceiling,
+                    attempt,
+                    error,
+                    credentials,
+                } => {
+                    let delay = jitter(ceiling);
+                    log_failure(&error, credentials, attempt, delay);
+                    retry = Some(delay);
+                }
+            }
+        }
+        retry
+    }
+}
+
+/// Runs the subscriber until `shutdown` fires.
+pub async fn run(
+    cfg: MqttConfig,
+    metrics: MqttMetrics,
+    mut pipeline: Pipeline,
+    status: Arc<Status>,
+    mut shutdown: Shutdown,
+) {
+    let mut session = Session::new(&cfg.broker.client_id, cfg.topics.len(), cfg.protocol);
+    let mut link = match Link::new(&cfg, session.protocol()) {
+        Ok(link) => link,
+        Err(e) => {
+            // checked at start; a file can only have gone since
+            tracing::error!(error = %e, "cannot prepare the broker connection");
+            return;
+        }
+    };
+    let password_check = tokio::spawn(check_password_on_sighup(cfg.broker.clone()));
+    tracing::info!(
+        broker = %format!("{}:{}", cfg.broker.host, cfg.broker.port),
+        client_id = %cfg.broker.client_id,
+        topics = ?cfg.topics,
+        qos = cfg.qos,
+        clean_session = cfg.clean_session,
+        protocol = %cfg.protocol,
+        "connecting to the broker"
+    );
+    let effects = Effects {
+        cfg: &cfg,
+        metrics: &metrics,
+        status: &status,
+    };
+    effects.apply(session.start(), &mut link, &session);
+
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut next_tick = tokio::time::Instant::now();
+
+    loop {
+        let connected = session.is_connected();
+        // While connecting, the poll future must not be cancelled by the
+        // ticker (that would abort a slow TLS handshake), so the windows
+        // advance between polls instead.
+        let polled = if connected {
+            tokio::select! {
+                biased;
+                _ = shutdown.recv() => break,
+                _ = ticker.tick() => {
+                    tick(&mut pipeline, &status);
+                    let actions = session.handle(Input::Tick, now_ms());
+                    effects.apply(actions, &mut link, &session);
+                    continue;
+                }
+                polled = link.poll(connected) => polled,
+            }
+        } else {
+            if tokio::time::Instant::now() >= next_tick {
+                tick(&mut pipeline, &status);
+                next_tick = tokio::time::Instant::now() + TICK;
+            }
+            tokio::select! {
+                _ = shutdown.recv() => break,
+                polled = link.poll(connected) => polled,
+            }
+        };
+
+        let input = match polled {
+            Ok(Polled::Publish { topic, payload }) => {
+                pipeline.handle(&topic, &payload, now_ms());
+                continue;
+            }
+            Ok(Polled::ConnAck { session_present }) => Input::Connected { session_present },
+            Ok(Polled::SubAck(granted)) => {
+                let actions = session.handle(Input::SubAck { granted: &granted }, now_ms());
+                effects.apply(actions, &mut link, &session);
+                continue;
+            }
+            Ok(Polled::Disconnect(reason)) => {
+                tracing::warn!(%reason, "the broker sent DISCONNECT");
+                continue;
+            }
+            Ok(Polled::Other) => continue,
+            Err(failure) => {
+                let before = session.protocol();
+                let actions = session.handle(
+                    Input::Failed {
+                        kind: failure.kind,
+                        error: &failure.text,
+                    },
+                    now_ms(),
+                );
+                let delay = effects.apply(actions, &mut link, &session);
+                if let Some(delay) = delay {
+                    tokio::select! {
+                        _ = shutdown.recv() => break,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+                if session.protocol() != before {
+                    // another version: another client, with the secrets as
+                    // they are now
+                    match Link::new(&cfg, session.protocol()) {
+                        Ok(next) => link = next,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot re-read the broker secrets; retrying with the last ones")
+                        }
+                    }
+                } else if let Err(e) = link.reload_secrets(&cfg.broker) {
+                    // re-read the password and TLS files: a rotated secret
+                    // is used by this reconnect, without a restart
+                    tracing::error!(error = %e, "cannot re-read the broker secrets; retrying with the last ones");
+                }
+                continue;
+            }
+        };
+        let actions = session.handle(input, now_ms());
+        effects.apply(actions, &mut link, &session);
+    }
+
+    status.set_ready(false);
+    password_check.abort();
+    if session.is_connected() {
+        link.disconnect().await;
+    }
+    metrics.set_up(false);
+    tracing::info!("mqtt subscriber stopped");
+}
+
+fn log_failure(text: &str, credentials: bool, attempt: u32, delay: Duration) {
+    if let Some(fix) = broker_tls::explain(text) {
+        // said once at error with the fix; the retries stay at warn
+        static SAID: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let first = SAID.lock().is_ok_and(|mut said| {
+            let first = !said.contains(&fix);
+            if first {
+                said.push(fix);
+            }
+            first
+        });
+        if first {
+            tracing::error!(error = %text, fix, "the broker's certificate cannot be verified");
+        }
+    }
+    if credentials {
+        tracing::error!(error = %text, attempt, retry_in = ?delay, "the broker refused the credentials");
+    } else {
+        tracing::warn!(error = %text, attempt, retry_in = ?delay, "cannot reach the broker; retrying");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_half_and_whole_the_ceiling() {
+        for ceiling in [session::BACKOFF_BASE, session::BACKOFF_MAX] {
+            for _ in 0..100 {
+                let d = jitter(ceiling);
+                assert!(d >= ceiling / 2 && d <= ceiling, "{d:?} for {ceiling:?}");
+            }
+        }
+    }
+}
