@@ -289,3 +289,89 @@ fn the_readme_lists_every_mosquitto_line() {
         "run `UPDATE_GENERATED=1 cargo test --test it mosquitto_log`",
     );
 }
+
+/// Connections Mosquitto 2.0.11 refuses before any MQTT: a TLS handshake
+/// that fails at once (plain MQTT on the TLS port: `Client connection from
+/// ADDRESS failed: ...`), a TLS client without the certificate the
+/// listener requires (`Client <unknown> disconnected: Protocol error.`),
+/// and a listener's `max_connections` (`Client connection from ADDRESS
+/// denied: max_connections exceeded.`). Operators see each, counted under
+/// its row, with the address it came from.
+#[test]
+fn connections_refused_before_mqtt_are_counted_from_the_real_log() {
+    use crate::common::{free_port, tls};
+    let broker = Broker::prepare();
+    let dir = broker.dir.clone();
+    tls::ca(&dir, "ca");
+    tls::issue(&dir, "ca", "server", tls::SERVER);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let _ = Command::new("chmod").arg("0644").arg(&path).status();
+    }
+    let (tls_port, limited_port) = (free_port(), free_port());
+    let d = dir.display();
+    let broker = broker.start_prepared(&format!(
+        "log_dest topic\nlog_type notice\nlog_type information\n\
+         listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n\
+         listener {limited_port} 127.0.0.1\nmax_connections 1\n"
+    ));
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "it-refusals",
+        "--mqtt.topic",
+        "$SYS/broker/log/#",
+    ]);
+    exporter.wait_ready();
+
+    // plain MQTT on the TLS port
+    let mut plain = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = plain.write_all(&[0x10, 0x0c, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60, 0, 0]);
+    let _ = plain.read(&mut [0u8; 16]);
+    // TLS without the client certificate the listener requires
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{tls_port}")])
+        .arg("-CAfile")
+        .arg(dir.join("ca.pem"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("CONNACK"),
+        "{out:?}"
+    );
+    // the second connection to a listener that takes one
+    let held = TcpStream::connect(("127.0.0.1", limited_port)).unwrap();
+    let mut second = TcpStream::connect(("127.0.0.1", limited_port)).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = second.read(&mut [0u8; 16]);
+
+    exporter.wait_value(
+        r#"mqtt_client_disconnects_total{reason="not_authenticated"}"#,
+        2.0,
+    );
+    exporter.wait_value(
+        r#"mqtt_client_disconnects_total{reason="too_many_connection"}"#,
+        1.0,
+    );
+    let text = exporter.metrics();
+    let others: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("mqtt_client_disconnects_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(others, 3.0, "only the three refusals:\n{text}");
+    // never tracked: they have no client ID
+    assert_eq!(
+        metric(&text, "mqtt_exporter_tracked_clients"),
+        Some(0.0),
+        "{text}"
+    );
+    drop(held);
+}

@@ -5,7 +5,8 @@
 //! `1795826347: Client dup already connected, closing old connection.`.
 //! [`parse`] reads every line that ends a client's connection in Mosquitto
 //! 1.6.15, 2.0.11, 2.0.20 and 2.1 (develop) ([`LINES`]: `src/loop.c`
-//! `do_disconnect`, `src/handle_connect.c`) into an [`Event`] whose reason is
+//! `do_disconnect`, `src/handle_connect.c`; and `src/net.c`'s refusals
+//! before MQTT begins, which name an address, not a client) into an [`Event`] whose reason is
 //! a raw name the reference table maps, and says `None` for every other
 //! line, which the pipeline counts as ignored, never as an error.
 //!
@@ -17,7 +18,9 @@
 //! between the prefix and that suffix. The two lines that end in a variable
 //! text (a `strerror` message, a `mosquitto_strerror` message) are tried
 //! only after every fixed suffix, and split at the *last* separator, which
-//! those messages never contain. A line Mosquitto cut at its 999-character
+//! those messages never contain. `Client connection from <address> ...`
+//! is tried last of all, so a client ID that starts with `connection from`
+//! is still read as a client's line. A line Mosquitto cut at its 999-character
 //! log buffer (a client ID of about 960 bytes or more) has lost its suffix:
 //! it is counted as a disconnect with the raw reason `truncated_log_line`
 //! (`other`, logged once) rather than dropped without a trace.
@@ -107,6 +110,30 @@ const ERRNO: &str = " disconnected: ";
 /// PUBLISH above `max_qos`, after `Too high QoS in PUBLISH from <id>`).
 const BAD_SOCKET: &str = "Bad socket read/write on client ";
 
+/// `Client connection from <address>...`: a connection refused before
+/// MQTT began (`src/net.c` `net__socket_accept`), so the line names an
+/// address, never a client ID, and counts under [`UNKNOWN_CLIENT`].
+const NET_PREFIX: &str = "Client connection from ";
+/// The fixed endings of [`NET_PREFIX`] lines, with their raw reason and
+/// source.
+const NET_LINES: [Line; 2] = [
+    line(
+        " denied: max_connections exceeded.",
+        "max_connections",
+        "net.c, websockets.c all (a listener's max_connections)",
+    ),
+    line(
+        " denied access by tcpd.",
+        "forbidden_access",
+        "net.c all (built WITH_WRAP: hosts.deny)",
+    ),
+];
+/// `Client connection from <address> failed: <OpenSSL error>.` (1.6.15,
+/// 2.0.11, 2.0.20 `net.c`): the TLS handshake failed at once (plain MQTT
+/// on a TLS port, say). One line per OpenSSL error queued, nearly always
+/// one.
+const NET_FAILED: &str = " failed: ";
+
 /// Mosquitto's log buffer: a longer line is cut to this many bytes.
 const LOG_LINE_MAX: usize = 999;
 
@@ -171,6 +198,20 @@ pub fn markdown_lines() -> String {
         "qos_not_supported",
         "loop.c 2.0.11 (a PUBLISH above max_qos)",
     );
+    for l in &NET_LINES {
+        row(
+            &mut out,
+            &format!("{NET_PREFIX}ADDRESS{}", l.suffix),
+            l.raw,
+            l.source,
+        );
+    }
+    row(
+        &mut out,
+        "Client connection from ADDRESS failed: <OpenSSL error>.",
+        "tls_handshake_failed",
+        "net.c 1.6.15, 2.0.11, 2.0.20 (a TLS handshake that fails at once)",
+    );
     row(
         &mut out,
         "Client X... (cut at 999 characters)",
@@ -207,7 +248,18 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
         }));
     }
     let Some((id, reason)) = disconnect(line).filter(|(id, _)| !id.is_empty()) else {
-        return Ok(None);
+        // only now: a client ID may start with "connection from ", and its
+        // line then ends in a client line's suffix, matched above
+        let Some((peer, raw)) = line.strip_prefix(NET_PREFIX).and_then(refused) else {
+            return Ok(None);
+        };
+        return Ok(Some(Event {
+            kind: EventKind::Disconnected,
+            clientid: Cow::Borrowed(UNKNOWN_CLIENT),
+            reason: Some(RawReason::Name(Cow::Borrowed(raw))),
+            peer: Some(Cow::Borrowed(peer)),
+            time_ms,
+        }));
     };
     Ok(Some(Event {
         kind: EventKind::Disconnected,
@@ -216,6 +268,21 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
         peer: None,
         time_ms,
     }))
+}
+
+/// The address and raw reason of a `Client connection from` line that
+/// refuses a connection (an address holds no space, so it ends at the
+/// first one).
+fn refused(rest: &str) -> Option<(&str, &'static str)> {
+    if let Some(found) = NET_LINES
+        .iter()
+        .find_map(|l| Some((rest.strip_suffix(l.suffix)?, l.raw)))
+    {
+        return Some(found).filter(|(peer, _)| !peer.is_empty() && !peer.contains(' '));
+    }
+    let (peer, text) = rest.split_once(NET_FAILED)?;
+    (!peer.is_empty() && !peer.contains(' ') && !text.is_empty())
+        .then_some((peer, "tls_handshake_failed"))
 }
 
 /// The client ID and raw reason of a line that ends a connection.
@@ -343,6 +410,12 @@ mod tests {
             ("Client pipe disconnected: Broken pipe.", "pipe", "tcp_closed"),
             // the same line for a failed TLS handshake (EPROTO)
             ("Client <unknown> disconnected: Protocol error.", "<unknown>", "not_authenticated"),
+            // net.c v1.6.15/v2.0.x/develop, websockets.c: "Client connection from %s denied: max_connections exceeded."
+            ("1795837151: Client connection from 10.0.0.7 denied: max_connections exceeded.", "<unknown>", "too_many_connection"),
+            // net.c all (WITH_WRAP): "Client connection from %s denied access by tcpd."
+            ("1795837151: Client connection from 10.0.0.8 denied access by tcpd.", "<unknown>", "not_authorized"),
+            // net.c v1.6.15/v2.0.x: "Client connection from %s failed: %s." (ERR_error_string)
+            ("1796011940: Client connection from 127.0.0.1 failed: error:0A00010B:SSL routines::wrong version number.", "<unknown>", "not_authenticated"),
             // loop.c v2.0.x/develop: "Bad socket read/write on client %s: %s"
             ("Bad socket read/write on client q2: Requested QoS not supported on server.", "q2", "not_authorized"),
             ("Bad socket read/write on client io: The connection was lost.", "io", "tcp_closed"),
@@ -415,6 +488,17 @@ mod tests {
                 "Bad socket read/write on client id: with: colons: Requested QoS not supported on server.",
                 "id: with: colons",
                 "not_authorized",
+            ),
+            // client IDs that start like net.c's refusals stay clients
+            (
+                "Client connection from 1.2.3.4 failed: error:x. disconnected.",
+                "connection from 1.2.3.4 failed: error:x.",
+                "normal",
+            ),
+            (
+                "Client connection from 1.2.3.4 denied: max_connections exceeded. has exceeded timeout, disconnecting.",
+                "connection from 1.2.3.4 denied: max_connections exceeded.",
+                "keepalive_timeout",
             ),
         ];
         for (line, id, want) in cases {
