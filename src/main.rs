@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use clap::Parser;
 use mqtt_disconnect_exporter::cli::{Cli, Command, ServeArgs};
-use mqtt_disconnect_exporter::config::Config;
 use mqtt_disconnect_exporter::core::{reasons, status::Status};
 use mqtt_disconnect_exporter::edge::process::{self, exit_code, usage};
 use mqtt_disconnect_exporter::tools::{analyze, dashboards, rules, sim};
@@ -28,18 +27,27 @@ fn main() -> ExitCode {
             print!("{}", reasons::markdown_table());
             ExitCode::SUCCESS
         }
-        Some(Command::Analyze(args)) => analyze::main(&args),
-        Some(Command::Simulate(args)) => sim::publish::main(&args, password),
-        Some(Command::Demo(args)) => sim::demo::main(&args),
-        Some(Command::Rules(args)) => rules::main(&args),
-        Some(Command::Dashboards(args)) => dashboards::main(&args),
+        Some(Command::Analyze(args)) => match args.settings() {
+            Ok(settings) => analyze::main(&args.file, args.format, settings),
+            Err(e) => usage(e),
+        },
+        Some(Command::Simulate(args)) => match args.options(password) {
+            Ok(sim) => sim::publish::main(sim, args.json, args.log.level, args.log.format),
+            Err(e) => usage(e),
+        },
+        Some(Command::Demo(args)) => match args.options() {
+            Ok(options) => sim::demo::main(&options),
+            Err(e) => usage(e),
+        },
+        Some(Command::Rules(args)) => rules::main(&args.options(), args.format),
+        Some(Command::Dashboards(args)) => dashboards::main(args.format),
         None => serve(&cli.serve, password),
     }
 }
 
 /// The exporter: validate everything, then bind and run until a signal.
 fn serve(args: &ServeArgs, password: Option<String>) -> ExitCode {
-    let config = match Config::from_args(args, password, &process::hostname()) {
+    let config = match args.config(password, &process::hostname()) {
         Ok(config) => config,
         Err(e) => return usage(e),
     };

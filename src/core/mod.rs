@@ -5,6 +5,7 @@
 //! test in `tests/it/architecture.rs` keeps it that way).
 
 pub mod clock;
+pub mod duration;
 pub mod event;
 pub mod flapping;
 pub mod listed;

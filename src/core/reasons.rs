@@ -463,6 +463,66 @@ pub fn markdown_table() -> String {
     out
 }
 
+/// Aliases given in one `--reason.alias` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasList(pub Vec<(String, Reason)>);
+
+/// `RAW=CANONICAL[,RAW=CANONICAL...]`, where `\,` is a comma inside RAW.
+impl std::str::FromStr for AliasList {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<AliasList, String> {
+        alias_list(raw)
+    }
+}
+
+fn alias_list(raw: &str) -> Result<AliasList, String> {
+    let mut list = Vec::new();
+    let mut item = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => {
+                item.push(',');
+                chars.next();
+            }
+            ',' => list.push(reason_alias(&std::mem::take(&mut item))?),
+            c => item.push(c),
+        }
+    }
+    list.push(reason_alias(&item)?);
+    Ok(AliasList(list))
+}
+
+/// `RAW=CANONICAL`: a raw reason spelling and the reason it means.
+fn reason_alias(raw: &str) -> Result<(String, Reason), String> {
+    let (spelling, canonical) = raw
+        .rsplit_once('=')
+        .ok_or_else(|| "expected RAW=CANONICAL, e.g. \"Session Kicked=kicked\"".to_string())?;
+    if spelling.trim().is_empty() {
+        return Err("the raw spelling is empty".into());
+    }
+    let s = spelling.trim();
+    let numeric = s.parse::<u64>().is_ok()
+        || s.strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .is_some_and(|h| u64::from_str_radix(h, 16).is_ok());
+    if numeric {
+        return Err(format!(
+            "{s:?} is a reason code: codes map through the MQTT 5 code table, not aliases"
+        ));
+    }
+    let reason = by_id(canonical.trim()).ok_or_else(|| {
+        let ids: Vec<&str> = TABLE.iter().map(|row| row.id).collect();
+        format!(
+            "unknown reason {:?} (one of {})",
+            canonical.trim(),
+            ids.join(", ")
+        )
+    })?;
+    Ok((spelling.to_string(), reason))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

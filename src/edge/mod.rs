@@ -4,7 +4,9 @@
 //! [`process`] holds what `main` and the subcommands share (runtime, logs,
 //! exit codes).
 
+pub mod files;
 pub mod http;
+pub mod listen;
 pub mod mqtt;
 pub mod process;
 pub mod shutdown;

@@ -5,8 +5,38 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use crate::cli::{LogFormat, LogLevel};
 use crate::edge::shutdown::{self, Shutdown};
+use clap::ValueEnum;
+
+/// `--log.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    #[value(alias = "warning")]
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `--log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
 
 /// Exit code for bad flags or configuration (EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;

@@ -5,8 +5,6 @@
 
 use std::process::ExitCode;
 
-use crate::cli::{DashboardsArgs, DashboardsFormat};
-
 /// (file name, JSON) of each shipped dashboard.
 pub const DASHBOARDS: [(&str, &str); 2] = [
     (
@@ -41,8 +39,19 @@ pub fn configmap() -> String {
     out
 }
 
-pub fn main(args: &DashboardsArgs) -> ExitCode {
-    match args.format {
+/// What `dashboards` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DashboardsFormat {
+    /// Both dashboards in a ConfigMap labelled grafana_dashboard="1".
+    Configmap,
+    /// The "MQTT disconnects" dashboard's JSON.
+    Disconnects,
+    /// The "MQTT flapping" dashboard's JSON.
+    Flapping,
+}
+
+pub fn main(format: DashboardsFormat) -> ExitCode {
+    match format {
         DashboardsFormat::Configmap => print!("{}", configmap()),
         DashboardsFormat::Disconnects => print!("{}", DASHBOARDS[0].1),
         DashboardsFormat::Flapping => print!("{}", DASHBOARDS[1].1),

@@ -263,15 +263,15 @@ fn rules_for_another_job_runbook_host_and_severities_pass_promtool() {
     ];
     let file = rules_cmd(&args);
     use clap::Parser as _;
-    let o = RulesOptions::from_args(&match mqtt_disconnect_exporter::cli::Cli::try_parse_from(
+    let o: RulesOptions = match mqtt_disconnect_exporter::cli::Cli::try_parse_from(
         [&["mqtt-disconnect-exporter", "rules"][..], &args[..]].concat(),
     ) {
         Ok(mqtt_disconnect_exporter::cli::Cli {
             command: Some(mqtt_disconnect_exporter::cli::Command::Rules(r)),
             ..
-        }) => r,
+        }) => r.options(),
         other => panic!("{other:?}"),
-    });
+    };
     assert_eq!(file, rules::rules_yaml(&o));
     let dir = temp_dir("custom-rules");
     std::fs::write(dir.join("mqtt-disconnect-exporter.rules.yml"), &file).unwrap();

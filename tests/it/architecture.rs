@@ -130,3 +130,30 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
     assert_eq!(served.len(), 28, "{served:?}");
     assert_eq!(served, documented);
 }
+
+/// The CLI sits on top: flags are read into each part's settings in
+/// `src/cli/`, and no module below it (the core, the edges, the tools,
+/// the configuration) names the CLI.
+#[test]
+fn nothing_below_the_cli_imports_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let top = [src.join("main.rs"), src.join("lib.rs")];
+    let mut checked = 0;
+    for file in files {
+        if file.starts_with(src.join("cli")) || top.contains(&file) {
+            continue;
+        }
+        checked += 1;
+        let code = std::fs::read_to_string(&file).unwrap();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            assert!(
+                !line.contains("crate::cli") && !line.contains("cli::"),
+                "{} names the CLI: {line}\npass it its own settings from src/cli/settings.rs instead",
+                file.display()
+            );
+        }
+    }
+    assert!(checked >= 40, "{checked} files checked");
+}

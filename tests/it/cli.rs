@@ -186,9 +186,9 @@ fn unusable_tls_and_password_files_are_refused_at_start() {
     let good = tls("a.pem", "a.pem", "a.key");
     let argv = std::iter::once("mqtt-disconnect-exporter").chain(good.iter().map(String::as_str));
     let cli = mqtt_disconnect_exporter::cli::Cli::try_parse_from(argv).unwrap();
-    let config =
-        mqtt_disconnect_exporter::config::Config::from_args(&cli.serve, None, "h").unwrap();
-    let mqtt_disconnect_exporter::config::Transport::Tls(tls) = &config.mqtt.broker.transport
+    let config = cli.serve.config(None, "h").unwrap();
+    let mqtt_disconnect_exporter::edge::mqtt::settings::Transport::Tls(tls) =
+        &config.mqtt.broker.transport
     else {
         panic!("not TLS: {:?}", config.mqtt.broker.transport)
     };

@@ -34,6 +34,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use crate::edge::files::{self, FileError};
+
 /// How to talk TLS to the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerTls {
@@ -49,36 +51,18 @@ pub struct BrokerTls {
 /// Why the TLS files cannot be used, naming the flag (and the file).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {flag} file {}: {why}", path.display())]
-    Read {
-        flag: &'static str,
-        path: PathBuf,
-        why: String,
-    },
-    #[error("invalid {flag} file {}: {why}", path.display())]
-    Content {
-        flag: &'static str,
-        path: PathBuf,
-        why: String,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("invalid value for {flag}: {why}")]
     Setting { flag: &'static str, why: String },
 }
 
 fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::Read {
-        flag,
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })
+    Ok(files::read(flag, path)?)
 }
 
 fn content(flag: &'static str, path: &Path, why: impl ToString) -> TlsError {
-    TlsError::Content {
-        flag,
-        path: path.to_path_buf(),
-        why: why.to_string(),
-    }
+    TlsError::File(files::content(flag, path, why))
 }
 
 /// The trust anchors: every certificate of the CA file (each must be a

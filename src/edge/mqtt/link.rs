@@ -19,7 +19,7 @@ use rumqttc::{TlsConfiguration, Transport as MqttTransport};
 
 use super::broker_tls::{self, TlsError};
 use super::session::{FailureKind, Protocol};
-use crate::config::{BrokerConfig, MqttConfig, Transport};
+use super::settings::{BrokerConfig, Settings, Transport};
 
 /// Requests queued to rumqttc (SUBSCRIBE and DISCONNECT only).
 const REQUESTS: usize = 64;
@@ -68,7 +68,7 @@ pub enum Link {
 impl Link {
     /// A client for `cfg` speaking `protocol`, with the secrets read now.
     /// Nothing is sent until the first [`Link::poll`].
-    pub fn new(cfg: &MqttConfig, protocol: Protocol) -> Result<Link, TlsError> {
+    pub fn new(cfg: &Settings, protocol: Protocol) -> Result<Link, TlsError> {
         Ok(match protocol {
             Protocol::V5 => {
                 let (client, eventloop) = v5::AsyncClient::new(options_v5(cfg)?, REQUESTS);
@@ -297,7 +297,7 @@ fn qos_v311(level: u8) -> rumqttc::QoS {
 
 /// The MQTT 5 options of the exporter's session: a persistent session gets
 /// `--mqtt.session-expiry`, so it cannot leak a queue forever.
-pub fn options_v5(cfg: &MqttConfig) -> Result<v5::MqttOptions, TlsError> {
+pub fn options_v5(cfg: &Settings) -> Result<v5::MqttOptions, TlsError> {
     let mut options = connect_options(&cfg.broker)?;
     options
         .set_clean_start(cfg.clean_session)
@@ -312,7 +312,7 @@ pub fn options_v5(cfg: &MqttConfig) -> Result<v5::MqttOptions, TlsError> {
 
 /// The MQTT 3.1.1 options: the same connection; a persistent session has
 /// no expiry in this version.
-fn options_v311(cfg: &MqttConfig) -> Result<rumqttc::MqttOptions, TlsError> {
+fn options_v311(cfg: &Settings) -> Result<rumqttc::MqttOptions, TlsError> {
     let b = &cfg.broker;
     let mut options = rumqttc::MqttOptions::new(b.client_id.clone(), b.host.clone(), b.port);
     let max = usize::try_from(cfg.max_packet_size).unwrap_or(usize::MAX);

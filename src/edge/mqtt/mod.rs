@@ -18,13 +18,15 @@ pub mod broker_tls;
 pub mod link;
 pub mod metrics;
 pub mod session;
+pub mod settings;
+
+pub use settings::Settings;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::MqttConfig;
 use crate::core::clock::now_ms;
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
@@ -53,7 +55,7 @@ pub fn jitter(ceiling: Duration) -> Duration {
 }
 
 /// Re-reads the password file on every SIGHUP, to say whether it is valid.
-async fn check_password_on_sighup(broker: crate::config::BrokerConfig) {
+async fn check_password_on_sighup(broker: settings::BrokerConfig) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -71,7 +73,7 @@ async fn check_password_on_sighup(broker: crate::config::BrokerConfig) {
 /// What the driver does with the session's actions: the link, the metrics
 /// and the status, and how long to wait before the next attempt.
 struct Effects<'a> {
-    cfg: &'a MqttConfig,
+    cfg: &'a Settings,
     metrics: &'a MqttMetrics,
     status: &'a Status,
 }
@@ -137,7 +139,7 @@ impl Effects<'_> {
 
 /// Runs the subscriber until `shutdown` fires.
 pub async fn run(
-    cfg: MqttConfig,
+    cfg: Settings,
     metrics: MqttMetrics,
     mut pipeline: Pipeline,
     status: Arc<Status>,

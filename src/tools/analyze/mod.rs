@@ -13,8 +13,6 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::process::ExitCode;
 
-use crate::cli::{AnalyzeArgs, ReportFormat};
-use crate::config::pipeline_settings;
 use crate::edge::process::EXIT_NOINPUT;
 
 use crate::core::event::{EventError, EventKind};
@@ -62,27 +60,27 @@ pub struct Report {
     pub first_errors: Vec<BadLine>,
 }
 
+/// How `analyze` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
 /// The `analyze` subcommand: reads the file (or stdin), prints the report;
 /// exit 66 if the file cannot be opened, 1 if reading or writing fails.
-pub fn main(args: &AnalyzeArgs) -> ExitCode {
-    let settings = match pipeline_settings(&args.events) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("mqtt-disconnect-exporter: {e}");
-            return ExitCode::from(64);
-        }
-    };
-    let result = if args.file == "-" {
+pub fn main(file: &str, format: ReportFormat, settings: PipelineSettings) -> ExitCode {
+    let result = if file == "-" {
         let stdin = io::stdin().lock();
         analyze(BufReader::with_capacity(256 * 1024, stdin), settings, None)
     } else {
-        match std::fs::File::open(&args.file) {
+        match std::fs::File::open(file) {
             Ok(file) => {
                 let size = file.metadata().ok().map(|m| m.len());
                 analyze(BufReader::with_capacity(256 * 1024, file), settings, size)
             }
             Err(e) => {
-                eprintln!("mqtt-disconnect-exporter: cannot read {}: {e}", args.file);
+                eprintln!("mqtt-disconnect-exporter: cannot read {file}: {e}");
                 return ExitCode::from(EXIT_NOINPUT);
             }
         }
@@ -90,12 +88,12 @@ pub fn main(args: &AnalyzeArgs) -> ExitCode {
     let report = match result {
         Ok(report) => report,
         Err(e) => {
-            eprintln!("mqtt-disconnect-exporter: reading {}: {e}", args.file);
+            eprintln!("mqtt-disconnect-exporter: reading {file}: {e}");
             return ExitCode::FAILURE;
         }
     };
     let mut out = io::stdout().lock();
-    let written = match args.format {
+    let written = match format {
         ReportFormat::Json => writeln!(out, "{}", to_json(&report)),
         ReportFormat::Text => write_text(&report, &mut out),
     };

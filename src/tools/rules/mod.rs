@@ -13,7 +13,6 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::{RulesArgs, RulesFormat};
 use crate::core::listed::TOP_PAGE;
 use crate::core::reasons::{Reason, Severity};
 use crate::core::top::STANDOUT_MIN;
@@ -22,6 +21,7 @@ pub mod promtool;
 pub mod runbook;
 pub mod scenarios;
 mod selector;
+pub mod values;
 
 pub use selector::Selector;
 
@@ -102,24 +102,6 @@ impl Default for RulesOptions {
 }
 
 impl RulesOptions {
-    pub fn from_args(args: &RulesArgs) -> Self {
-        RulesOptions {
-            selector: args.selector.clone(),
-            runbook_url: args.runbook_url.clone(),
-            dashboard_url: args.dashboard_url.clone(),
-            critical: args.severity_critical.clone(),
-            warning: args.severity_warning.clone(),
-            info: args.severity_info.clone(),
-            thresholds: Thresholds {
-                spike_factor: args.spike_factor,
-                keepalive_timeout_min: args.keepalive_timeout_min,
-                too_many_connection_min: args.too_many_connection_min,
-                keep_firing_for: args.keep_firing_for.as_secs(),
-            },
-            divisor: 1,
-        }
-    }
-
     /// A duration in seconds as PromQL writes it, at this scale (never
     /// below a second).
     fn d(&self, secs: u64) -> String {
@@ -167,10 +149,23 @@ impl RulesOptions {
     }
 }
 
+/// What `rules` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesFormat {
+    /// A Prometheus rule file.
+    Prometheus,
+    /// A prometheus-operator PrometheusRule resource.
+    Prometheusrule,
+    /// promtool unit tests for the rule file (`promtool test rules`).
+    PromtoolTests,
+    /// The runbook in Markdown.
+    Runbook,
+}
+
 /// Prints what `rules` was asked for.
-pub fn main(args: &RulesArgs) -> std::process::ExitCode {
-    let options = RulesOptions::from_args(args);
-    let text = match args.format {
+pub fn main(options: &RulesOptions, format: RulesFormat) -> std::process::ExitCode {
+    let options = options.clone();
+    let text = match format {
         RulesFormat::Prometheus => rules_yaml(&options),
         RulesFormat::Prometheusrule => prometheus_rule(&options),
         RulesFormat::PromtoolTests => promtool::tests_yaml(&options),

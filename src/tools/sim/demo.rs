@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use std::process::ExitCode;
 
-use crate::cli::DemoArgs;
-use crate::config::{pipeline_settings, BrokerConfig, Config, MqttConfig, Transport, WebConfig};
+use crate::config::{Config, WebConfig};
+use crate::core::pipeline::PipelineSettings;
 use crate::core::status::Status;
 use crate::edge::mqtt::session::ProtocolChoice;
+use crate::edge::mqtt::settings::{BrokerConfig, Settings as MqttSettings, Transport};
 use crate::edge::process::{exit_code, init_tracing, run_until_signal};
+use crate::edge::process::{LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::Scenario;
 use crate::tools::sim::publish::{self, SimConfig};
@@ -91,8 +93,22 @@ fn start_broker() -> Result<SocketAddr, DemoError> {
 
 /// The `demo` subcommand: the exporter's configuration from `args` (no
 /// broker flags: the broker is embedded), then [`run`] until a signal.
-pub fn main(args: &DemoArgs) -> ExitCode {
-    init_tracing(args.log.level, args.log.format);
+/// What `demo` runs: the fleet's size and rate, and the exporter's event,
+/// web and log settings.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Devices in the simulated fleet.
+    pub clients: usize,
+    /// Steady disconnects per second.
+    pub rate: u32,
+    pub web: WebConfig,
+    pub pipeline: PipelineSettings,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+}
+
+pub fn main(args: &DemoOptions) -> ExitCode {
+    init_tracing(args.log_level, args.log_format);
     exit_code(run_until_signal(|shutdown| run(args, shutdown)))
 }
 
@@ -113,11 +129,11 @@ fn embedded_broker(addr: SocketAddr, client_id: &str) -> BrokerConfig {
 /// Runs broker, fleet and exporter until `shutdown` fires: the exporter
 /// takes its event, flapping, web and log settings from `args`, and is
 /// subscribed to the embedded broker.
-pub async fn run(args: &DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
+pub async fn run(args: &DemoOptions, shutdown: Shutdown) -> Result<(), DemoError> {
     let broker = start_broker()?;
     tracing::info!(address = %broker, topics = %format!("{TOPIC_PREFIX}/#"), "embedded MQTT broker listening");
     let config = Config {
-        mqtt: MqttConfig {
+        mqtt: MqttSettings {
             broker: embedded_broker(broker, "demo-exporter"),
             topics: vec![format!("{TOPIC_PREFIX}/#")],
             qos: 1,
@@ -127,10 +143,10 @@ pub async fn run(args: &DemoArgs, shutdown: Shutdown) -> Result<(), DemoError> {
             max_packet_size: 1024 * 1024,
             protocol: ProtocolChoice::V5,
         },
-        web: WebConfig::from_args(&args.web)?,
-        pipeline: pipeline_settings(&args.events)?,
-        log_level: args.log.level,
-        log_format: args.log.format,
+        web: args.web.clone(),
+        pipeline: args.pipeline.clone(),
+        log_level: args.log_level,
+        log_format: args.log_format,
     };
     let sim = SimConfig {
         broker: embedded_broker(broker, "demo-fleet"),

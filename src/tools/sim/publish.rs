@@ -16,12 +16,11 @@ use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event};
 
-use crate::cli::SimulateArgs;
-use crate::config::BrokerConfig;
 use crate::core::clock::now_ms;
 use crate::core::reasons;
 use crate::edge::mqtt::connect_options;
-use crate::edge::process::{init_tracing, run_until_signal, usage};
+use crate::edge::mqtt::settings::BrokerConfig;
+use crate::edge::process::{init_tracing, run_until_signal, LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::{Fleet, Scenario, SimEvent};
 
@@ -52,31 +51,17 @@ pub struct Summary {
 }
 
 /// The `simulate` subcommand: connects like the exporter (credentials and
-/// TLS included), publishes, prints the summary; exit 1 if the broker did
-/// not acknowledge everything, 64 on a bad flag or file.
-pub fn main(args: &SimulateArgs, password_env: Option<String>) -> ExitCode {
-    let default_id = format!("mqtt-disconnect-exporter-simulator-{}", std::process::id());
-    let broker = match BrokerConfig::from_args(&args.broker, &args.tls, password_env, &default_id) {
-        Ok(broker) => broker,
-        Err(e) => return usage(e),
-    };
-    init_tracing(args.log.level, args.log.format);
-    let sim = SimConfig {
-        broker,
-        topic_prefix: args.topic_prefix.trim_end_matches('/').to_string(),
-        scenario: args.scenario,
-        rate: args.rate,
-        clients: args.clients,
-        duration: args.duration,
-        seed: args.seed,
-    };
+/// TLS included), publishes, prints the summary (as JSON with `json`); exit
+/// 1 if the broker did not acknowledge everything.
+pub fn main(sim: SimConfig, json: bool, log_level: LogLevel, log_format: LogFormat) -> ExitCode {
+    init_tracing(log_level, log_format);
     let Some(summary) = run_until_signal(|shutdown| async move {
         Ok::<_, std::convert::Infallible>(run(sim, shutdown).await)
     }) else {
         return ExitCode::FAILURE;
     };
     let mut out = std::io::stdout().lock();
-    let _ = if args.json {
+    let _ = if json {
         writeln!(
             out,
             "{}",

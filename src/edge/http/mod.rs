@@ -17,6 +17,8 @@
 //! all busy is answered 429 at once, and good credentials are remembered,
 //! so a flood of wrong passwords neither eats the CPU nor delays scrapes.
 
+pub mod web_config;
+
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -47,7 +49,7 @@ use crate::core::reasons::Reason;
 use crate::core::status::Status;
 use crate::core::top::{TopReason, TopReport};
 use crate::edge::shutdown::Shutdown;
-use crate::web_config::{self, Authenticator, ReloadCounters, WebSettings};
+use web_config::{Authenticator, ReloadCounters, WebSettings};
 
 /// Concurrent connections served; at the limit the oldest one without a
 /// complete request is closed for a new one.
@@ -761,6 +763,18 @@ fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopRepo
         version = env!("CARGO_PKG_VERSION"),
         window = top.window_seconds,
     )
+}
+
+/// `--web.telemetry-path`: absolute, and not a path the other endpoints
+/// take.
+pub fn telemetry_path(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') || raw.contains(char::is_whitespace) {
+        return Err("must start with / and contain no spaces".into());
+    }
+    if matches!(raw, "/" | "/-/healthy" | "/-/ready" | "/api") || raw.starts_with("/api/") {
+        return Err("taken by the landing page, a health endpoint or the API".into());
+    }
+    Ok(raw.to_string())
 }
 
 #[cfg(test)]

@@ -13,10 +13,23 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::core::reasons::{self, Reason};
+pub mod settings;
+
+use crate::core::duration::{parse as duration, positive as positive_duration};
+use crate::core::reasons::AliasList;
+use crate::edge::http::telemetry_path;
+pub use crate::edge::listen::ListenAddress;
 use crate::edge::mqtt::session::ProtocolChoice;
+use crate::edge::mqtt::settings::{
+    client_id, keepalive, server_name, session_expiry, topic_filter, BrokerUrl,
+};
+pub use crate::edge::process::{LogFormat, LogLevel};
+pub use crate::tools::analyze::ReportFormat;
+pub use crate::tools::dashboards::DashboardsFormat;
+use crate::tools::rules::values::{absolute_url, label_text, per_minute, spike_factor};
+pub use crate::tools::rules::RulesFormat;
 
 /// `--version`: the version, the commit and the build date.
 pub const LONG_VERSION: &str = concat!(
@@ -281,34 +294,6 @@ pub struct DashboardsArgs {
     pub format: DashboardsFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DashboardsFormat {
-    /// Both dashboards in a ConfigMap labelled grafana_dashboard="1".
-    Configmap,
-    /// The "MQTT disconnects" dashboard's JSON.
-    Disconnects,
-    /// The "MQTT flapping" dashboard's JSON.
-    Flapping,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RulesFormat {
-    /// A Prometheus rule file.
-    Prometheus,
-    /// A prometheus-operator PrometheusRule resource.
-    Prometheusrule,
-    /// promtool unit tests for the rule file (`promtool test rules`).
-    PromtoolTests,
-    /// The runbook in Markdown.
-    Runbook,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    Text,
-    Json,
-}
-
 /// How to reach the broker: used by the exporter and by `simulate`.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "MQTT")]
@@ -318,8 +303,7 @@ pub struct BrokerArgs {
         long = "mqtt.url",
         env = "MQTT_EXPORTER_MQTT_URL",
         default_value = "mqtt://127.0.0.1:1883",
-        value_name = "URL",
-        value_parser = broker_url
+        value_name = "URL"
     )]
     pub url: BrokerUrl,
 
@@ -591,8 +575,7 @@ pub struct EventArgs {
     #[arg(
         long = "reason.alias",
         env = "MQTT_EXPORTER_REASON_ALIAS",
-        value_name = "RAW=CANONICAL",
-        value_parser = reason_aliases
+        value_name = "RAW=CANONICAL"
     )]
     pub reason_aliases: Vec<AliasList>,
 
@@ -645,8 +628,7 @@ pub struct WebArgs {
         default_value = "127.0.0.1:9883",
         value_name = "ADDR",
         value_delimiter = ',',
-        action = clap::ArgAction::Append,
-        value_parser = listen_address
+        action = clap::ArgAction::Append
     )]
     pub listen_addresses: Vec<ListenAddress>,
 
@@ -697,282 +679,6 @@ pub struct LogArgs {
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
-    Error,
-    #[value(alias = "warning")]
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-            LogLevel::Trace => "trace",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Logfmt,
-    Json,
-}
-
-/// A parsed broker URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerUrl {
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
-    /// The URL carried a user name or password: refused by
-    /// [`crate::config`], which can say so without echoing them (clap's
-    /// own error would quote the whole value).
-    pub has_credentials: bool,
-}
-
-/// `mqtt://host[:1883]` or `mqtts://host[:8883]`.
-pub fn broker_url(raw: &str) -> Result<BrokerUrl, String> {
-    let url = url::Url::parse(raw).map_err(|e| e.to_string())?;
-    let tls = match url.scheme() {
-        "mqtt" | "tcp" => false,
-        "mqtts" | "ssl" => true,
-        other => {
-            return Err(format!(
-                "unsupported scheme {other:?}, use mqtt:// or mqtts://"
-            ))
-        }
-    };
-    let host = match url.host() {
-        Some(url::Host::Ipv6(addr)) => addr.to_string(),
-        Some(host) => host.to_string(),
-        None => return Err("no host".into()),
-    };
-    if !matches!(url.path(), "" | "/") {
-        return Err("a broker URL has no path".into());
-    }
-    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-    if port == 0 {
-        return Err("port 0 is not a broker's port".into());
-    }
-    Ok(BrokerUrl {
-        host,
-        port,
-        tls,
-        has_credentials: !url.username().is_empty() || url.password().is_some(),
-    })
-}
-
-fn client_id(raw: &str) -> Result<String, String> {
-    if raw.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    Ok(raw.to_string())
-}
-
-/// A topic filter as MQTT allows it (`#` last and whole, `+` whole).
-pub fn topic_filter(raw: &str) -> Result<String, String> {
-    let filter = raw.trim();
-    if filter.is_empty() {
-        return Err("empty topic filter".into());
-    }
-    if filter.len() > 65535 || filter.contains('\0') {
-        return Err("not a valid MQTT topic filter".into());
-    }
-    let levels: Vec<&str> = filter.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
-            return Err("# must be a whole level and the last one".into());
-        }
-        if level.contains('+') && *level != "+" {
-            return Err("+ must be a whole level".into());
-        }
-    }
-    if filter.starts_with("$share/") && levels.len() < 3 {
-        return Err("a shared subscription is $share/<group>/<filter>".into());
-    }
-    Ok(filter.to_string())
-}
-
-/// Parses `[::1]:9883`, `127.0.0.1:9883`, or `:9883` (all interfaces).
-/// Where to listen: a host (a name or an address) or every interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenAddress {
-    /// None: every interface, IPv6 and IPv4.
-    pub host: Option<String>,
-    pub port: u16,
-}
-
-impl std::fmt::Display for ListenAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.host {
-            None => write!(f, ":{}", self.port),
-            Some(h) if h.contains(':') => write!(f, "[{h}]:{}", self.port),
-            Some(h) => write!(f, "{h}:{}", self.port),
-        }
-    }
-}
-
-/// `host:port`, `[v6]:port` or `:port` (every interface). Port 0 picks a
-/// free port (tests use it).
-pub fn listen_address(raw: &str) -> Result<ListenAddress, String> {
-    const EXPECTED: &str = "expected host:port, [v6]:port or :port, e.g. 127.0.0.1:9883 or :9883";
-    let (host, port) = raw.rsplit_once(':').ok_or(EXPECTED)?;
-    let port: u16 = port.parse().map_err(|_| EXPECTED)?;
-    let host = if host.is_empty() {
-        None
-    } else if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        v6.parse::<std::net::Ipv6Addr>().map_err(|_| EXPECTED)?;
-        Some(v6.to_string())
-    } else if host.contains(':')
-        || host.contains(char::is_whitespace)
-        || host.contains('/')
-        || host.starts_with('-')
-    {
-        return Err(EXPECTED.into());
-    } else {
-        Some(host.to_string())
-    };
-    Ok(ListenAddress { host, port })
-}
-
-fn telemetry_path(raw: &str) -> Result<String, String> {
-    if !raw.starts_with('/') || raw.contains(char::is_whitespace) {
-        return Err("must start with / and contain no spaces".into());
-    }
-    if matches!(raw, "/" | "/-/healthy" | "/-/ready" | "/api") || raw.starts_with("/api/") {
-        return Err("taken by the landing page, a health endpoint or the API".into());
-    }
-    Ok(raw.to_string())
-}
-
-/// Parses durations such as `500ms`, `30s`, `5m`, `1h`, `1d`, `1h30m`.
-pub fn duration(raw: &str) -> Result<Duration, String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.starts_with('-') {
-        return Err("must not be negative".into());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err("expected a number followed by a unit (ms, s, m, h, d), e.g. 5m".into());
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| "number too large".to_string())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let ms_per = match unit {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "" => return Err("missing unit (ms, s, m, h, d)".into()),
-            other => return Err(format!("unknown unit {other:?} (use ms, s, m, h, d)")),
-        };
-        let ms = n
-            .checked_mul(ms_per)
-            .ok_or_else(|| "duration too large".to_string())?;
-        total = total
-            .checked_add(Duration::from_millis(ms))
-            .ok_or_else(|| "duration too large".to_string())?;
-    }
-    Ok(total)
-}
-
-fn positive_duration(raw: &str) -> Result<Duration, String> {
-    let d = duration(raw)?;
-    if d.is_zero() {
-        return Err("must be above zero".into());
-    }
-    Ok(d)
-}
-
-fn keepalive(raw: &str) -> Result<Duration, String> {
-    let d = duration(raw)?;
-    if d.as_secs() > u64::from(u16::MAX) || d.as_secs() < 5 {
-        return Err("must be between 5s and 65535s".into());
-    }
-    Ok(d)
-}
-
-fn session_expiry(raw: &str) -> Result<Duration, String> {
-    let d = duration(raw)?;
-    if d.as_secs() > u64::from(u32::MAX) {
-        return Err("longer than MQTT allows".into());
-    }
-    Ok(d)
-}
-
-/// Aliases given in one `--reason.alias` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AliasList(pub Vec<(String, Reason)>);
-
-/// `RAW=CANONICAL[,RAW=CANONICAL...]`, where `\,` is a comma inside RAW.
-fn reason_aliases(raw: &str) -> Result<AliasList, String> {
-    let mut list = Vec::new();
-    let mut item = String::new();
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&',') => {
-                item.push(',');
-                chars.next();
-            }
-            ',' => list.push(reason_alias(&std::mem::take(&mut item))?),
-            c => item.push(c),
-        }
-    }
-    list.push(reason_alias(&item)?);
-    Ok(AliasList(list))
-}
-
-/// `RAW=CANONICAL`: a raw reason spelling and the reason it means.
-fn reason_alias(raw: &str) -> Result<(String, Reason), String> {
-    let (spelling, canonical) = raw
-        .rsplit_once('=')
-        .ok_or_else(|| "expected RAW=CANONICAL, e.g. \"Session Kicked=kicked\"".to_string())?;
-    if spelling.trim().is_empty() {
-        return Err("the raw spelling is empty".into());
-    }
-    let s = spelling.trim();
-    let numeric = s.parse::<u64>().is_ok()
-        || s.strip_prefix("0x")
-            .or_else(|| s.strip_prefix("0X"))
-            .is_some_and(|h| u64::from_str_radix(h, 16).is_ok());
-    if numeric {
-        return Err(format!(
-            "{s:?} is a reason code: codes map through the MQTT 5 code table, not aliases"
-        ));
-    }
-    let reason = reasons::by_id(canonical.trim()).ok_or_else(|| {
-        let ids: Vec<&str> = reasons::TABLE.iter().map(|row| row.id).collect();
-        format!(
-            "unknown reason {:?} (one of {})",
-            canonical.trim(),
-            ids.join(", ")
-        )
-    })?;
-    Ok((spelling.to_string(), reason))
-}
-
 fn bounded(raw: &str, min: usize, max: usize) -> Result<usize, String> {
     let n: usize = raw
         .trim()
@@ -990,45 +696,6 @@ fn threshold(raw: &str) -> Result<usize, String> {
 
 fn at_most_1000(raw: &str) -> Result<usize, String> {
     bounded(raw, 0, 1000)
-}
-
-/// A DNS name or an IP address a certificate can be issued for.
-fn server_name(raw: &str) -> Result<String, String> {
-    rustls::pki_types::ServerName::try_from(raw)
-        .map(|_| raw.to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// An absolute http(s) URL.
-fn spike_factor(raw: &str) -> Result<f64, String> {
-    match raw.parse::<f64>() {
-        Ok(f) if f.is_finite() && f > 1.0 && f <= 100.0 => Ok(f),
-        _ => Err("must be a number above 1 and at most 100".into()),
-    }
-}
-
-fn per_minute(raw: &str) -> Result<f64, String> {
-    match raw.parse::<f64>() {
-        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
-        _ => Err("must be a number of events a minute above 0".into()),
-    }
-}
-
-fn absolute_url(raw: &str) -> Result<String, String> {
-    match url::Url::parse(raw) {
-        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.has_host() => {
-            Ok(raw.to_string())
-        }
-        _ => Err("must be an absolute http:// or https:// URL".into()),
-    }
-}
-
-/// Text for a label value in a rule file: not empty, one line.
-fn label_text(raw: &str) -> Result<String, String> {
-    if raw.is_empty() || raw.chars().any(char::is_control) {
-        return Err("must be a non-empty single line".into());
-    }
-    Ok(raw.to_string())
 }
 
 fn at_most_100(raw: &str) -> Result<usize, String> {
