@@ -45,6 +45,7 @@ use crate::config::Config;
 use crate::core::metrics::{register_process_collector, Metrics, WebMetrics};
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
+use crate::edge::feed::Feed;
 use crate::edge::shutdown::Shutdown;
 use crate::edge::{http, mqtt};
 
@@ -74,6 +75,9 @@ pub async fn run(
     let metrics = Metrics::new(registry)?;
     let web = WebMetrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
+    let mut feed = Feed::new(pipeline, Arc::clone(&status));
+    let mqtt_inlet = feed.inlet(mqtt::INLET);
+    let feed = tokio::spawn(feed.run());
 
     for listener in &listeners {
         if let Ok(local) = listener.local_addr() {
@@ -91,7 +95,12 @@ pub async fn run(
         shutdown.clone(),
     ));
     let mqtt_metrics = mqtt::metrics::MqttMetrics::new(registry, &config.mqtt.topics)?;
-    mqtt::run(config.mqtt, mqtt_metrics, pipeline, status, shutdown).await;
+    mqtt::run(config.mqtt, mqtt_metrics, mqtt_inlet, status, shutdown).await;
+    // the source is done and its inlet closed: the feed counts what is
+    // queued, then ends
+    if let Err(e) = feed.await {
+        tracing::error!(error = %e, "the feed task failed");
+    }
     if let Err(e) = http.await {
         tracing::error!(error = %e, "http server task failed");
     }

@@ -312,6 +312,16 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Logfmt);
     }
 
+    /// The flags' defaults and the core's `Default`s are one set of
+    /// numbers: tests and tools that use `Default` see what users get.
+    #[test]
+    fn the_flag_defaults_are_the_core_defaults() {
+        assert_eq!(
+            args(&[]).events.settings().unwrap(),
+            PipelineSettings::default()
+        );
+    }
+
     #[test]
     fn bad_values_name_the_flag() {
         assert!(err(&["--mqtt.url", "http://x"]).contains("--mqtt.url"));

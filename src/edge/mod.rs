@@ -4,6 +4,7 @@
 //! [`process`] holds what `main` and the subcommands share (runtime, logs,
 //! exit codes).
 
+pub mod feed;
 pub mod files;
 pub mod http;
 pub mod listen;

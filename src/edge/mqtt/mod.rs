@@ -4,8 +4,10 @@
 //! - [`session`]: what the session decides (subscribe, readiness, backoff,
 //!   takeovers, the MQTT version), with no I/O and no clock;
 //! - [`link`]: rumqttc's MQTT 5 and 3.1.1 clients behind one type;
-//! - this driver: polls the link, hands publishes to the pipeline, passes
-//!   the rest to the session with the time, and carries out its actions.
+//! - this driver: polls the link, sends publishes to the source's
+//!   [`Inlet`] (waiting while it is full, so the broker keeps the rest),
+//!   passes the rest to the session with the time, and carries out its
+//!   actions. It never touches the pipeline: the feed owns it.
 //!
 //! The session speaks MQTT 5 with a session expiry, so a persistent session
 //! queues QoS 1 events while the exporter is away and is dropped by the
@@ -28,8 +30,8 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::core::clock::now_ms;
-use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
+use crate::edge::feed::{Delivery, Inlet, Item};
 use crate::edge::shutdown::Shutdown;
 
 pub use link::connect_options;
@@ -37,15 +39,11 @@ use link::{Link, Polled};
 use metrics::MqttMetrics;
 use session::{Action, Input, Level, Session};
 
-/// How often flapping windows advance and the HTTP snapshot is refreshed.
+/// How often the session is told the time while connected.
 const TICK: Duration = Duration::from_secs(1);
-
-/// Advances the windows and publishes the (bounded) flapping and top lists.
-fn tick(pipeline: &mut Pipeline, status: &Status) {
-    let (flapping, top) = pipeline.tick_report(now_ms(), crate::core::listed::FLAPPING);
-    status.set_flapping(flapping);
-    status.set_top(top);
-}
+/// Publishes the MQTT source's inlet holds: a burst this long waits in the
+/// inlet; beyond it the driver stops reading and the broker keeps the rest.
+pub const INLET: usize = 4096;
 
 /// A random delay in `[ceiling/2, ceiling]`, so replicas do not reconnect
 /// in lockstep.
@@ -141,7 +139,7 @@ impl Effects<'_> {
 pub async fn run(
     cfg: Settings,
     metrics: MqttMetrics,
-    mut pipeline: Pipeline,
+    inlet: Inlet,
     status: Arc<Status>,
     mut shutdown: Shutdown,
 ) {
@@ -173,19 +171,17 @@ pub async fn run(
 
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut next_tick = tokio::time::Instant::now();
 
     loop {
         let connected = session.is_connected();
         // While connecting, the poll future must not be cancelled by the
-        // ticker (that would abort a slow TLS handshake), so the windows
-        // advance between polls instead.
+        // ticker (that would abort a slow TLS handshake): the session needs
+        // the time only while connected.
         let polled = if connected {
             tokio::select! {
                 biased;
                 _ = shutdown.recv() => break,
                 _ = ticker.tick() => {
-                    tick(&mut pipeline, &status);
                     let actions = session.handle(Input::Tick, now_ms());
                     effects.apply(actions, &mut link, &session);
                     continue;
@@ -193,10 +189,6 @@ pub async fn run(
                 polled = link.poll(connected) => polled,
             }
         } else {
-            if tokio::time::Instant::now() >= next_tick {
-                tick(&mut pipeline, &status);
-                next_tick = tokio::time::Instant::now() + TICK;
-            }
             tokio::select! {
                 _ = shutdown.recv() => break,
                 polled = link.poll(connected) => polled,
@@ -205,7 +197,16 @@ pub async fn run(
 
         let input = match polled {
             Ok(Polled::Publish { topic, payload }) => {
-                pipeline.handle(&topic, &payload, now_ms());
+                let delivery = Delivery {
+                    topic,
+                    payload,
+                    arrival_ms: now_ms(),
+                };
+                // waits while the inlet is full: rumqttc is not polled
+                // meanwhile, so the broker keeps what follows
+                if inlet.send(Item::One(delivery)).await.is_err() {
+                    break;
+                }
                 continue;
             }
             Ok(Polled::ConnAck { session_present }) => Input::Connected { session_present },
