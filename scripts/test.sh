@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, lints, unit, property and integration
-# tests against a real Mosquitto (and, for the alerting tests, a real
+# Runs the whole test suite: formatting, lints, the fuzz target's build, unit,
+# property and integration tests (the ignored ones too) against a real Mosquitto (and, for the alerting tests, a real
 # Prometheus and Alertmanager; the dashboards against Grafana's types with
 # tsc). On a fresh Debian machine it first installs what the tests use from
 # Debian's packages and the npm registry; it fails loudly if anything is
@@ -56,11 +56,16 @@ echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 echo "==> cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
-echo "==> cargo test"
+echo "==> cargo build of the fuzz target (fuzz/, its own workspace)"
+cargo build --quiet --manifest-path fuzz/Cargo.toml
+
+# Tests that need a tool installed above are #[ignore]d, so a plain
+# `cargo test` passes on a machine without them; here every one runs.
+echo "==> cargo test -- --include-ignored"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test 2>&1 | tee "$log" || status=$?
+cargo test -- --include-ignored 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo prints one per test binary,
 # and the last is the doc tests').
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"

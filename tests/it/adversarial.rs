@@ -84,6 +84,7 @@ fn random_text(rng: &mut StdRng) -> String {
 }
 
 #[test]
+#[ignore = "needs promtool; scripts/test.sh runs it"]
 fn a_million_random_reasons_and_client_ids_add_no_series() {
     let (registry, mut p) = pipeline(100_000);
     let mut rng = StdRng::seed_from_u64(42);
@@ -188,6 +189,7 @@ fn hostile_label_values_keep_the_exposition_valid() {
 }
 
 #[test]
+#[ignore = "needs promtool; scripts/test.sh runs it"]
 fn random_bytes_never_panic_and_every_rejection_is_counted() {
     let (registry, mut p) = pipeline(1000);
     let mut rng = StdRng::seed_from_u64(7);

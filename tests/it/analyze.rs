@@ -47,6 +47,7 @@ fn expected_fleet_report() -> Value {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn json_lines_mosquitto_sub_and_emqx_sink_give_the_same_report() {
     for name in ["events.jsonl", "mosquitto_sub.txt", "emqx_sink.jsonl"] {
         let (code, out) = analyze(&["--format", "json", &log(name)], None);
@@ -57,6 +58,7 @@ fn json_lines_mosquitto_sub_and_emqx_sink_give_the_same_report() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn reads_standard_input() {
     let data = std::fs::read(log("mosquitto_sub.txt")).unwrap();
     let (code, out) = analyze(&["--format", "json", "-"], Some(&data));

@@ -70,6 +70,7 @@ fn threads(pid: u32) -> usize {
 }
 
 #[test]
+#[ignore = "needs curl and openssl; scripts/test.sh runs it"]
 fn emptying_or_rewriting_the_web_config_never_turns_tls_or_auth_off() {
     let dir = temp("reload");
     tls::ca(&dir, "ca");
@@ -266,6 +267,7 @@ fn basic(user: &str, password: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs prometheus; scripts/test.sh runs it"]
 fn wrong_passwords_cannot_burn_the_cpu_or_delay_a_good_scraper() {
     let dir = temp("bcrypt");
     // cost 10, as `htpasswd -B` and the toolkit's docs make them

@@ -55,6 +55,7 @@ fn demo_shows_every_reason_and_a_takeover_flap_within_15_seconds() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn the_exporter_counts_exactly_what_simulate_published() {
     let broker = Broker::start();
     let exporter = Exporter::start(&[

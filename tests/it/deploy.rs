@@ -60,6 +60,7 @@ fn units(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs systemd-analyze; scripts/test.sh runs it"]
 fn systemd_units_verify_and_stay_hardened() {
     let dir = temp("systemd");
     units(&dir);
@@ -165,6 +166,7 @@ fn crd_validate(crd: &str, path: &Path) -> (bool, String) {
 }
 
 #[test]
+#[ignore = "needs kubernetes-validate; scripts/test.sh runs it"]
 fn kubernetes_core_kinds_validate_and_a_wrong_field_fails() {
     for (file, kind) in [
         ("deployment.yaml", "deployment/mqtt-disconnect-exporter"),

@@ -52,6 +52,7 @@ async fn slowloris(port: u16, until: Instant) {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn one_host_holding_thousands_of_connections_cannot_starve_scrapes() {
     let broker = Broker::start();
     let exporter = Exporter::start(&["--mqtt.url", &broker.url(), "--mqtt.client-id", "it-abuse"]);
@@ -114,6 +115,7 @@ fn one_host_holding_thousands_of_connections_cannot_starve_scrapes() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn a_connection_that_sends_nothing_is_closed_before_the_header_timeout() {
     let broker = Broker::start();
     let exporter = Exporter::start(&["--mqtt.url", &broker.url(), "--mqtt.client-id", "it-idle"]);
@@ -133,6 +135,7 @@ fn a_connection_that_sends_nothing_is_closed_before_the_header_timeout() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn a_method_other_than_get_is_refused_with_allow() {
     use std::io::Write;
     let broker = Broker::start();

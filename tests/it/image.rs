@@ -64,6 +64,7 @@ fn elf(path: &Path) -> (bool, Vec<String>) {
 }
 
 #[test]
+#[ignore = "needs mosquitto and podman; scripts/test.sh runs it"]
 fn the_image_runs_as_non_root_and_reaches_the_broker_by_name() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let build = Command::new(root.join("scripts/image.sh"))

@@ -25,6 +25,7 @@ fn start_exporter(broker: &Broker, extra: &[&str]) -> Exporter {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn fixtures_from_every_source_are_counted_exactly() {
     let broker = Broker::start();
     let exporter = start_exporter(&broker, &["--mqtt.client-id", "it-fixtures"]);
@@ -126,6 +127,7 @@ fn fixtures_from_every_source_are_counted_exactly() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn bad_input_is_counted_and_creates_no_series() {
     let broker = Broker::start();
     let exporter = start_exporter(
@@ -185,6 +187,7 @@ fn bad_input_is_counted_and_creates_no_series() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn takeover_flapping_is_detected_and_a_single_takeover_is_not() {
     let broker = Broker::start();
     let exporter = start_exporter(&broker, &["--mqtt.client-id", "it-flapping"]);
@@ -251,6 +254,7 @@ fn takeover_flapping_is_detected_and_a_single_takeover_is_not() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn broker_restart_reconnects_and_resubscribes() {
     let mut broker = Broker::start();
     let exporter = start_exporter(&broker, &["--mqtt.client-id", "it-restart"]);
@@ -276,6 +280,7 @@ fn broker_restart_reconnects_and_resubscribes() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn events_queued_while_the_exporter_is_stopped_are_counted_after_restart() {
     let broker = Broker::start();
     let args = ["--mqtt.client-id", "it-persistent"];

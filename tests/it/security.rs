@@ -24,6 +24,7 @@ fn make_certs(dir: &Path) {
 }
 
 #[test]
+#[ignore = "needs mosquitto and openssl; scripts/test.sh runs it"]
 fn mutual_tls_subscription_counts_events() {
     let broker = Broker::prepare();
     make_certs(&broker.dir);
@@ -69,6 +70,7 @@ fn mutual_tls_subscription_counts_events() {
 }
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn password_file_authenticates_and_a_wrong_password_is_refused() {
     let broker = Broker::prepare();
     let d = broker.dir.display().to_string();
@@ -132,6 +134,7 @@ fn password_file_authenticates_and_a_wrong_password_is_refused() {
 /// 127.0.0.1: the system trust store (through SSL_CERT_FILE), a
 /// verification name, and skipping verification, each against its failure.
 #[test]
+#[ignore = "needs mosquitto and openssl; scripts/test.sh runs it"]
 fn public_ca_trust_server_name_and_insecure_skip_verify() {
     let broker = Broker::prepare();
     let dir = broker.dir.clone();
@@ -199,6 +202,7 @@ fn public_ca_trust_server_name_and_insecure_skip_verify() {
 /// The password changes at the broker and in the exporter's file; after the
 /// broker restarts, the exporter reconnects with the new one, unrestarted.
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn a_rotated_password_is_used_at_the_next_reconnect() {
     let broker = Broker::prepare();
     let d = broker.dir.display().to_string();
@@ -254,6 +258,7 @@ fn a_rotated_password_is_used_at_the_next_reconnect() {
 /// --mqtt.tls-insecure-skip-verify; a v3 one with a subjectAltName (the
 /// README's recipe) verifies.
 #[test]
+#[ignore = "needs mosquitto and openssl; scripts/test.sh runs it"]
 fn certificates_made_as_the_mosquitto_manual_says() {
     let broker = Broker::prepare();
     let dir = broker.dir.clone();

@@ -9,6 +9,7 @@ use mqtt_disconnect_exporter::core::clock::now_ms;
 use serde_json::Value;
 
 #[test]
+#[ignore = "needs mosquitto; scripts/test.sh runs it"]
 fn the_devices_behind_a_spike_are_named_three_ways() {
     let broker = Broker::start();
     let exporter = Exporter::start(&[

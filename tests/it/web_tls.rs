@@ -57,6 +57,7 @@ fn start(config: &Path) -> (Exporter, String) {
 }
 
 #[test]
+#[ignore = "needs curl, openssl and prometheus; scripts/test.sh runs it"]
 fn prometheus_scrapes_over_https_with_basic_auth_and_the_rest_is_refused() {
     let dir = temp("auth");
     tls::ca(&dir, "ca");
@@ -208,6 +209,7 @@ fn prometheus_scrapes_over_https_with_basic_auth_and_the_rest_is_refused() {
 }
 
 #[test]
+#[ignore = "needs curl and openssl; scripts/test.sh runs it"]
 fn client_certificates_are_demanded_and_rotations_apply_without_a_restart() {
     let dir = temp("mtls");
     tls::ca(&dir, "ca");
@@ -354,6 +356,7 @@ fn client_certificates_are_demanded_and_rotations_apply_without_a_restart() {
 }
 
 #[test]
+#[ignore = "needs openssl; scripts/test.sh runs it"]
 fn a_bad_web_config_is_refused_at_start_naming_the_key() {
     let dir = temp("bad");
     tls::ca(&dir, "ca");

@@ -41,9 +41,13 @@ use session::{Action, Input, Level, Session};
 
 /// How often the session is told the time while connected.
 const TICK: Duration = Duration::from_secs(1);
-/// Publishes the MQTT source's inlet holds: a burst this long waits in the
-/// inlet; beyond it the driver stops reading and the broker keeps the rest.
-pub const INLET: usize = 4096;
+/// Batches the MQTT source's inlet holds (up to 64 × [`BATCH`] publishes):
+/// beyond that the driver stops reading and the broker keeps the rest.
+pub const INLET: usize = 64;
+/// Publishes sent to the inlet as one batch at most: a storm moves in
+/// batches, a trickle one by one (a batch is sent as soon as nothing more
+/// is ready to read).
+const BATCH: usize = 256;
 
 /// A random delay in `[ceiling/2, ceiling]`, so replicas do not reconnect
 /// in lockstep.
@@ -172,12 +176,29 @@ pub async fn run(
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
+    // publishes read but not yet sent to the inlet: sent as one batch when
+    // it is full, when nothing more is ready to read, or before anything
+    // else is handled
+    let mut pending: Vec<Delivery> = Vec::with_capacity(BATCH);
     loop {
         let connected = session.is_connected();
         // While connecting, the poll future must not be cancelled by the
         // ticker (that would abort a slow TLS handshake): the session needs
         // the time only while connected.
-        let polled = if connected {
+        let polled = if connected && !pending.is_empty() {
+            // read on while the link has more at once (polling a connected
+            // link is cancel-safe); send the batch when it has none
+            tokio::select! {
+                biased;
+                polled = link.poll(connected) => polled,
+                _ = std::future::ready(()) => {
+                    if !send(&inlet, &mut pending).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        } else if connected {
             tokio::select! {
                 biased;
                 _ = shutdown.recv() => break,
@@ -195,20 +216,23 @@ pub async fn run(
             }
         };
 
-        let input = match polled {
-            Ok(Polled::Publish { topic, payload }) => {
-                let delivery = Delivery {
-                    topic,
-                    payload,
-                    arrival_ms: now_ms(),
-                };
-                // waits while the inlet is full: rumqttc is not polled
-                // meanwhile, so the broker keeps what follows
-                if inlet.send(Item::One(delivery)).await.is_err() {
-                    break;
-                }
-                continue;
+        if let Ok(Polled::Publish { topic, payload }) = polled {
+            pending.push(Delivery {
+                topic,
+                payload,
+                arrival_ms: now_ms(),
+            });
+            if pending.len() >= BATCH && !send(&inlet, &mut pending).await {
+                break;
             }
+            continue;
+        }
+        // anything else comes after the publishes read before it
+        if !pending.is_empty() && !send(&inlet, &mut pending).await {
+            break;
+        }
+        let input = match polled {
+            Ok(Polled::Publish { .. }) => continue,
             Ok(Polled::ConnAck { session_present }) => Input::Connected { session_present },
             Ok(Polled::SubAck(granted)) => {
                 let actions = session.handle(Input::SubAck { granted: &granted }, now_ms());
@@ -257,6 +281,10 @@ pub async fn run(
         effects.apply(actions, &mut link, &session);
     }
 
+    // what was read is counted, also at shutdown
+    if !pending.is_empty() {
+        send(&inlet, &mut pending).await;
+    }
     status.set_ready(false);
     password_check.abort();
     if session.is_connected() {
@@ -264,6 +292,14 @@ pub async fn run(
     }
     metrics.set_up(false);
     tracing::info!("mqtt subscriber stopped");
+}
+
+/// Sends the publishes read so far as one batch, waiting while the inlet
+/// is full: rumqttc is not polled meanwhile, so the broker keeps what
+/// follows. False once the feed is gone.
+async fn send(inlet: &Inlet, pending: &mut Vec<Delivery>) -> bool {
+    let batch = std::mem::replace(pending, Vec::with_capacity(BATCH));
+    inlet.send(Item::Batch(batch)).await.is_ok()
 }
 
 fn log_failure(text: &str, credentials: bool, attempt: u32, delay: Duration) {
