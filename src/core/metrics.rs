@@ -27,6 +27,96 @@ where
     Ok(metric)
 }
 
+/// A counter, registered.
+pub fn counter(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    registered(r, IntCounter::new(name, help)?)
+}
+
+/// A gauge, registered.
+pub fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    registered(r, IntGauge::new(name, help)?)
+}
+
+/// A counter family with one `label`, registered, and a series for each of
+/// `values` (a closed set), in order: every series exists from the first
+/// scrape, and the hot path indexes a handle instead of looking a label up.
+pub fn counters<'a>(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl Iterator<Item = &'a str>,
+) -> prometheus::Result<Vec<IntCounter>> {
+    let family = registered(r, IntCounterVec::new(Opts::new(name, help), &[label])?)?;
+    Ok(values.map(|v| family.with_label_values(&[v])).collect())
+}
+
+/// [`counters`] for gauges.
+pub fn gauges<'a>(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl Iterator<Item = &'a str>,
+) -> prometheus::Result<Vec<IntGauge>> {
+    let family = registered(r, IntGaugeVec::new(Opts::new(name, help), &[label])?)?;
+    Ok(values.map(|v| family.with_label_values(&[v])).collect())
+}
+
+/// A fixed number of series, as an array.
+fn array<T, const N: usize>(series: Vec<T>) -> prometheus::Result<[T; N]> {
+    series
+        .try_into()
+        .map_err(|_| prometheus::Error::Msg(format!("expected {N} series")))
+}
+
+/// `mqtt_disconnect_reason_info`: the reference table, one series a row.
+fn reason_info(r: &Registry) -> prometheus::Result<()> {
+    let info = registered(
+        r,
+        GaugeVec::new(
+            Opts::new(
+                "mqtt_disconnect_reason_info",
+                "The reference table of disconnect reasons: meaning and recommended action (value is always 1).",
+            ),
+            &["reason", "category", "severity", "meaning", "action"],
+        )?,
+    )?;
+    for row in &TABLE {
+        info.with_label_values(&[
+            row.id,
+            row.category,
+            row.severity.as_str(),
+            row.meaning,
+            row.action,
+        ])
+        .set(1.0);
+    }
+    Ok(())
+}
+
+/// `mqtt_exporter_build_info`: version, commit and compiler.
+fn build_info(r: &Registry) -> prometheus::Result<()> {
+    let build = registered(
+        r,
+        IntGaugeVec::new(
+            Opts::new(
+                "mqtt_exporter_build_info",
+                "Build information (value is always 1).",
+            ),
+            &["version", "revision", "rustversion"],
+        )?,
+    )?;
+    build
+        .with_label_values(&[
+            env!("CARGO_PKG_VERSION"),
+            env!("MDE_REVISION"),
+            env!("MDE_RUST_VERSION"),
+        ])
+        .set(1);
+    Ok(())
+}
+
 /// Handles to every metric.
 pub struct Metrics {
     pub connects: IntCounter,
@@ -58,192 +148,128 @@ pub struct Metrics {
 impl Metrics {
     /// Creates and registers every metric on `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Metrics> {
-        let connects = IntCounter::new("mqtt_client_connects_total", "Client connect events.")?;
-        let disconnects_vec = IntCounterVec::new(
-            Opts::new(
+        let r = registry;
+        reason_info(r)?;
+        build_info(r)?;
+        let kinds = || FlapKind::ALL.iter().map(|k| k.as_str());
+        let reasons = || Reason::all().map(|r| r.as_str());
+        Ok(Metrics {
+            connects: counter(r, "mqtt_client_connects_total", "Client connect events.")?,
+            disconnects: counters(
+                r,
                 "mqtt_client_disconnects_total",
                 "Client disconnect events (and refused CONNACKs) by canonical reason.",
-            ),
-            &["reason"],
-        )?;
-        let disconnects = Reason::all()
-            .map(|r| disconnects_vec.with_label_values(&[r.as_str()]))
-            .collect();
-        let subscriptions = IntCounter::new(
-            "mqtt_session_subscriptions_total",
-            "Session subscribed events.",
-        )?;
-        let info = GaugeVec::new(
-            Opts::new(
-                "mqtt_disconnect_reason_info",
-                "The reference table of disconnect reasons: meaning and recommended action (value is always 1).",
-            ),
-            &["reason", "category", "severity", "meaning", "action"],
-        )?;
-        for row in &TABLE {
-            info.with_label_values(&[
-                row.id,
-                row.category,
-                row.severity.as_str(),
-                row.meaning,
-                row.action,
-            ])
-            .set(1.0);
-        }
-        let flapping_vec = IntGaugeVec::new(
-            Opts::new(
+                "reason",
+                reasons(),
+            )?,
+            subscriptions: counter(
+                r,
+                "mqtt_session_subscriptions_total",
+                "Session subscribed events.",
+            )?,
+            flapping_clients: array(gauges(
+                r,
                 "mqtt_flapping_clients",
                 "Client IDs flapping now, by kind (takeover: client ID conflict; reconnect: connect/disconnect loop).",
-            ),
-            &["kind"],
-        )?;
-        let detections_vec = IntCounterVec::new(
-            Opts::new(
+                "kind",
+                kinds(),
+            )?)?,
+            flapping_detections: array(counters(
+                r,
                 "mqtt_flapping_detections_total",
                 "Times a client ID entered the flapping state, by kind.",
-            ),
-            &["kind"],
-        )?;
-        let flapping_clients = FlapKind::ALL.map(|k| flapping_vec.with_label_values(&[k.as_str()]));
-        let flapping_detections =
-            FlapKind::ALL.map(|k| detections_vec.with_label_values(&[k.as_str()]));
-        let client_flapping = IntGaugeVec::new(
-            Opts::new(
-                "mqtt_client_flapping",
-                "Events in the flapping window, for the top flapping client IDs only.",
-            ),
-            &["clientid", "kind"],
-        )?;
-        let client_top_disconnects = IntGaugeVec::new(
-            Opts::new(
-                "mqtt_client_top_disconnects",
-                "Disconnects in the --top.window of the client IDs that stand out per reason (3 or more; the top --top.clients), never more than the true count.",
-            ),
-            &["reason", "clientid"],
-        )?;
-        let disconnecting_vec = IntGaugeVec::new(
-            Opts::new(
+                "kind",
+                kinds(),
+            )?)?,
+            client_flapping: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "mqtt_client_flapping",
+                        "Events in the flapping window, for the top flapping client IDs only.",
+                    ),
+                    &["clientid", "kind"],
+                )?,
+            )?,
+            client_top_disconnects: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "mqtt_client_top_disconnects",
+                        "Disconnects in the --top.window of the client IDs that stand out per reason (3 or more; the top --top.clients), never more than the true count.",
+                    ),
+                    &["reason", "clientid"],
+                )?,
+            )?,
+            disconnecting_clients: gauges(
+                r,
                 "mqtt_client_disconnecting_clients",
                 "Distinct client IDs with a disconnect of this reason in the --top.window.",
-            ),
-            &["reason"],
-        )?;
-        let disconnecting_clients: Vec<IntGauge> = Reason::all()
-            .map(|r| disconnecting_vec.with_label_values(&[r.as_str()]))
-            .collect();
-        let event_delay = Histogram::with_opts(
-            HistogramOpts::new(
-                "mqtt_event_delay_seconds",
-                "Arrival time minus the event's own time.",
-            )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-            ]),
-        )?;
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "mqtt_exporter_build_info",
-                "Build information (value is always 1).",
-            ),
-            &["version", "revision", "rustversion"],
-        )?;
-        build_info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                env!("MDE_REVISION"),
-                env!("MDE_RUST_VERSION"),
-            ])
-            .set(1);
-        let events_received = IntCounterVec::new(
-            Opts::new(
+                "reason",
+                reasons(),
+            )?,
+            event_delay: registered(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "mqtt_event_delay_seconds",
+                        "Arrival time minus the event's own time.",
+                    )
+                    .buckets(vec![
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                        300.0,
+                    ]),
+                )?,
+            )?,
+            received: counters(
+                r,
                 "mqtt_exporter_events_received_total",
                 "Events accepted, by kind.",
-            ),
-            &["kind"],
-        )?;
-        let received = EventKind::COUNTED
-            .iter()
-            .map(|k| events_received.with_label_values(&[k.label()]))
-            .collect();
-        let errors_vec = IntCounterVec::new(
-            Opts::new(
+                "kind",
+                EventKind::COUNTED.iter().map(|k| k.label()),
+            )?,
+            errors: counters(
+                r,
                 "mqtt_exporter_event_errors_total",
                 "Events rejected, by error.",
-            ),
-            &["error"],
-        )?;
-        let errors = EventError::ALL
-            .iter()
-            .map(|e| errors_vec.with_label_values(&[e.label()]))
-            .collect();
-        let last_event = Gauge::new(
-            "mqtt_exporter_last_event_timestamp_seconds",
-            "Arrival time of the last accepted event.",
-        )?;
-        let tracked_clients = IntGauge::new(
-            "mqtt_exporter_tracked_clients",
-            "Client IDs held in flapping state.",
-        )?;
-        let tracked_evicted = IntCounter::new(
-            "mqtt_exporter_tracked_clients_evicted_total",
-            "Client states dropped at the --clients.max-tracked cap.",
-        )?;
-        let tracked_expired = IntCounter::new(
-            "mqtt_exporter_tracked_clients_expired_total",
-            "Client states dropped because all their events left the flapping windows.",
-        )?;
-        let event_time_clamped = IntCounter::new(
-            "mqtt_exporter_event_time_clamped_total",
-            "Events whose time was further than --event.max-clock-skew from their arrival, clamped to it.",
-        )?;
-
-        let ignored = IntCounterVec::new(
-            Opts::new(
+                "error",
+                EventError::ALL.iter().map(|e| e.label()),
+            )?,
+            last_event: registered(
+                r,
+                Gauge::new(
+                    "mqtt_exporter_last_event_timestamp_seconds",
+                    "Arrival time of the last accepted event.",
+                )?,
+            )?,
+            tracked_clients: gauge(
+                r,
+                "mqtt_exporter_tracked_clients",
+                "Client IDs held in flapping state.",
+            )?,
+            tracked_evicted: counter(
+                r,
+                "mqtt_exporter_tracked_clients_evicted_total",
+                "Client states dropped at the --clients.max-tracked cap.",
+            )?,
+            tracked_expired: counter(
+                r,
+                "mqtt_exporter_tracked_clients_expired_total",
+                "Client states dropped because all their events left the flapping windows.",
+            )?,
+            ignored_mosquitto_log: counters(
+                r,
                 "mqtt_exporter_events_ignored_total",
                 "Well-formed messages that are not connection events (e.g. other Mosquitto log lines), by source; never errors.",
-            ),
-            &["source"],
-        )?;
-        let ignored_mosquitto_log = ignored.with_label_values(&["mosquitto_log"]);
-
-        registry.register(Box::new(connects.clone()))?;
-        registry.register(Box::new(ignored))?;
-        registry.register(Box::new(disconnects_vec))?;
-        registry.register(Box::new(subscriptions.clone()))?;
-        registry.register(Box::new(info))?;
-        registry.register(Box::new(flapping_vec))?;
-        registry.register(Box::new(detections_vec))?;
-        registry.register(Box::new(client_flapping.clone()))?;
-        registry.register(Box::new(client_top_disconnects.clone()))?;
-        registry.register(Box::new(disconnecting_vec))?;
-        registry.register(Box::new(event_delay.clone()))?;
-        registry.register(Box::new(build_info))?;
-        registry.register(Box::new(events_received))?;
-        registry.register(Box::new(errors_vec))?;
-        registry.register(Box::new(last_event.clone()))?;
-        registry.register(Box::new(tracked_clients.clone()))?;
-        registry.register(Box::new(tracked_evicted.clone()))?;
-        registry.register(Box::new(tracked_expired.clone()))?;
-        registry.register(Box::new(event_time_clamped.clone()))?;
-
-        Ok(Metrics {
-            connects,
-            disconnects,
-            subscriptions,
-            flapping_clients,
-            flapping_detections,
-            client_flapping,
-            client_top_disconnects,
-            disconnecting_clients,
-            event_delay,
-            received,
-            errors,
-            last_event,
-            tracked_clients,
-            tracked_evicted,
-            tracked_expired,
-            ignored_mosquitto_log,
-            event_time_clamped,
+                "source",
+                ["mosquitto_log"].into_iter(),
+            )?
+            .remove(0),
+            event_time_clamped: counter(
+                r,
+                "mqtt_exporter_event_time_clamped_total",
+                "Events whose time was further than --event.max-clock-skew from their arrival, clamped to it.",
+            )?,
         })
     }
 

@@ -31,7 +31,7 @@ use rand::Rng;
 
 use crate::core::clock::now_ms;
 use crate::core::status::Status;
-use crate::edge::feed::{Delivery, Inlet, Item};
+use crate::edge::feed::{Batch, Inlet, Item};
 use crate::edge::shutdown::Shutdown;
 
 pub use link::connect_options;
@@ -179,7 +179,7 @@ pub async fn run(
     // publishes read but not yet sent to the inlet: sent as one batch when
     // it is full, when nothing more is ready to read, or before anything
     // else is handled
-    let mut pending: Vec<Delivery> = Vec::with_capacity(BATCH);
+    let mut pending = Batch::with_capacity(BATCH, BATCH * 256);
     loop {
         let connected = session.is_connected();
         // While connecting, the poll future must not be cancelled by the
@@ -217,11 +217,7 @@ pub async fn run(
         };
 
         if let Ok(Polled::Publish { topic, payload }) = polled {
-            pending.push(Delivery {
-                topic,
-                payload,
-                arrival_ms: now_ms(),
-            });
+            pending.push(&topic, &payload, now_ms());
             if pending.len() >= BATCH && !send(&inlet, &mut pending).await {
                 break;
             }
@@ -297,8 +293,8 @@ pub async fn run(
 /// Sends the publishes read so far as one batch, waiting while the inlet
 /// is full: rumqttc is not polled meanwhile, so the broker keeps what
 /// follows. False once the feed is gone.
-async fn send(inlet: &Inlet, pending: &mut Vec<Delivery>) -> bool {
-    let batch = std::mem::replace(pending, Vec::with_capacity(BATCH));
+async fn send(inlet: &Inlet, pending: &mut Batch) -> bool {
+    let batch = std::mem::replace(pending, Batch::with_capacity(BATCH, BATCH * 256));
     inlet.send(Item::Batch(batch)).await.is_ok()
 }
 
