@@ -26,7 +26,7 @@ fn main() {
     let registry = prometheus::Registry::new();
     metrics::register_process_collector(&registry).unwrap();
     let status = Arc::new(Status::new(registry.clone()));
-    let web = metrics::WebMetrics::new(&registry).unwrap();
+    let web = http::metrics::WebMetrics::new(&registry).unwrap();
     let (trigger, stop) = shutdown::channel();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

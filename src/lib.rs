@@ -42,10 +42,11 @@ use tokio::net::TcpListener;
 pub use crate::edge::listen::bind;
 
 use crate::config::Config;
-use crate::core::metrics::{register_process_collector, Metrics, WebMetrics};
+use crate::core::metrics::{register_process_collector, Metrics};
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
 use crate::edge::feed::Feed;
+use crate::edge::http::metrics::WebMetrics;
 use crate::edge::shutdown::Shutdown;
 use crate::edge::{http, mqtt};
 

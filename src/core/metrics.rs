@@ -1,4 +1,6 @@
-//! Every metric the exporter serves, by name, in one place.
+//! The domain metrics (what the pipeline counts), and the helpers every
+//! part uses to declare a metric once: the edges keep their own metrics
+//! (`edge/mqtt/metrics.rs`, `edge/http/metrics.rs`).
 //!
 //! [`Metrics`] registers the domain metrics and the exporter's self-metrics on
 //! a [`Registry`] passed in (never the global one) and keeps pre-resolved
@@ -357,66 +359,6 @@ fn replace_series(
         }
     }
     now
-}
-
-/// The HTTP edge's self-metrics.
-pub struct WebMetrics {
-    /// Connections closed at once: the peer held its most connections.
-    pub rejected_per_peer: IntCounter,
-    /// Connections closed at once: the server held its most connections.
-    pub rejected_total: IntCounter,
-    /// Connections closed because no request started in time.
-    pub idle_closed: IntCounter,
-    /// Connections whose TLS handshake failed (plain HTTP to the HTTPS
-    /// port, an untrusted or missing client certificate, ...).
-    pub tls_failed: IntCounter,
-    /// The oldest connection without a complete request, closed to make
-    /// room for a new one at the connection limit.
-    pub evicted: IntCounter,
-    /// Requests answered 429 at once: every password check was busy.
-    pub auth_throttled: IntCounter,
-    /// `mqtt_exporter_web_config_reloads_total{result}`.
-    pub reloads: IntCounterVec,
-}
-
-impl WebMetrics {
-    /// Creates the HTTP self-metrics and registers them on `registry`.
-    pub fn new(registry: &Registry) -> prometheus::Result<WebMetrics> {
-        let closed = IntCounterVec::new(
-            Opts::new(
-                "mqtt_exporter_http_connections_closed_total",
-                "HTTP connections closed by the server before a request was served, by cause.",
-            ),
-            &["cause"],
-        )?;
-        let reloads = IntCounterVec::new(
-            Opts::new(
-                "mqtt_exporter_web_config_reloads_total",
-                "Re-reads of --web.config.file: success, invalid (not a valid config) or refused (it would turn TLS or authentication off).",
-            ),
-            &["result"],
-        )?;
-        let auth_throttled = IntCounter::new(
-            "mqtt_exporter_http_auth_throttled_total",
-            "Requests answered 429 at once because every bcrypt password check was busy.",
-        )?;
-        let web = WebMetrics {
-            rejected_per_peer: closed.with_label_values(&["peer_limit"]),
-            rejected_total: closed.with_label_values(&["connection_limit"]),
-            idle_closed: closed.with_label_values(&["no_request"]),
-            tls_failed: closed.with_label_values(&["tls_handshake"]),
-            evicted: closed.with_label_values(&["evicted"]),
-            auth_throttled: auth_throttled.clone(),
-            reloads: reloads.clone(),
-        };
-        for result in ["success", "invalid", "refused"] {
-            reloads.with_label_values(&[result]);
-        }
-        registry.register(Box::new(closed))?;
-        registry.register(Box::new(reloads))?;
-        registry.register(Box::new(auth_throttled))?;
-        Ok(web)
-    }
 }
 
 /// Longest `clientid` label value kept whole, in characters.

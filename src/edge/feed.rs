@@ -39,10 +39,8 @@ pub struct Delivery {
 }
 
 /// Deliveries copied into one buffer: a source fills it on its own thread
-/// and the feed reads it on its own, with no count shared between the two
-/// (the `Bytes` a client library hands out share a reference count with
-/// their read buffer, which two threads would otherwise fight over: a
-/// third more CPU per event, measured with `scripts/load.sh`).
+/// and the feed reads it on its own, and the client library's read buffers
+/// are given back at once.
 #[derive(Debug, Default)]
 pub struct Batch {
     data: Vec<u8>,

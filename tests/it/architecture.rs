@@ -83,9 +83,8 @@ fn the_mqtt_session_is_logic_without_io_or_clock() {
 /// cannot drift from the code.
 #[test]
 fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
-    use mqtt_disconnect_exporter::core::metrics::{
-        register_process_collector, Metrics, WebMetrics,
-    };
+    use mqtt_disconnect_exporter::core::metrics::{register_process_collector, Metrics};
+    use mqtt_disconnect_exporter::edge::http::metrics::WebMetrics;
     use mqtt_disconnect_exporter::edge::mqtt::metrics::MqttMetrics;
     let registry = prometheus::Registry::new();
     register_process_collector(&registry).unwrap();

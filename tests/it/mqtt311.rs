@@ -6,54 +6,20 @@
 //! `mqtt_exporter_broker_protocol`, and reconnect in 3.1.1 after the
 //! connection is cut (by a proxy between the two that the test controls).
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::{disconnect, free_port, get, wait_for, Exporter};
+use mqtt_disconnect_exporter::edge::mqtt::session::Protocol;
+use mqtt_disconnect_exporter::tools::sim::demo::start_broker;
 
-/// Starts rumqttd with one MQTT 3.1.1 listener on a free port, on a thread
-/// of its own (it runs as long as the test binary).
+use crate::common::{disconnect, get, wait_for, Exporter};
+
+/// rumqttd with one MQTT 3.1.1 listener on a free port (the demo's
+/// embedded broker, in that version), as long as the test binary runs.
 fn v4_only_broker() -> SocketAddr {
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let server = rumqttd::ServerSettings {
-        name: "v4-only".into(),
-        listen: addr,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections: rumqttd::ConnectionSettings {
-            connection_timeout_ms: 10_000,
-            max_payload_size: 1024 * 1024,
-            max_inflight_count: 500,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    };
-    let config = rumqttd::Config {
-        id: 0,
-        router: rumqttd::RouterConfig {
-            max_connections: 64,
-            max_outgoing_packet_count: 500,
-            max_segment_size: 16 * 1024 * 1024,
-            max_segment_count: 4,
-            ..Default::default()
-        },
-        v4: Some(HashMap::from([("v4-only".to_string(), server)])),
-        ..Default::default()
-    };
-    std::thread::spawn(move || {
-        let mut broker = rumqttd::Broker::new(config);
-        let _ = broker.start();
-    });
-    wait_for(
-        "the v4-only broker to listen",
-        Duration::from_secs(20),
-        || TcpStream::connect(addr).ok(),
-    );
-    addr
+    start_broker(Protocol::V311).unwrap()
 }
 
 /// A TCP proxy in front of `upstream` whose open connections the test can

@@ -17,6 +17,7 @@
 //! all busy is answered 429 at once, and good credentials are remembered,
 //! so a flood of wrong passwords neither eats the CPU nor delays scrapes.
 
+pub mod metrics;
 pub mod web_config;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,11 +45,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::core::flapping::FlappingClient;
-use crate::core::metrics::WebMetrics;
 use crate::core::reasons::Reason;
 use crate::core::status::Status;
 use crate::core::top::{TopReason, TopReport};
 use crate::edge::shutdown::Shutdown;
+use metrics::WebMetrics;
 use web_config::{Authenticator, ReloadCounters, WebSettings};
 
 /// Concurrent connections served; at the limit the oldest one without a

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use crate::config::{Config, WebConfig};
 use crate::core::pipeline::PipelineSettings;
 use crate::core::status::Status;
-use crate::edge::mqtt::session::ProtocolChoice;
+use crate::edge::mqtt::session::{Protocol, ProtocolChoice};
 use crate::edge::mqtt::settings::{BrokerConfig, Settings as MqttSettings, Transport};
 use crate::edge::process::{exit_code, init_tracing, run_until_signal};
 use crate::edge::process::{LogFormat, LogLevel};
@@ -42,13 +42,16 @@ pub enum DemoError {
     Config(#[from] crate::config::ConfigError),
 }
 
-/// Starts rumqttd on a thread of its own; returns its address once it listens.
-fn start_broker() -> Result<SocketAddr, DemoError> {
+/// Starts rumqttd on a thread of its own, with one listener speaking
+/// `version` on a free 127.0.0.1 port; returns its address once it
+/// listens. With [`Protocol::V311`] it is a broker that speaks only MQTT
+/// 3.1.1, as the tests use it.
+pub fn start_broker(version: Protocol) -> Result<SocketAddr, DemoError> {
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(DemoError::Port)?;
     let server = rumqttd::ServerSettings {
-        name: "demo-v5".into(),
+        name: format!("demo-{}", version.as_str()),
         listen: addr,
         tls: None,
         next_connection_delay_ms: 1,
@@ -70,7 +73,9 @@ fn start_broker() -> Result<SocketAddr, DemoError> {
             max_segment_count: 4,
             ..Default::default()
         },
-        v5: Some(HashMap::from([("demo".to_string(), server)])),
+        v4: (version == Protocol::V311)
+            .then(|| HashMap::from([("demo".to_string(), server.clone())])),
+        v5: (version == Protocol::V5).then(|| HashMap::from([("demo".to_string(), server)])),
         ..Default::default()
     };
     std::thread::Builder::new()
@@ -130,7 +135,7 @@ fn embedded_broker(addr: SocketAddr, client_id: &str) -> BrokerConfig {
 /// takes its event, flapping, web and log settings from `args`, and is
 /// subscribed to the embedded broker.
 pub async fn run(args: &DemoOptions, shutdown: Shutdown) -> Result<(), DemoError> {
-    let broker = start_broker()?;
+    let broker = start_broker(Protocol::V5)?;
     tracing::info!(address = %broker, topics = %format!("{TOPIC_PREFIX}/#"), "embedded MQTT broker listening");
     let config = Config {
         mqtt: MqttSettings {
