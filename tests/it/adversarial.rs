@@ -143,6 +143,7 @@ fn a_million_random_reasons_and_client_ids_add_no_series() {
 }
 
 #[test]
+#[ignore = "needs promtool; scripts/test.sh runs it"]
 fn hostile_label_values_keep_the_exposition_valid() {
     let (registry, mut p) = pipeline(1000);
     let hostile = [
