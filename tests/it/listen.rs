@@ -1,11 +1,13 @@
 //! Where the exporter listens: several `--web.listen-address`es, `:port` on
-//! IPv6 and IPv4 both, host names resolved, and IPv6 loopback.
+//! IPv6 and IPv4 both, host names resolved, and IPv6 loopback. The exporter
+//! runs in process (no broker is needed to listen).
 
 use crate::common;
 
 use std::net::{Ipv6Addr, SocketAddr};
 
-use common::{get_at, Exporter};
+use common::get_at;
+use common::in_process::InProcess;
 
 fn healthy(addr: SocketAddr) -> u16 {
     get_at(addr, "/-/healthy")
@@ -15,7 +17,12 @@ fn healthy(addr: SocketAddr) -> u16 {
 
 #[test]
 fn listens_on_every_address_given_ipv6_included() {
-    let exporter = Exporter::start_listening(&[], &["[::1]:0", "127.0.0.1:0"], 2);
+    let exporter = InProcess::start(&[
+        "--web.listen-address",
+        "[::1]:0",
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]);
     let [v6, v4] = exporter.addresses[..] else {
         panic!("{:?}", exporter.addresses)
     };
@@ -30,7 +37,7 @@ fn listens_on_every_address_given_ipv6_included() {
 
 #[test]
 fn a_bare_port_listens_on_ipv6_and_ipv4() {
-    let exporter = Exporter::start_listening(&[], &[":0"], 1);
+    let exporter = InProcess::start(&["--web.listen-address", ":0"]);
     assert_eq!(exporter.addresses.len(), 1, "{:?}", exporter.addresses);
     let any = exporter.addresses[0];
     assert!(any.ip().is_unspecified() && any.is_ipv6(), "{any}");
@@ -43,7 +50,7 @@ fn a_bare_port_listens_on_ipv6_and_ipv4() {
 
 #[test]
 fn a_host_name_is_resolved() {
-    let exporter = Exporter::start_listening(&[], &["localhost:0"], 1);
+    let exporter = InProcess::start(&["--web.listen-address", "localhost:0"]);
     assert!(!exporter.addresses.is_empty());
     for addr in &exporter.addresses {
         assert!(addr.ip().is_loopback(), "{addr}");

@@ -14,7 +14,8 @@ use std::time::Duration;
 use mqtt_disconnect_exporter::edge::mqtt::session::Protocol;
 use mqtt_disconnect_exporter::tools::sim::demo::start_broker;
 
-use crate::common::{disconnect, get, wait_for, Exporter};
+use crate::common::in_process::InProcess;
+use crate::common::{disconnect, get, metric, wait_for, Exporter};
 
 /// rumqttd with one MQTT 3.1.1 listener on a free port (the demo's
 /// embedded broker, in that version), as long as the test binary runs.
@@ -181,11 +182,12 @@ fn auto_falls_back_to_3_1_1_counts_exactly_and_reconnects() {
     assert_eq!(fallbacks, 1, "the reconnect stays in 3.1.1:\n{log}");
 }
 
+/// In process: the status the sources report is read directly.
 #[test]
 fn mqtt_5_only_is_not_ready_against_a_3_1_1_broker_and_says_why() {
     let broker = v4_only_broker();
     let url = format!("mqtt://{broker}");
-    let exporter = Exporter::start(&[
+    let exporter = InProcess::start(&[
         "--mqtt.url",
         &url,
         "--mqtt.client-id",
@@ -194,23 +196,28 @@ fn mqtt_5_only_is_not_ready_against_a_3_1_1_broker_and_says_why() {
         "fleet/events/#",
         "--mqtt.protocol",
         "5",
+        "--web.listen-address",
+        "127.0.0.1:0",
     ]);
-    let (code, body) = wait_for(
-        "/-/ready to tell the last error",
-        Duration::from_secs(20),
-        || {
-            get(exporter.web_port, "/-/ready")
-                .ok()
-                .filter(|(_, body)| body.contains("onnection"))
-                .ok_or_else(|| get(exporter.web_port, "/-/ready").map(|r| r.1))
-        },
-    );
+    let why = wait_for("a connection error", Duration::from_secs(20), || {
+        exporter.status.last_error()
+    });
+    assert!(why.contains("onnection"), "{why}");
+    assert!(!exporter.status.is_ready());
+    let port = exporter.addresses[0].port();
+    let (code, body) = get(port, "/-/ready").unwrap();
     assert_eq!(code, 503, "{body}");
+    let (_, metrics) = get(port, "/metrics").unwrap();
     assert_eq!(
-        exporter.value(r#"mqtt_exporter_broker_protocol{version="5"}"#),
+        metric(&metrics, r#"mqtt_exporter_broker_protocol{version="5"}"#),
         Some(1.0)
     );
-    assert_eq!(exporter.value("mqtt_exporter_broker_up"), Some(0.0));
-    let log = log_of(&exporter);
-    assert!(!log.contains("trying MQTT 3.1.1"), "{log}");
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"mqtt_exporter_broker_protocol{version="3.1.1"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(metric(&metrics, "mqtt_exporter_broker_up"), Some(0.0));
 }

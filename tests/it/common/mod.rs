@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod in_process;
 pub mod tls;
 
 /// One captured event: file under tests/fixtures, the topic it is published

@@ -1,0 +1,77 @@
+//! The exporter run inside the test process, as mini-redis's tests run
+//! their server: the flags are read as `main` reads them, `run` is called
+//! on its own runtime, and the test talks to it over real HTTP on the
+//! ports it bound (port 0 picks free ones). For tests that need no log
+//! line and no process of their own; the others start the binary
+//! ([`super::Exporter`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use mqtt_disconnect_exporter::cli::Cli;
+use mqtt_disconnect_exporter::core::status::Status;
+use mqtt_disconnect_exporter::edge::shutdown::{self, Trigger};
+
+/// A running exporter, stopped (and waited for) on drop.
+pub struct InProcess {
+    /// Every address it listens on, in the order given.
+    pub addresses: Vec<SocketAddr>,
+    /// What the sources report: readiness, the last error, the snapshots.
+    pub status: Arc<Status>,
+    trigger: Trigger,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcess {
+    /// Runs the exporter with `args` (the flags of `serve`) until dropped.
+    pub fn start(args: &[&str]) -> InProcess {
+        let argv = std::iter::once(&"mqtt-disconnect-exporter").chain(args);
+        let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("flags {args:?}: {e}"));
+        let config = cli
+            .serve
+            .config(None, "in-process")
+            .unwrap_or_else(|e| panic!("flags {args:?}: {e}"));
+        let (trigger, shutdown) = shutdown::channel();
+        let status = Arc::new(Status::new(prometheus::Registry::new()));
+        let (bound, addresses) = std::sync::mpsc::channel();
+        let served = Arc::clone(&status);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listeners = mqtt_disconnect_exporter::bind(&config.web.listen)
+                    .await
+                    .unwrap();
+                let local: Vec<SocketAddr> =
+                    listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+                bound.send(local).unwrap();
+                mqtt_disconnect_exporter::run(config, listeners, served, shutdown)
+                    .await
+                    .unwrap();
+            });
+        });
+        let addresses = addresses
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the exporter to bind its listeners");
+        InProcess {
+            addresses,
+            status,
+            trigger,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.trigger.fire();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
