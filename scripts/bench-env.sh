@@ -4,13 +4,17 @@
 # cleaned up on exit.
 #
 #   INFLIGHT=1000 . scripts/bench-env.sh     (Mosquitto's max_inflight_messages)
+#   EXE=/path/to/other/build scripts/load.sh (measure another build)
 
 mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 for bin in "$mosq" mosquitto_pub mosquitto_sub curl python3; do
   command -v "$bin" >/dev/null || { echo "missing $bin (scripts/test.sh installs the test stack)" >&2; exit 1; }
 done
-cargo build --release -q
-exe=target/release/mqtt-disconnect-exporter
+# EXE=path measures another build (an older commit's, for an A/B on one machine)
+if [ -z "${EXE:-}" ]; then
+  cargo build --release -q
+fi
+exe=${EXE:-target/release/mqtt-disconnect-exporter}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dir=$(mktemp -d)
