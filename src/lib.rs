@@ -76,9 +76,9 @@ pub async fn run(
     let metrics = Metrics::new(registry)?;
     let web = WebMetrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
-    let mut feed = Feed::new(pipeline, Arc::clone(&status));
-    let mqtt_inlet = feed.inlet(mqtt::INLET);
-    let feed = tokio::spawn(feed.run());
+    let feed = Feed::new(pipeline, Arc::clone(&status));
+    let mqtt_inlet = feed.inlet();
+    let feed = tokio::spawn(feed.run(shutdown.clone()));
 
     for listener in &listeners {
         if let Ok(local) = listener.local_addr() {
@@ -97,8 +97,7 @@ pub async fn run(
     ));
     let mqtt_metrics = mqtt::metrics::MqttMetrics::new(registry, &config.mqtt.topics)?;
     mqtt::run(config.mqtt, mqtt_metrics, mqtt_inlet, status, shutdown).await;
-    // the source is done and its inlet closed: the feed counts what is
-    // queued, then ends
+    // the source is done: the feed's last tick includes all it delivered
     if let Err(e) = feed.await {
         tracing::error!(error = %e, "the feed task failed");
     }

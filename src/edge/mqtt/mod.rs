@@ -4,10 +4,10 @@
 //! - [`session`]: what the session decides (subscribe, readiness, backoff,
 //!   takeovers, the MQTT version), with no I/O and no clock;
 //! - [`link`]: rumqttc's MQTT 5 and 3.1.1 clients behind one type;
-//! - this driver: polls the link, sends publishes to the source's
-//!   [`Inlet`] (waiting while it is full, so the broker keeps the rest),
-//!   passes the rest to the session with the time, and carries out its
-//!   actions. It never touches the pipeline: the feed owns it.
+//! - this driver: polls the link, hands publishes to the pipeline through
+//!   the source's [`Inlet`] (while the pipeline is busy rumqttc is not
+//!   polled, so the broker keeps the rest), passes the rest to the session
+//!   with the time, and carries out its actions.
 //!
 //! The session speaks MQTT 5 with a session expiry, so a persistent session
 //! queues QoS 1 events while the exporter is away and is dropped by the
@@ -31,7 +31,7 @@ use rand::Rng;
 
 use crate::core::clock::now_ms;
 use crate::core::status::Status;
-use crate::edge::feed::{Batch, Inlet, Item};
+use crate::edge::feed::Inlet;
 use crate::edge::shutdown::Shutdown;
 
 pub use link::connect_options;
@@ -41,16 +41,6 @@ use session::{Action, Input, Level, Session};
 
 /// How often the session is told the time while connected.
 const TICK: Duration = Duration::from_secs(1);
-/// Batches the MQTT source's inlet holds (up to 64 × [`BATCH`] publishes):
-/// beyond that the driver stops reading and the broker keeps the rest.
-pub const INLET: usize = 64;
-/// Publishes sent to the inlet as one batch at most.
-const BATCH: usize = 256;
-/// How long a publish may wait for its batch to fill: a storm moves in full
-/// batches, a trickle a few milliseconds late. Waking the feed for every
-/// publish cost a third more CPU per event (`scripts/load.sh`).
-const FLUSH_AFTER: Duration = Duration::from_millis(2);
-
 /// A random delay in `[ceiling/2, ceiling]`, so replicas do not reconnect
 /// in lockstep.
 pub fn jitter(ceiling: Duration) -> Duration {
@@ -149,8 +139,8 @@ pub async fn run(
     status: Arc<Status>,
     mut shutdown: Shutdown,
 ) {
-    let mut session = Session::new(&cfg.broker.client_id, cfg.topics.len(), cfg.protocol);
-    let mut link = match Link::new(&cfg, session.protocol()) {
+    let session = Session::new(&cfg.broker.client_id, cfg.topics.len(), cfg.protocol);
+    let link = match Link::new(&cfg, session.protocol()) {
         Ok(link) => link,
         Err(e) => {
             // checked at start; a file can only have gone since
@@ -168,143 +158,123 @@ pub async fn run(
         protocol = %cfg.protocol,
         "connecting to the broker"
     );
-    let effects = Effects {
-        cfg: &cfg,
-        metrics: &metrics,
-        status: &status,
+    let mut driver = Driver {
+        effects: Effects {
+            cfg: &cfg,
+            metrics: &metrics,
+            status: &status,
+        },
+        session,
+        link,
     };
-    effects.apply(session.start(), &mut link, &session);
-
+    driver.apply(driver.session.start());
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
-    // publishes read but not yet sent to the inlet: sent as one batch when
-    // it is full, FLUSH_AFTER after its first publish, or before anything
-    // else is handled
-    let mut pending = Batch::with_capacity(BATCH, BATCH * 256);
-    let flush = tokio::time::sleep(FLUSH_AFTER);
-    tokio::pin!(flush);
     loop {
-        let connected = session.is_connected();
+        let connected = driver.session.is_connected();
         // While connecting, the poll future must not be cancelled by the
         // ticker (that would abort a slow TLS handshake): the session needs
         // the time only while connected.
-        let polled = if connected && !pending.is_empty() {
-            // read on (polling a connected link is cancel-safe) until the
-            // batch is full or FLUSH_AFTER has passed since its first one
-            tokio::select! {
-                biased;
-                polled = link.poll(connected) => polled,
-                _ = &mut flush => {
-                    if !send(&inlet, &mut pending).await {
-                        break;
-                    }
-                    continue;
-                }
-            }
-        } else if connected {
+        let polled = if connected {
             tokio::select! {
                 biased;
                 _ = shutdown.recv() => break,
                 _ = ticker.tick() => {
-                    let actions = session.handle(Input::Tick, now_ms());
-                    effects.apply(actions, &mut link, &session);
+                    driver.handle(Input::Tick);
                     continue;
                 }
-                polled = link.poll(connected) => polled,
+                polled = driver.link.poll(connected) => polled,
             }
         } else {
             tokio::select! {
                 _ = shutdown.recv() => break,
-                polled = link.poll(connected) => polled,
+                polled = driver.link.poll(connected) => polled,
             }
         };
-
-        if let Ok(Polled::Publish { topic, payload }) = polled {
-            if pending.is_empty() {
-                flush
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + FLUSH_AFTER);
-            }
-            pending.push(&topic, &payload, now_ms());
-            if pending.len() >= BATCH && !send(&inlet, &mut pending).await {
-                break;
-            }
-            continue;
-        }
-        // anything else comes after the publishes read before it
-        if !pending.is_empty() && !send(&inlet, &mut pending).await {
-            break;
-        }
-        let input = match polled {
-            Ok(Polled::Publish { .. }) => continue,
-            Ok(Polled::ConnAck { session_present }) => Input::Connected { session_present },
-            Ok(Polled::SubAck(granted)) => {
-                let actions = session.handle(Input::SubAck { granted: &granted }, now_ms());
-                effects.apply(actions, &mut link, &session);
-                continue;
-            }
-            Ok(Polled::Disconnect(reason)) => {
-                tracing::warn!(%reason, "the broker sent DISCONNECT");
-                continue;
-            }
-            Ok(Polled::Other) => continue,
+        match polled {
+            // handled on this task: while the pipeline is busy rumqttc is
+            // not polled, so the broker keeps what follows
+            Ok(Polled::Publish { topic, payload }) => inlet.deliver(&topic, &payload, now_ms()),
+            Ok(other) => driver.other(other),
             Err(failure) => {
-                let before = session.protocol();
-                let actions = session.handle(
-                    Input::Failed {
-                        kind: failure.kind,
-                        error: &failure.text,
-                    },
-                    now_ms(),
-                );
-                let delay = effects.apply(actions, &mut link, &session);
-                if let Some(delay) = delay {
-                    tokio::select! {
-                        _ = shutdown.recv() => break,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
+                if !driver.failed(failure, &mut shutdown).await {
+                    break;
                 }
-                if session.protocol() != before {
-                    // another version: another client, with the secrets as
-                    // they are now
-                    match Link::new(&cfg, session.protocol()) {
-                        Ok(next) => link = next,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot re-read the broker secrets; retrying with the last ones")
-                        }
-                    }
-                } else if let Err(e) = link.reload_secrets(&cfg.broker) {
-                    // re-read the password and TLS files: a rotated secret
-                    // is used by this reconnect, without a restart
-                    tracing::error!(error = %e, "cannot re-read the broker secrets; retrying with the last ones");
-                }
-                continue;
             }
-        };
-        let actions = session.handle(input, now_ms());
-        effects.apply(actions, &mut link, &session);
+        }
     }
 
-    // what was read is counted, also at shutdown
-    if !pending.is_empty() {
-        send(&inlet, &mut pending).await;
-    }
     status.set_ready(false);
     password_check.abort();
-    if session.is_connected() {
-        link.disconnect().await;
+    if driver.session.is_connected() {
+        driver.link.disconnect().await;
     }
     metrics.set_up(false);
     tracing::info!("mqtt subscriber stopped");
 }
 
-/// Sends the publishes read so far as one batch, waiting while the inlet
-/// is full: rumqttc is not polled meanwhile, so the broker keeps what
-/// follows. False once the feed is gone.
-async fn send(inlet: &Inlet, pending: &mut Batch) -> bool {
-    let batch = std::mem::replace(pending, Batch::with_capacity(BATCH, BATCH * 256));
-    inlet.send(Item::Batch(batch)).await.is_ok()
+/// What the driver holds: the session and the link.
+struct Driver<'a> {
+    effects: Effects<'a>,
+    session: Session,
+    link: Link,
+}
+
+impl Driver<'_> {
+    /// Carries out `actions`; returns the delay of a retry, if one is asked.
+    fn apply(&mut self, actions: Vec<Action>) -> Option<Duration> {
+        self.effects.apply(actions, &mut self.link, &self.session)
+    }
+
+    /// Feeds `input` to the session now and carries out what it says.
+    fn handle(&mut self, input: Input<'_>) -> Option<Duration> {
+        let actions = self.session.handle(input, now_ms());
+        self.apply(actions)
+    }
+
+    /// Anything the link reported but a publish or a failure.
+    fn other(&mut self, polled: Polled) {
+        match polled {
+            Polled::ConnAck { session_present } => {
+                self.handle(Input::Connected { session_present });
+            }
+            Polled::SubAck(granted) => {
+                self.handle(Input::SubAck { granted: &granted });
+            }
+            Polled::Disconnect(reason) => {
+                tracing::warn!(%reason, "the broker sent DISCONNECT");
+            }
+            Polled::Publish { .. } | Polled::Other => {}
+        }
+    }
+
+    /// The connection or an attempt failed: the session says how long to
+    /// wait; then the next attempt re-reads the secrets (a rotated one is
+    /// used without a restart), in another MQTT version if the session
+    /// chose one. False if shutdown fired meanwhile.
+    async fn failed(&mut self, failure: link::Failure, shutdown: &mut Shutdown) -> bool {
+        let before = self.session.protocol();
+        let delay = self.handle(Input::Failed {
+            kind: failure.kind,
+            error: &failure.text,
+        });
+        if let Some(delay) = delay {
+            tokio::select! {
+                _ = shutdown.recv() => return false,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+        let reread = if self.session.protocol() != before {
+            Link::new(self.effects.cfg, self.session.protocol()).map(|next| self.link = next)
+        } else {
+            self.link.reload_secrets(&self.effects.cfg.broker)
+        };
+        if let Err(e) = reread {
+            tracing::error!(error = %e, "cannot re-read the broker secrets; retrying with the last ones");
+        }
+        true
+    }
 }
 
 fn log_failure(text: &str, credentials: bool, attempt: u32, delay: Duration) {
