@@ -45,6 +45,7 @@ fn main() {
                 http::Settings {
                     telemetry_path: "/metrics".into(),
                     web_config: None,
+                    ingest: None,
                 },
                 web,
                 stop,

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::core::pipeline::PipelineSettings;
 use crate::edge::files::FileError;
+use crate::edge::ingest::Settings as IngestSettings;
 use crate::edge::listen::ListenAddress;
 use crate::edge::mqtt::broker_tls::TlsError;
 use crate::edge::mqtt::Settings as MqttSettings;
@@ -59,7 +60,10 @@ pub struct WebConfig {
 /// The validated configuration of `serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub mqtt: MqttSettings,
+    /// The MQTT source; `None` with `--mqtt.disable`.
+    pub mqtt: Option<MqttSettings>,
+    /// The HTTP ingest source; on with `--webhook.token-file`.
+    pub ingest: Option<IngestSettings>,
     pub web: WebConfig,
     pub pipeline: PipelineSettings,
     pub log_level: LogLevel,

@@ -47,6 +47,7 @@ use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
 use crate::edge::feed::Feed;
 use crate::edge::http::metrics::WebMetrics;
+use crate::edge::ingest::Ingest;
 use crate::edge::shutdown::Shutdown;
 use crate::edge::{http, mqtt};
 
@@ -59,12 +60,16 @@ pub enum RunError {
     Bind { addr: String, why: std::io::Error },
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot start HTTP ingestion: {0}")]
+    Ingest(crate::edge::ingest::IngestError),
 }
 
-/// The exporter: serves `/metrics` and the other endpoints on `listeners`
-/// and subscribes to the broker, until `shutdown` fires. Its metrics are
-/// registered on `status`'s registry, and `status` tells the caller (and
-/// `/-/ready`) when the subscription is live.
+/// The exporter: serves `/metrics` and the other endpoints on `listeners`,
+/// and runs its sources (the MQTT subscription unless `--mqtt.disable`, HTTP
+/// ingest with `--webhook.token-file`) into one pipeline, until `shutdown`
+/// fires. Its metrics are registered on `status`'s registry, and `status`
+/// tells the caller (and `/-/ready`) when it is ready: subscribed, or,
+/// without MQTT, listening.
 pub async fn run(
     config: Config,
     listeners: Vec<TcpListener>,
@@ -77,6 +82,12 @@ pub async fn run(
     let web = WebMetrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
     let feed = Feed::new(pipeline, Arc::clone(&status));
+    let ingest = match &config.ingest {
+        Some(settings) => Some(Arc::new(
+            Ingest::new(settings, feed.inlet(), registry).map_err(RunError::Ingest)?,
+        )),
+        None => None,
+    };
     let mqtt_inlet = feed.inlet();
     let feed = tokio::spawn(feed.run(shutdown.clone()));
 
@@ -91,12 +102,25 @@ pub async fn run(
         http::Settings {
             telemetry_path: config.web.telemetry_path.clone(),
             web_config: config.web.config_file.clone(),
+            ingest,
         },
         web,
         shutdown.clone(),
     ));
-    let mqtt_metrics = mqtt::metrics::MqttMetrics::new(registry, &config.mqtt.topics)?;
-    mqtt::run(config.mqtt, mqtt_metrics, mqtt_inlet, status, shutdown).await;
+    match config.mqtt {
+        Some(mqtt_settings) => {
+            let mqtt_metrics = mqtt::metrics::MqttMetrics::new(registry, &mqtt_settings.topics)?;
+            mqtt::run(mqtt_settings, mqtt_metrics, mqtt_inlet, status, shutdown).await;
+        }
+        None => {
+            // HTTP is the only source, and it is listening
+            tracing::info!("no MQTT source (--mqtt.disable): events come over HTTP only");
+            status.set_ready(true);
+            let mut shutdown = shutdown;
+            shutdown.recv().await;
+            status.set_ready(false);
+        }
+    }
     // the source is done: the feed's last tick includes all it delivered
     if let Err(e) = feed.await {
         tracing::error!(error = %e, "the feed task failed");

@@ -104,7 +104,35 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// Events pushed over HTTP.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Webhook")]
+pub struct WebhookArgs {
+    /// Turns HTTP ingestion on (POST /api/v1/ingest/json, emqx, aws-iot): a
+    /// file of tokens, one a line (16 characters or more), re-read when it
+    /// changes. A request carries one as `Authorization: Bearer TOKEN` or
+    /// `?token=TOKEN`.
+    #[arg(
+        long = "webhook.token-file",
+        env = "MQTT_EXPORTER_WEBHOOK_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub token_file: Option<PathBuf>,
+
+    /// Largest ingest request body; a larger one is answered 413.
+    #[arg(
+        long = "webhook.max-body-size",
+        env = "MQTT_EXPORTER_WEBHOOK_MAX_BODY_SIZE",
+        default_value_t = 1024 * 1024,
+        value_name = "BYTES",
+        value_parser = at_least_1
+    )]
+    pub max_body_size: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -473,6 +501,19 @@ pub struct SubscriptionArgs {
         value_name = "VERSION"
     )]
     pub protocol: ProtocolChoice,
+
+    /// Run with no MQTT source: events come only over HTTP
+    /// (--webhook.token-file), and /-/ready is ready once listening.
+    #[arg(
+        long = "mqtt.disable",
+        env = "MQTT_EXPORTER_MQTT_DISABLE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub disable: bool,
 }
 
 /// How events are read and flapping detected: the exporter, `demo` and

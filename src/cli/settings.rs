@@ -17,6 +17,8 @@ use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
 use crate::core::top::TopSettings;
 use crate::edge::files;
+use crate::edge::ingest::tokens::Tokens;
+use crate::edge::ingest::Settings as IngestSettings;
 use crate::edge::mqtt::broker_tls::{self, BrokerTls};
 use crate::edge::mqtt::settings::{
     default_client_id, read_password, BrokerConfig, Secret, Transport,
@@ -40,16 +42,37 @@ impl ServeArgs {
             .broker
             .settings(&args.tls, password_env, &default_client_id(hostname))?;
         let sub = &args.subscription;
+        let ingest = args
+            .webhook
+            .token_file
+            .as_ref()
+            .map(|token_file| IngestSettings {
+                token_file: token_file.clone(),
+                max_body_size: args.webhook.max_body_size,
+            });
+        if sub.disable && ingest.is_none() {
+            return Err(invalid(
+                "--mqtt.disable",
+                "true",
+                "with no MQTT source, --webhook.token-file must turn HTTP ingestion on",
+            ));
+        }
+        if let Some(ingest) = &ingest {
+            // read now: a file without a token fails at start
+            Tokens::load(&ingest.token_file)?;
+        }
+        let mqtt = MqttSettings {
+            broker,
+            topics: sub.topics.clone(),
+            qos: sub.qos,
+            clean_session: sub.clean_session,
+            session_expiry: sub.session_expiry,
+            max_packet_size: sub.max_packet_size,
+            protocol: sub.protocol,
+        };
         Ok(Config {
-            mqtt: MqttSettings {
-                broker,
-                topics: sub.topics.clone(),
-                qos: sub.qos,
-                clean_session: sub.clean_session,
-                session_expiry: sub.session_expiry,
-                max_packet_size: sub.max_packet_size,
-                protocol: sub.protocol,
-            },
+            mqtt: (!sub.disable).then_some(mqtt),
+            ingest,
             web: args.web.settings()?,
             pipeline: args.events.settings()?,
             log_level: args.log.level,
@@ -294,16 +317,25 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_as_documented() {
         let c = config_of(&args(&[]), None, "node-7").unwrap();
-        assert_eq!(c.mqtt.broker.host, "127.0.0.1");
-        assert_eq!(c.mqtt.broker.port, 1883);
-        assert_eq!(c.mqtt.broker.transport, Transport::Tcp);
-        assert_eq!(c.mqtt.broker.client_id, "mqtt-disconnect-exporter-node-7");
-        assert_eq!(c.mqtt.broker.keepalive, Duration::from_secs(30));
-        assert_eq!(c.mqtt.qos, 1);
-        assert!(!c.mqtt.clean_session);
-        assert_eq!(c.mqtt.session_expiry, Duration::from_secs(3600));
-        assert_eq!(c.mqtt.max_packet_size, 1024 * 1024);
-        assert_eq!(c.mqtt.topics.len(), 4);
+        assert_eq!(c.mqtt.as_ref().unwrap().broker.host, "127.0.0.1");
+        assert_eq!(c.mqtt.as_ref().unwrap().broker.port, 1883);
+        assert_eq!(c.mqtt.as_ref().unwrap().broker.transport, Transport::Tcp);
+        assert_eq!(
+            c.mqtt.as_ref().unwrap().broker.client_id,
+            "mqtt-disconnect-exporter-node-7"
+        );
+        assert_eq!(
+            c.mqtt.as_ref().unwrap().broker.keepalive,
+            Duration::from_secs(30)
+        );
+        assert_eq!(c.mqtt.as_ref().unwrap().qos, 1);
+        assert!(!c.mqtt.as_ref().unwrap().clean_session);
+        assert_eq!(
+            c.mqtt.as_ref().unwrap().session_expiry,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(c.mqtt.as_ref().unwrap().max_packet_size, 1024 * 1024);
+        assert_eq!(c.mqtt.as_ref().unwrap().topics.len(), 4);
         assert_eq!(c.web.listen, [address("127.0.0.1:9883").unwrap()]);
         assert_eq!(c.web.telemetry_path, "/metrics");
         assert_eq!(c.pipeline.flapping, Settings::default());
@@ -446,13 +478,25 @@ mod tests {
         ]);
         let c = a.config(Some("env".into()), "h").unwrap();
         assert_eq!(
-            c.mqtt.broker.password.as_ref().map(Secret::expose),
+            c.mqtt
+                .as_ref()
+                .unwrap()
+                .broker
+                .password
+                .as_ref()
+                .map(Secret::expose),
             Some("s3cret")
         );
         assert!(!format!("{c:?}").contains("s3cret"));
         let c = config_of(&args(&["--mqtt.username", "u"]), Some("env".into()), "h").unwrap();
         assert_eq!(
-            c.mqtt.broker.password.as_ref().map(Secret::expose),
+            c.mqtt
+                .as_ref()
+                .unwrap()
+                .broker
+                .password
+                .as_ref()
+                .map(Secret::expose),
             Some("env")
         );
         assert!(config_of(&args(&[]), Some("env".into()), "h").is_err());

@@ -7,6 +7,7 @@
 pub mod feed;
 pub mod files;
 pub mod http;
+pub mod ingest;
 pub mod listen;
 pub mod mqtt;
 pub mod process;

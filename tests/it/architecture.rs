@@ -100,6 +100,7 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
         .set(1);
     WebMetrics::new(&registry).unwrap();
     MqttMetrics::new(&registry, &["a/#".to_string()]).unwrap();
+    mqtt_disconnect_exporter::edge::ingest::IngestMetrics::new(&registry).unwrap();
     let mut served: Vec<String> = registry
         .gather()
         .iter()
@@ -126,7 +127,7 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
         .collect();
     documented.sort();
     documented.dedup();
-    assert_eq!(served.len(), 28, "{served:?}");
+    assert_eq!(served.len(), 29, "{served:?}");
     assert_eq!(served, documented);
 }
 

@@ -23,6 +23,7 @@ mod fixtures_pipeline;
 mod flapping_props;
 mod http_abuse;
 mod image;
+mod ingest;
 mod listen;
 mod mosquitto;
 mod mosquitto_log;

@@ -48,6 +48,7 @@ use crate::core::flapping::FlappingClient;
 use crate::core::reasons::Reason;
 use crate::core::status::Status;
 use crate::core::top::{TopReason, TopReport};
+use crate::edge::ingest::{self, Ingest};
 use crate::edge::shutdown::Shutdown;
 use metrics::WebMetrics;
 use web_config::{Authenticator, ReloadCounters, WebSettings};
@@ -73,6 +74,8 @@ pub struct Settings {
     pub telemetry_path: String,
     /// `--web.config.file` (already checked), re-read per connection.
     pub web_config: Option<PathBuf>,
+    /// The HTTP ingest source, served under `/api/v1/ingest/`.
+    pub ingest: Option<Arc<Ingest>>,
 }
 
 /// What every request of a connection is handled with.
@@ -86,6 +89,7 @@ struct Handler {
     unproven: Arc<Unproven>,
     id: u64,
     proven: AtomicBool,
+    ingest: Option<Arc<Ingest>>,
 }
 
 /// Password checking for every connection: the good-credentials cache and
@@ -264,6 +268,7 @@ pub async fn run(
             unproven: Arc::clone(&unproven),
             id,
             proven: AtomicBool::new(false),
+            ingest: settings.ingest.clone(),
         };
         let leave = Leave(Arc::clone(&unproven), id);
         let watcher = graceful.watcher();
@@ -366,6 +371,14 @@ async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Byte
         // a complete request: this connection can no longer be evicted
         handler.unproven.leave(handler.id);
     }
+    if let (Some(ingest), true) = (&handler.ingest, ingest::is_ingest(req.uri().path())) {
+        // a webhook token, never the scrape credentials, lets a sender in
+        let mut response = ingest.handle(req).await;
+        if let Some(web) = &handler.web {
+            add_headers(&mut response, web);
+        }
+        return response;
+    }
     let Some(web) = &handler.web else {
         return route(&req, &handler.status, &handler.path);
     };
@@ -393,6 +406,12 @@ async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Byte
             }
         }
     };
+    add_headers(&mut response, web);
+    response
+}
+
+/// The web config's response headers.
+fn add_headers(response: &mut Response<Full<Bytes>>, web: &WebSettings) {
     for (name, value) in &web.headers {
         if let (Ok(name), Ok(value)) = (
             hyper::header::HeaderName::try_from(name.as_str()),
@@ -401,7 +420,6 @@ async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Byte
             response.headers_mut().insert(name, value);
         }
     }
-    response
 }
 
 /// Whether the request's credentials are good; `None` when they are not

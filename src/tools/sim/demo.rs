@@ -138,7 +138,8 @@ pub async fn run(args: &DemoOptions, shutdown: Shutdown) -> Result<(), DemoError
     let broker = start_broker(Protocol::V5)?;
     tracing::info!(address = %broker, topics = %format!("{TOPIC_PREFIX}/#"), "embedded MQTT broker listening");
     let config = Config {
-        mqtt: MqttSettings {
+        ingest: None,
+        mqtt: Some(MqttSettings {
             broker: embedded_broker(broker, "demo-exporter"),
             topics: vec![format!("{TOPIC_PREFIX}/#")],
             qos: 1,
@@ -147,7 +148,7 @@ pub async fn run(args: &DemoOptions, shutdown: Shutdown) -> Result<(), DemoError
             session_expiry: Duration::ZERO,
             max_packet_size: 1024 * 1024,
             protocol: ProtocolChoice::V5,
-        },
+        }),
         web: args.web.clone(),
         pipeline: args.pipeline.clone(),
         log_level: args.log_level,

@@ -1,0 +1,456 @@
+//! The HTTP ingest source: events pushed over HTTP by senders that cannot
+//! be subscribed to (EMQX's webhook, AWS IoT rule actions, pipelines that
+//! POST JSON lines), handed to the same pipeline as the MQTT source's.
+//!
+//! `POST /api/v1/ingest/<route>`, with a token from `--webhook.token-file`
+//! as `Authorization: Bearer TOKEN` or `?token=TOKEN`. The web config's
+//! basic-auth users cannot post, and a token cannot read `/metrics`.
+//! Answers, so that senders behave:
+//! - 200 once the events are in the pipeline; an element of a batch that is
+//!   not an event is counted in `mqtt_exporter_event_errors_total` and the
+//!   rest are kept, so one bad event cannot make a sender retry a batch
+//!   forever;
+//! - 400 only for a body that is not JSON at all; 401 without a valid
+//!   token; 413 over `--webhook.max-body-size`; 405 for another method;
+//! - 503 with `Retry-After` when too many requests already wait for the
+//!   pipeline ([`WAITING`]), so a fast sender is pushed back and the MQTT
+//!   source is not starved.
+//!
+//! Routes: `json` (NDJSON or a JSON array of any payload the MQTT path
+//! reads, or `{"topic":...,"payload":...}` records as `analyze` reads them),
+//! `emqx` (EMQX 5 HTTP action bodies; EMQX 4 and NanoMQ web hook bodies,
+//! whose `action` is read as the topic), `aws-iot` (a lifecycle event or an
+//! array of them; a destination confirmation is logged with the command
+//! that confirms it, and not counted).
+
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
+
+use crate::core::clock::now_ms;
+use crate::core::metrics::registered;
+use crate::edge::feed::Inlet;
+use crate::edge::files::FileError;
+use tokens::Tokens;
+
+/// Requests that may wait for the pipeline at once; one more is answered
+/// 503.
+pub const WAITING: usize = 64;
+/// Where the ingest routes live.
+pub const PREFIX: &str = "/api/v1/ingest/";
+
+/// `--webhook.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub token_file: PathBuf,
+    pub max_body_size: usize,
+}
+
+/// The routes, a closed set (the `route` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Json,
+    Emqx,
+    AwsIot,
+    Eventgrid,
+    Unknown,
+}
+
+impl Route {
+    const ALL: [Route; 5] = [
+        Route::Json,
+        Route::Emqx,
+        Route::AwsIot,
+        Route::Eventgrid,
+        Route::Unknown,
+    ];
+
+    fn of(path: &str) -> Route {
+        match path.strip_prefix(PREFIX) {
+            Some("json") => Route::Json,
+            Some("emqx") => Route::Emqx,
+            Some("aws-iot") => Route::AwsIot,
+            Some("eventgrid") => Route::Eventgrid,
+            _ => Route::Unknown,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Route::Json => "json",
+            Route::Emqx => "emqx",
+            Route::AwsIot => "aws-iot",
+            Route::Eventgrid => "eventgrid",
+            Route::Unknown => "unknown",
+        }
+    }
+}
+
+/// The answers, a closed set (the `code` label).
+const CODES: [StatusCode; 7] = [
+    StatusCode::OK,
+    StatusCode::BAD_REQUEST,
+    StatusCode::UNAUTHORIZED,
+    StatusCode::NOT_FOUND,
+    StatusCode::METHOD_NOT_ALLOWED,
+    StatusCode::PAYLOAD_TOO_LARGE,
+    StatusCode::SERVICE_UNAVAILABLE,
+];
+
+/// True if `path` is an ingest route.
+pub fn is_ingest(path: &str) -> bool {
+    path.starts_with(PREFIX)
+}
+
+/// The ingest source: its tokens, its bound, its inlet and its metrics.
+pub struct Ingest {
+    inlet: Inlet,
+    tokens: Tokens,
+    max_body: usize,
+    waiting: Semaphore,
+    metrics: IngestMetrics,
+    confirmation_said: AtomicBool,
+}
+
+/// The ingest source's own metrics.
+pub struct IngestMetrics {
+    /// `mqtt_exporter_ingest_requests_total{route,code}`, by route, then
+    /// code, in the order of [`Route::ALL`] and [`CODES`].
+    requests: Vec<Vec<IntCounter>>,
+}
+
+impl IngestMetrics {
+    /// Registers the source's metrics on `registry`, every series at 0.
+    pub fn new(registry: &Registry) -> prometheus::Result<IngestMetrics> {
+        let family = registered(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "mqtt_exporter_ingest_requests_total",
+                    "HTTP ingest requests, by route and answer code.",
+                ),
+                &["route", "code"],
+            )?,
+        )?;
+        let requests = Route::ALL
+            .iter()
+            .map(|r| {
+                CODES
+                    .iter()
+                    .map(|c| family.with_label_values(&[r.as_str(), c.as_str()]))
+                    .collect()
+            })
+            .collect();
+        Ok(IngestMetrics { requests })
+    }
+
+    fn answered(&self, route: Route, code: StatusCode) {
+        let at = CODES.iter().position(|c| *c == code);
+        if let (Some(at), Some(row)) = (at, self.requests.get(route as usize)) {
+            row[at].inc();
+        }
+    }
+}
+
+impl Ingest {
+    /// Reads the token file now (it must hold a token) and registers the
+    /// source's metrics.
+    pub fn new(
+        settings: &Settings,
+        inlet: Inlet,
+        registry: &Registry,
+    ) -> Result<Ingest, IngestError> {
+        Ok(Ingest {
+            inlet,
+            tokens: Tokens::load(&settings.token_file)?,
+            max_body: settings.max_body_size,
+            waiting: Semaphore::new(WAITING),
+            metrics: IngestMetrics::new(registry)?,
+            confirmation_said: AtomicBool::new(false),
+        })
+    }
+
+    /// Answers one request to an ingest route.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let route = Route::of(req.uri().path());
+        let response = self.answer(route, req).await;
+        self.metrics.answered(route, response.status());
+        response
+    }
+
+    async fn answer(&self, route: Route, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        match route {
+            Route::Unknown => return text(StatusCode::NOT_FOUND, "No such ingest route.\n"),
+            Route::Eventgrid => {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    "Azure Event Grid delivery is not served yet; use /api/v1/ingest/json.\n",
+                )
+            }
+            Route::Json | Route::Emqx | Route::AwsIot => {}
+        }
+        if req.method() != Method::POST {
+            let mut response = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Only POST is served here.\n",
+            );
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        if !self.authorized(&req) {
+            return text(
+                StatusCode::UNAUTHORIZED,
+                "A valid webhook token is needed.\n",
+            );
+        }
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.max_body) {
+            return too_large(self.max_body);
+        }
+        let Ok(_turn) = self.waiting.try_acquire() else {
+            let mut response = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many requests wait for the pipeline; retry.\n",
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        };
+        let confirmation = route == Route::AwsIot
+            && req
+                .headers()
+                .get("x-amz-rules-engine-message-type")
+                .is_some_and(|v| {
+                    v.as_bytes()
+                        .eq_ignore_ascii_case(b"DestinationConfirmation")
+                });
+        let body = match Limited::new(req.into_body(), self.max_body).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return too_large(self.max_body)
+            }
+            Err(_) => return text(StatusCode::BAD_REQUEST, "The body could not be read.\n"),
+        };
+        if confirmation {
+            self.confirm(&body);
+            return text(StatusCode::OK, "Destination confirmation logged.\n");
+        }
+        let arrival_ms = now_ms();
+        let Some(elements) = elements(&body) else {
+            return text(StatusCode::BAD_REQUEST, "The body is not JSON.\n");
+        };
+        self.inlet.deliver_all(elements.iter().map(|e| {
+            let (topic, payload) = match route {
+                Route::Emqx => (action(e), *e),
+                _ => unwrap_record(e),
+            };
+            (topic, payload, arrival_ms)
+        }));
+        text(StatusCode::OK, "OK\n")
+    }
+
+    /// The token, from `Authorization: Bearer` or `?token=`.
+    fn authorized(&self, req: &Request<Incoming>) -> bool {
+        let bearer = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let query = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
+        bearer
+            .into_iter()
+            .chain(query)
+            .any(|token| self.tokens.accepts(token.as_bytes()))
+    }
+
+    /// An AWS IoT destination confirmation: logged once, at warn, with
+    /// what confirms it; the exporter does not fetch the URL itself.
+    fn confirm(&self, body: &[u8]) {
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let url = value
+            .get("enableUrl")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let token = value
+            .get("confirmationToken")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let arn = value.get("arn").and_then(|v| v.as_str()).unwrap_or("");
+        if !self.confirmation_said.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                enable_url = %url,
+                arn = %arn,
+                command = %format!("aws iot confirm-topic-rule-destination --confirmation-token {token}"),
+                "AWS IoT asks to confirm this HTTPS destination: open enable_url, or run the command"
+            );
+        }
+    }
+}
+
+/// The elements of a body: a JSON array's elements, or NDJSON's lines
+/// (blank ones skipped). `None` when the body is not JSON at all.
+fn elements(body: &[u8]) -> Option<Vec<&[u8]>> {
+    let trimmed = trim(body);
+    match trimmed.first() {
+        Some(b'[') => {
+            let raw: Vec<&RawValue> = serde_json::from_slice(trimmed).ok()?;
+            Some(raw.iter().map(|v| v.get().as_bytes()).collect())
+        }
+        Some(b'{') => Some(
+            trimmed
+                .split(|b| *b == b'\n')
+                .map(trim)
+                .filter(|l| !l.is_empty())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// A `{"topic":...,"payload":...}` record's topic and payload (the payload
+/// an object, as `analyze`'s sink format allows); anything else is a bare
+/// payload.
+fn unwrap_record(element: &[u8]) -> (&[u8], &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Record<'a> {
+        #[serde(borrow, default)]
+        topic: Option<&'a str>,
+        #[serde(borrow)]
+        payload: &'a RawValue,
+    }
+    if !contains(element, b"\"payload\"") {
+        return (b"", element);
+    }
+    match serde_json::from_slice::<Record<'_>>(element) {
+        Ok(record) if record.payload.get().starts_with('{') => (
+            record.topic.unwrap_or("").as_bytes(),
+            record.payload.get().as_bytes(),
+        ),
+        _ => (b"", element),
+    }
+}
+
+/// An EMQX 4 or NanoMQ web hook body's `action` (`client_disconnected`),
+/// read as the topic the event kind comes from.
+fn action(element: &[u8]) -> &[u8] {
+    #[derive(serde::Deserialize)]
+    struct Hook<'a> {
+        #[serde(borrow)]
+        action: &'a str,
+    }
+    if !contains(element, b"\"action\"") {
+        return b"";
+    }
+    serde_json::from_slice::<Hook<'_>>(element)
+        .map(|h| h.action.as_bytes())
+        .unwrap_or(b"")
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+fn too_large(max: usize) -> Response<Full<Bytes>> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("The body is over --webhook.max-body-size ({max} bytes).\n"),
+    )
+}
+
+fn text(code: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = code;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Why the ingest source cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_split_into_elements_and_records_unwrap() {
+        let array = br#" [{"a":1}, {"b":[2,3]}] "#;
+        assert_eq!(
+            elements(array),
+            Some(vec![&br#"{"a":1}"#[..], &br#"{"b":[2,3]}"#[..]])
+        );
+        let lines = b"{\"a\":1}\n\n  {\"b\":2}\r\n";
+        assert_eq!(
+            elements(lines),
+            Some(vec![&b"{\"a\":1}"[..], &b"{\"b\":2}"[..]])
+        );
+        assert_eq!(elements(b"garbage"), None);
+        assert_eq!(elements(b"[1,"), None);
+        assert_eq!(elements(b""), None);
+        let record = br#"{"topic":"$events/client_disconnected","payload":{"clientid":"c"}}"#;
+        assert_eq!(
+            unwrap_record(record),
+            (
+                &b"$events/client_disconnected"[..],
+                &br#"{"clientid":"c"}"#[..]
+            )
+        );
+        let bare = br#"{"clientid":"c","reason":"payload"}"#;
+        assert_eq!(unwrap_record(bare), (&b""[..], &bare[..]));
+        assert_eq!(
+            action(br#"{"action":"client_disconnected","clientid":"c"}"#),
+            b"client_disconnected"
+        );
+        assert_eq!(action(br#"{"event":"client.disconnected"}"#), b"");
+    }
+}

@@ -1,0 +1,377 @@
+//! Events pushed over HTTP (`--webhook.token-file`), through curl: every
+//! route with payloads as the vendors document them (`tests/fixtures/webhook/
+//! SOURCES.md`), the answers that make senders behave (401, 413, 400, a bad
+//! element kept out of a good batch), the token never in the log, the
+//! scrape credentials refused for ingest and the token refused for
+//! `/metrics`, `--mqtt.disable` readiness, and MQTT and HTTP at once with
+//! one client's takeovers coming from both.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::common::{self, fixture, metric, Broker, Exporter};
+
+const TOKEN: &str = "ingest-token-0123456789abcdef";
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mde-ingest-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn token_file(dir: &Path) -> String {
+    let file = dir.join("tokens");
+    std::fs::write(&file, format!("# senders\n{TOKEN}\n")).unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+/// POSTs `body` to `path` with `extra` curl arguments; the status code.
+fn post(port: u16, path: &str, body: &[u8], extra: &[&str]) -> u16 {
+    let dir = temp(&format!("post-{}", common::free_port()));
+    std::fs::write(dir.join("body"), body).unwrap();
+    let out: Output = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args([
+            "--data-binary",
+            "@body",
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .args(extra)
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .current_dir(&dir)
+        .output()
+        .expect("curl (run scripts/test.sh to install it)");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn bearer() -> String {
+    format!("Authorization: Bearer {TOKEN}")
+}
+
+fn http_only(dir: &Path, extra: &[&str]) -> Exporter {
+    let tokens = token_file(dir);
+    let mut args = vec!["--mqtt.disable", "--webhook.token-file", tokens.as_str()];
+    args.extend_from_slice(extra);
+    Exporter::start(&args)
+}
+
+fn requests(exporter: &Exporter, route: &str, code: u16) -> Option<f64> {
+    exporter.value(&format!(
+        r#"mqtt_exporter_ingest_requests_total{{code="{code}",route="{route}"}}"#
+    ))
+}
+
+#[test]
+#[ignore = "needs curl; scripts/test.sh runs it"]
+fn every_route_counts_vendor_payloads_exactly() {
+    let dir = temp("routes");
+    let exporter = http_only(&dir, &[]);
+    // ready once listening: there is no broker to wait for
+    exporter.wait_ready();
+    let port = exporter.web_port;
+    let h = bearer();
+    // json: NDJSON with the token as a header
+    let mut ndjson = Vec::new();
+    for f in [
+        "tdmq/client_disconnected_keepalive_timeout.json",
+        "tdmq/client_disconnected_takeovered.json",
+        "tdmq/client_connected.json",
+    ] {
+        ndjson.extend(fixture(f));
+        ndjson.push(b'\n');
+    }
+    assert_eq!(post(port, "/api/v1/ingest/json", &ndjson, &["-H", &h]), 200);
+    // json: an array, with the token in the query (Event Grid's way), one
+    // element a {"topic","payload"} record
+    let array = format!(
+        r#"[{}, {{"topic":"$events/client_disconnected","payload":{}}}]"#,
+        String::from_utf8(fixture("emqx5/client_disconnected_econnreset.json"))
+            .unwrap()
+            .trim(),
+        String::from_utf8(fixture("tdmq/client_disconnected_too_many_connection.json"))
+            .unwrap()
+            .trim(),
+    );
+    let path = format!("/api/v1/ingest/json?token={TOKEN}");
+    assert_eq!(post(port, &path, array.as_bytes(), &[]), 200);
+    // emqx: an EMQX 5 HTTP action body, an EMQX 4 and a NanoMQ web hook body
+    for f in [
+        "emqx5/client_disconnected_takenover.json",
+        "webhook/emqx4_client_disconnected.json",
+        "webhook/nanomq_client_disconnected.json",
+    ] {
+        assert_eq!(
+            post(port, "/api/v1/ingest/emqx", &fixture(f), &["-H", &h]),
+            200,
+            "{f}"
+        );
+    }
+    // aws-iot: a lifecycle event, then an array of two (the rule's batching)
+    let one = fixture("aws/disconnected_duplicate_clientid.json");
+    assert_eq!(post(port, "/api/v1/ingest/aws-iot", &one, &["-H", &h]), 200);
+    let two = format!(
+        "[{},{}]",
+        String::from_utf8(fixture("aws/disconnected_mqtt_keep_alive_timeout.json"))
+            .unwrap()
+            .trim(),
+        String::from_utf8(fixture("aws/connected.json"))
+            .unwrap()
+            .trim()
+    );
+    assert_eq!(
+        post(port, "/api/v1/ingest/aws-iot", two.as_bytes(), &["-H", &h]),
+        200
+    );
+
+    let text = exporter.metrics();
+    let v = |series: &str| metric(&text, series);
+    let reason = |r: &str| v(&format!(r#"mqtt_client_disconnects_total{{reason="{r}"}}"#));
+    // tdmq keepalive + aws keep-alive + nanomq keepalive
+    assert_eq!(reason("keepalive_timeout"), Some(3.0), "{text}");
+    // tdmq takeovered + emqx5 takenover + aws DUPLICATE_CLIENTID
+    assert_eq!(reason("takeovered"), Some(3.0), "{text}");
+    assert_eq!(reason("tcp_closed"), Some(1.0), "{text}");
+    assert_eq!(reason("too_many_connection"), Some(1.0), "{text}");
+    assert_eq!(reason("normal"), Some(1.0), "{text}");
+    assert_eq!(
+        v(r#"mqtt_exporter_events_received_total{kind="disconnected"}"#),
+        Some(9.0)
+    );
+    assert_eq!(
+        v(r#"mqtt_exporter_events_received_total{kind="connected"}"#),
+        Some(2.0)
+    );
+    assert_eq!(requests(&exporter, "json", 200), Some(2.0));
+    assert_eq!(requests(&exporter, "emqx", 200), Some(3.0));
+    assert_eq!(requests(&exporter, "aws-iot", 200), Some(2.0));
+}
+
+#[test]
+#[ignore = "needs curl; scripts/test.sh runs it"]
+fn answers_make_senders_behave_and_the_token_is_never_logged() {
+    let dir = temp("answers");
+    let exporter = http_only(
+        &dir,
+        &["--webhook.max-body-size", "2048", "--log.level", "debug"],
+    );
+    let port = exporter.web_port;
+    let good =
+        String::from_utf8(fixture("tdmq/client_disconnected_keepalive_timeout.json")).unwrap();
+    let good = good.trim();
+    let h = bearer();
+    // no token, a wrong token, a wrong token in the query
+    assert_eq!(post(port, "/api/v1/ingest/json", good.as_bytes(), &[]), 401);
+    let wrong = "Authorization: Bearer not-the-token-0123456789";
+    assert_eq!(
+        post(port, "/api/v1/ingest/json", good.as_bytes(), &["-H", wrong]),
+        401
+    );
+    let path = "/api/v1/ingest/json?token=ingest-token-0123456789abcdeX";
+    assert_eq!(post(port, path, good.as_bytes(), &[]), 401);
+    // over --webhook.max-body-size
+    let big = format!("[{}]", vec![good; 20].join(","));
+    assert!(big.len() > 2048);
+    assert_eq!(
+        post(port, "/api/v1/ingest/json", big.as_bytes(), &["-H", &h]),
+        413
+    );
+    // not JSON at all
+    assert_eq!(
+        post(port, "/api/v1/ingest/json", b"hello", &["-H", &h]),
+        400
+    );
+    // a batch with two bad elements: 200, the good ones counted, the bad
+    // ones counted as errors
+    let batch = format!(r#"[{good}, "not an event", {{"clientid":7}}, {good}]"#);
+    assert_eq!(
+        post(port, "/api/v1/ingest/json", batch.as_bytes(), &["-H", &h]),
+        200
+    );
+    // the token in the query of an accepted request
+    let path = format!("/api/v1/ingest/json?token={TOKEN}");
+    assert_eq!(post(port, &path, good.as_bytes(), &[]), 200);
+    // an AWS destination confirmation: logged with the command, not counted
+    let confirm = fixture("webhook/aws_destination_confirmation.json");
+    let header = "x-amz-rules-engine-message-type: DestinationConfirmation";
+    for _ in 0..2 {
+        assert_eq!(
+            post(
+                port,
+                "/api/v1/ingest/aws-iot",
+                &confirm,
+                &["-H", &h, "-H", header]
+            ),
+            200
+        );
+    }
+
+    let text = exporter.metrics();
+    assert_eq!(
+        metric(
+            &text,
+            r#"mqtt_client_disconnects_total{reason="keepalive_timeout"}"#
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    let errors: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("mqtt_exporter_event_errors_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(errors, 2.0, "{text}");
+    assert_eq!(requests(&exporter, "json", 401), Some(3.0));
+    assert_eq!(requests(&exporter, "json", 413), Some(1.0));
+    assert_eq!(requests(&exporter, "json", 400), Some(1.0));
+    assert_eq!(requests(&exporter, "json", 200), Some(2.0));
+    assert_eq!(requests(&exporter, "aws-iot", 200), Some(2.0));
+    let log = std::fs::read_to_string(&exporter.log).unwrap();
+    assert!(!log.contains(TOKEN), "the token is in the log:\n{log}");
+    assert!(
+        !log.contains("abcdeX"),
+        "a wrong token is in the log:\n{log}"
+    );
+    assert_eq!(
+        log.matches("aws iot confirm-topic-rule-destination --confirmation-token AYADeMXLrPrNY2wqJAKsFNn-...NBJndA").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("https://iot.us-east-1.amazonaws.com/confirmdestination/"),
+        "{log}"
+    );
+}
+
+#[test]
+#[ignore = "needs curl; scripts/test.sh runs it"]
+fn scrape_credentials_cannot_post_and_a_token_cannot_scrape() {
+    let dir = temp("separate");
+    let hash = bcrypt::hash("scrape pass", 4).unwrap();
+    let web = dir.join("web.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+    let exporter = http_only(&dir, &["--web.config.file", web.to_str().unwrap()]);
+    let port = exporter.web_port;
+    let good = fixture("tdmq/client_disconnected_keepalive_timeout.json");
+    // the scraper's credentials do not let it post
+    assert_eq!(
+        post(
+            port,
+            "/api/v1/ingest/json",
+            &good,
+            &["-u", "prometheus:scrape pass"]
+        ),
+        401
+    );
+    assert_eq!(
+        post(port, "/api/v1/ingest/json", &good, &["-H", &bearer()]),
+        200
+    );
+    // the token does not let a sender read /metrics
+    let get = |args: &[&str]| -> u16 {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(args)
+            .arg(format!("http://127.0.0.1:{port}/metrics"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    assert_eq!(get(&["-H", &bearer()]), 401);
+    assert_eq!(
+        get(&["-G", "--data-urlencode", &format!("token={TOKEN}")]),
+        401
+    );
+    assert_eq!(get(&["-u", "prometheus:scrape pass"]), 200);
+}
+
+#[test]
+#[ignore = "needs mosquitto and curl; scripts/test.sh runs it"]
+fn mqtt_and_http_at_once_flap_one_client_seen_on_both() {
+    let broker = Broker::start();
+    let dir = temp("both");
+    let tokens = token_file(&dir);
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        &broker.url(),
+        "--mqtt.client-id",
+        "it-ingest-both",
+        "--mqtt.topic",
+        "$events/#",
+        "--webhook.token-file",
+        &tokens,
+    ]);
+    exporter.wait_ready();
+    let takeover = common::disconnect("shared-dev", "takeovered").json();
+    broker.publish("$events/client_disconnected", takeover.as_bytes(), 1);
+    broker.publish("$events/client_disconnected", takeover.as_bytes(), 1);
+    exporter.wait_value(r#"mqtt_client_disconnects_total{reason="takeovered"}"#, 2.0);
+    assert_eq!(
+        exporter.value(r#"mqtt_flapping_clients{kind="takeover"}"#),
+        Some(0.0)
+    );
+    // the third takeover of the same client comes over HTTP
+    assert_eq!(
+        post(
+            exporter.web_port,
+            "/api/v1/ingest/json",
+            takeover.as_bytes(),
+            &["-H", &bearer()]
+        ),
+        200
+    );
+    exporter.wait_value(r#"mqtt_client_disconnects_total{reason="takeovered"}"#, 3.0);
+    exporter.wait_value(r#"mqtt_flapping_clients{kind="takeover"}"#, 1.0);
+    // the list is refreshed at the next tick (every second)
+    let list = common::wait_for("the flapping list", Duration::from_secs(10), || {
+        let (_, body) = common::get(exporter.web_port, "/api/v1/flapping").ok()?;
+        let list: Vec<serde_json::Value> = serde_json::from_str(&body).ok()?;
+        (!list.is_empty()).then_some(list)
+    });
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["clientid"], "shared-dev");
+    assert_eq!(list[0]["count"], 3);
+}
+
+#[test]
+fn mqtt_disable_needs_a_token_file_and_a_file_without_a_token_is_refused() {
+    let out = common::run_exporter(&["--mqtt.disable"]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--webhook.token-file"), "{err}");
+    let dir = temp("refused");
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    let out = common::run_exporter(&[
+        "--mqtt.disable",
+        "--webhook.token-file",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no token in it"), "{err}");
+}
