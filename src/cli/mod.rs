@@ -113,7 +113,7 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Webhook")]
 pub struct WebhookArgs {
-    /// Turns HTTP ingestion on (POST /api/v1/ingest/json, emqx, aws-iot): a
+    /// Turns HTTP ingestion on (POST /api/v1/ingest/json, emqx, aws-iot, eventgrid): a
     /// file of tokens, one a line (16 characters or more), re-read when it
     /// changes. A request carries one as `Authorization: Bearer TOKEN` or
     /// `?token=TOKEN`.

@@ -12,5 +12,6 @@ pub mod listed;
 pub mod metrics;
 pub mod pipeline;
 pub mod reasons;
+pub mod recent;
 pub mod status;
 pub mod top;

@@ -132,6 +132,7 @@ pub static TABLE: [ReasonInfo; 17] = [
             "unauthenticated",
             "authentication_failed",
             "tls_handshake_failed",
+            "client_authentication_error",
         ],
         mqtt5_codes: &[0x86, 0x8C],
     },
@@ -142,7 +143,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "Unauthorized, similar to HTTP status code 403.",
         action: "Insufficient permissions. The client is authenticated but lacks permission to connect or perform operations (such as publishing/subscribing to specific topics). Check the ACL policy configuration and grant necessary permissions to this client.",
-        aliases: &["forbidden_access", "unauthorized", "banned", "qos_not_supported", "http_origin_not_allowed"],
+        aliases: &["forbidden_access", "unauthorized", "banned", "qos_not_supported", "http_origin_not_allowed", "client_authorization_error", "ip_forbidden"],
         mqtt5_codes: &[0x87, 0x8A],
     },
     ReasonInfo {
@@ -282,7 +283,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Info,
         meaning: "A reason the reference table does not list.",
         action: "Check the exporter's log for the raw reason string (each new one is logged once) and the broker's documentation.",
-        aliases: &[],
+        aliases: &["client_error", "session_overflow"],
         mqtt5_codes: &[],
     },
 ];

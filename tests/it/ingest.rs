@@ -375,3 +375,191 @@ fn mqtt_disable_needs_a_token_file_and_a_file_without_a_token_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no token in it"), "{err}");
 }
+
+/// curl with `args` against `url`: the status code and the response
+/// headers and body.
+fn curl_full(dir: &Path, args: &[&str], url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-D", "-"])
+        .args(args)
+        .arg(url)
+        .current_dir(dir)
+        .output()
+        .expect("curl (run scripts/test.sh to install it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let code = text
+        .lines()
+        .find_map(|l| l.strip_prefix("HTTP/1.1 "))
+        .and_then(|l| l.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, text)
+}
+
+#[test]
+#[ignore = "needs curl; scripts/test.sh runs it"]
+fn event_grid_handshakes_both_schemas_and_repeats_dropped_exactly_once() {
+    let dir = temp("eventgrid");
+    let exporter = http_only(&dir, &[]);
+    let port = exporter.web_port;
+    let url = format!("http://127.0.0.1:{port}/api/v1/ingest/eventgrid?token={TOKEN}");
+    // CloudEvents' abuse protection
+    let (code, head) = curl_full(
+        &dir,
+        &[
+            "-X",
+            "OPTIONS",
+            "-H",
+            "WebHook-Request-Origin: eventgrid.azure.net",
+        ],
+        &url,
+    );
+    assert_eq!(code, 200, "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("webhook-allowed-origin: eventgrid.azure.net"),
+        "{head}"
+    );
+    assert!(head.contains("webhook-allowed-rate: *"), "{head}");
+    assert!(head.contains("allow: post, options"), "{head}");
+    // the Event Grid schema's subscription validation
+    for f in [
+        "eventgrid_validation.json",
+        "eventgrid_cloudevents_batch.json",
+        "eventgrid_schema_disconnected.json",
+        "eventgrid_cloudevent_one.json",
+    ] {
+        std::fs::copy(common::fixture_path(&format!("webhook/{f}")), dir.join(f)).unwrap();
+    }
+    let (code, text) = curl_full(
+        &dir,
+        &[
+            "-H",
+            "aeg-event-type: SubscriptionValidation",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@eventgrid_validation.json",
+        ],
+        &url,
+    );
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.ends_with(r#"{"validationResponse":"512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}"#),
+        "{text}"
+    );
+    // a CloudEvents batch, delivered twice (at least once): counted once
+    for _ in 0..2 {
+        let (code, text) = curl_full(
+            &dir,
+            &[
+                "-H",
+                "Content-Type: application/cloudevents-batch+json; charset=utf-8",
+                "--data-binary",
+                "@eventgrid_cloudevents_batch.json",
+            ],
+            &url,
+        );
+        assert_eq!(code, 200, "{text}");
+    }
+    // the Event Grid schema, with the token as a delivery header
+    let (code, text) = curl_full(
+        &dir,
+        &[
+            "-H",
+            &bearer(),
+            "--data-binary",
+            "@eventgrid_schema_disconnected.json",
+        ],
+        &format!("http://127.0.0.1:{port}/api/v1/ingest/eventgrid"),
+    );
+    assert_eq!(code, 200, "{text}");
+    // one CloudEvent, not in an array
+    let (code, text) = curl_full(
+        &dir,
+        &[
+            "-H",
+            "Content-Type: application/cloudevents+json",
+            "--data-binary",
+            "@eventgrid_cloudevent_one.json",
+        ],
+        &url,
+    );
+    assert_eq!(code, 200, "{text}");
+
+    let text = exporter.metrics();
+    let reason = |r: &str| {
+        metric(
+            &text,
+            &format!(r#"mqtt_client_disconnects_total{{reason="{r}"}}"#),
+        )
+    };
+    assert_eq!(reason("normal"), Some(1.0), "{text}");
+    assert_eq!(reason("takeovered"), Some(1.0), "{text}");
+    assert_eq!(reason("too_many_connection"), Some(1.0), "{text}");
+    assert_eq!(reason("tcp_closed"), Some(1.0), "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            r#"mqtt_exporter_events_received_total{kind="connected"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "mqtt_exporter_ingest_duplicates_total"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(requests(&exporter, "eventgrid", 200), Some(6.0));
+}
+
+#[test]
+#[ignore = "needs openssl and curl; scripts/test.sh runs it"]
+fn ingest_over_https_through_the_web_config() {
+    let dir = temp("https");
+    common::tls::ca(&dir, "ca");
+    common::tls::issue(&dir, "ca", "server", common::tls::SERVER);
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {d}/server.pem\n  key_file: {d}/server.key\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let exporter = http_only(&dir, &["--web.config.file", web.to_str().unwrap()]);
+    let port = exporter.web_port;
+    std::fs::copy(
+        common::fixture_path("webhook/eventgrid_cloudevent_one.json"),
+        dir.join("one.json"),
+    )
+    .unwrap();
+    let url = format!("https://127.0.0.1:{port}/api/v1/ingest/eventgrid?token={TOKEN}");
+    let (code, text) = curl_full(
+        &dir,
+        &["--cacert", "ca.pem", "--data-binary", "@one.json"],
+        &url,
+    );
+    assert_eq!(code, 200, "{text}");
+    // plain HTTP to the HTTPS port gets nothing
+    let (code, _) = curl_full(
+        &dir,
+        &["--data-binary", "@one.json"],
+        &url.replace("https://", "http://"),
+    );
+    assert_eq!(code, 0);
+    let (_, metrics) = curl_full(
+        &dir,
+        &["--cacert", "ca.pem"],
+        &format!("https://127.0.0.1:{port}/metrics"),
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"mqtt_client_disconnects_total{reason="tcp_closed"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}

@@ -13,6 +13,7 @@ use std::borrow::Cow;
 
 use scanner::Code;
 
+pub mod eventgrid;
 pub mod mosquitto_log;
 pub mod scanner;
 

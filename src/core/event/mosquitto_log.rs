@@ -344,7 +344,7 @@ fn split_time(line: &str) -> (Option<i64>, &str) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` (or with a space for `T`) as UTC milliseconds.
-fn iso_millis(s: &str) -> Option<i64> {
+pub(crate) fn iso_millis(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
         return None;

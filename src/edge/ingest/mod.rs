@@ -21,7 +21,10 @@
 //! `emqx` (EMQX 5 HTTP action bodies; EMQX 4 and NanoMQ web hook bodies,
 //! whose `action` is read as the topic), `aws-iot` (a lifecycle event or an
 //! array of them; a destination confirmation is logged with the command
-//! that confirms it, and not counted).
+//! that confirms it, and not counted), `eventgrid` (Azure Event Grid's MQTT
+//! broker, either delivery schema, as arrays or one CloudEvent; the
+//! subscription validation and CloudEvents' OPTIONS handshake are answered;
+//! a repeated event `id` within 10 minutes is dropped and counted).
 
 pub mod tokens;
 
@@ -37,8 +40,12 @@ use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
+use parking_lot::Mutex;
+
 use crate::core::clock::now_ms;
+use crate::core::event::eventgrid::{self, Item};
 use crate::core::metrics::registered;
+use crate::core::recent::Recent;
 use crate::edge::feed::Inlet;
 use crate::edge::files::FileError;
 use tokens::Tokens;
@@ -120,13 +127,22 @@ pub struct Ingest {
     waiting: Semaphore,
     metrics: IngestMetrics,
     confirmation_said: AtomicBool,
+    /// Event Grid ids seen lately.
+    recent: Mutex<Recent>,
 }
+
+/// How long an Event Grid event `id` is remembered to drop its repeats.
+pub const DEDUP_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Event Grid ids remembered at most.
+pub const DEDUP_IDS: usize = 200_000;
 
 /// The ingest source's own metrics.
 pub struct IngestMetrics {
     /// `mqtt_exporter_ingest_requests_total{route,code}`, by route, then
     /// code, in the order of [`Route::ALL`] and [`CODES`].
     requests: Vec<Vec<IntCounter>>,
+    /// `mqtt_exporter_ingest_duplicates_total`.
+    duplicates: IntCounter,
 }
 
 impl IngestMetrics {
@@ -151,7 +167,17 @@ impl IngestMetrics {
                     .collect()
             })
             .collect();
-        Ok(IngestMetrics { requests })
+        let duplicates = registered(
+            registry,
+            IntCounter::new(
+                "mqtt_exporter_ingest_duplicates_total",
+                "Events delivered again (an Event Grid id seen in the last 10 minutes), dropped.",
+            )?,
+        )?;
+        Ok(IngestMetrics {
+            requests,
+            duplicates,
+        })
     }
 
     fn answered(&self, route: Route, code: StatusCode) {
@@ -177,6 +203,7 @@ impl Ingest {
             waiting: Semaphore::new(WAITING),
             metrics: IngestMetrics::new(registry)?,
             confirmation_said: AtomicBool::new(false),
+            recent: Mutex::new(Recent::new(DEDUP_WINDOW_MS, DEDUP_IDS)),
         })
     }
 
@@ -189,24 +216,25 @@ impl Ingest {
     }
 
     async fn answer(&self, route: Route, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        match route {
-            Route::Unknown => return text(StatusCode::NOT_FOUND, "No such ingest route.\n"),
-            Route::Eventgrid => {
-                return text(
-                    StatusCode::NOT_FOUND,
-                    "Azure Event Grid delivery is not served yet; use /api/v1/ingest/json.\n",
-                )
-            }
-            Route::Json | Route::Emqx | Route::AwsIot => {}
+        if route == Route::Unknown {
+            return text(StatusCode::NOT_FOUND, "No such ingest route.\n");
+        }
+        if route == Route::Eventgrid && req.method() == Method::OPTIONS {
+            return abuse_protection(&req);
         }
         if req.method() != Method::POST {
             let mut response = text(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Only POST is served here.\n",
             );
+            let allow = if route == Route::Eventgrid {
+                "POST, OPTIONS"
+            } else {
+                "POST"
+            };
             response
                 .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("POST"));
+                .insert(ALLOW, HeaderValue::from_static(allow));
             return response;
         }
         if !self.authorized(&req) {
@@ -256,6 +284,9 @@ impl Ingest {
             return text(StatusCode::OK, "Destination confirmation logged.\n");
         }
         let arrival_ms = now_ms();
+        if route == Route::Eventgrid {
+            return self.eventgrid(&body, arrival_ms);
+        }
         let Some(elements) = elements(&body) else {
             return text(StatusCode::BAD_REQUEST, "The body is not JSON.\n");
         };
@@ -266,6 +297,43 @@ impl Ingest {
             };
             (topic, payload, arrival_ms)
         }));
+        text(StatusCode::OK, "OK\n")
+    }
+
+    /// An Event Grid delivery: the subscription's validation is answered
+    /// with its code; each session event is handed over once (a repeated
+    /// `id` within [`DEDUP_WINDOW_MS`] is dropped and counted).
+    fn eventgrid(&self, body: &[u8], arrival_ms: i64) -> Response<Full<Bytes>> {
+        let Some(items) = eventgrid::read(body) else {
+            return text(StatusCode::BAD_REQUEST, "The body is not JSON.\n");
+        };
+        let mut payloads: Vec<String> = Vec::with_capacity(items.len());
+        {
+            let mut recent = self.recent.lock();
+            for item in items {
+                match item {
+                    Item::Validation { code } => {
+                        tracing::info!("Event Grid subscription validation answered");
+                        return json_response(&serde_json::json!({ "validationResponse": code }));
+                    }
+                    Item::Session { id, payload } => {
+                        if id.is_some_and(|id| !recent.first_time(&id, arrival_ms)) {
+                            self.metrics.duplicates.inc();
+                        } else {
+                            payloads.push(payload);
+                        }
+                    }
+                    // counted by the pipeline as an event that cannot be read
+                    Item::Invalid => payloads.push("null".into()),
+                    Item::Other => {}
+                }
+            }
+        }
+        self.inlet.deliver_all(
+            payloads
+                .iter()
+                .map(|p| (&b""[..], p.as_bytes(), arrival_ms)),
+        );
         text(StatusCode::OK, "OK\n")
     }
 
@@ -390,6 +458,28 @@ fn trim(mut s: &[u8]) -> &[u8] {
         }
     }
     s
+}
+
+/// CloudEvents' abuse protection (HTTP webhook spec §4), which Event Grid
+/// sends before delivering: the origin is allowed, at any rate. No token is
+/// needed to answer it: it counts nothing and tells nothing.
+fn abuse_protection(req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let mut response = text(StatusCode::OK, "");
+    let headers = response.headers_mut();
+    if let Some(origin) = req.headers().get("webhook-request-origin") {
+        headers.insert("webhook-allowed-origin", origin.clone());
+    }
+    headers.insert("webhook-allowed-rate", HeaderValue::from_static("*"));
+    headers.insert(ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+    response
+}
+
+fn json_response(value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 fn too_large(max: usize) -> Response<Full<Bytes>> {
