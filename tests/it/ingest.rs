@@ -563,3 +563,12 @@ fn ingest_over_https_through_the_web_config() {
         "{metrics}"
     );
 }
+
+#[test]
+fn the_readme_maps_every_event_grid_reason() {
+    common::readme_section_is(
+        "eventgrid",
+        &mqtt_disconnect_exporter::core::event::eventgrid::markdown_reasons(),
+        "UPDATE_GENERATED=1 cargo test --test it the_readme_maps_every_event_grid_reason",
+    );
+}
