@@ -31,9 +31,14 @@ fn main() -> ExitCode {
             Ok(settings) => analyze::main(&args.file, args.format, settings),
             Err(e) => usage(e),
         },
-        Some(Command::Simulate(args)) => match args.options(password) {
-            Ok(sim) => sim::publish::main(sim, args.json, args.log.level, args.log.format),
-            Err(e) => usage(e),
+        Some(Command::Simulate(args)) => match (args.options(password), args.webhook()) {
+            (Ok(sim), Ok(Some(hook))) => {
+                sim::webhook::main(sim, hook, args.json, args.log.level, args.log.format)
+            }
+            (Ok(sim), Ok(None)) => {
+                sim::publish::main(sim, args.json, args.log.level, args.log.format)
+            }
+            (Err(e), _) | (_, Err(e)) => usage(e),
         },
         Some(Command::Demo(args)) => match args.options() {
             Ok(options) => sim::demo::main(&options),

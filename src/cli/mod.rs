@@ -178,6 +178,24 @@ pub struct SimulateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Post the fleet over HTTP to this exporter (http://host:port) instead
+    /// of publishing to a broker; the MQTT flags are then unused.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// The body each request carries, as the sender of that kind posts it.
+    #[arg(long = "format", value_enum, default_value_t = crate::tools::sim::webhook::Format::Json)]
+    pub body_format: crate::tools::sim::webhook::Format,
+    /// A file holding the webhook token to send (its first token).
+    #[arg(long = "webhook.token-file", value_name = "FILE")]
+    pub webhook_token_file: Option<PathBuf>,
+    /// Keep-alive connections posting at once.
+    #[arg(
+        long = "webhook.connections",
+        default_value_t = 4,
+        value_name = "N",
+        value_parser = at_least_1
+    )]
+    pub webhook_connections: usize,
     #[command(flatten)]
     pub broker: BrokerArgs,
     #[command(flatten)]

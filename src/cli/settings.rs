@@ -27,6 +27,7 @@ use crate::edge::mqtt::Settings as MqttSettings;
 use crate::tools::rules::{self, RulesOptions};
 use crate::tools::sim::demo::DemoOptions;
 use crate::tools::sim::publish::SimConfig;
+use crate::tools::sim::webhook::WebhookConfig;
 
 impl ServeArgs {
     /// Reads the files `args` name and checks their combinations;
@@ -259,6 +260,51 @@ impl SimulateArgs {
             duration: self.duration,
             seed: self.seed,
         })
+    }
+}
+
+impl SimulateArgs {
+    /// Where `simulate --webhook` posts, and with which token; `None`
+    /// without `--webhook`.
+    pub fn webhook(&self) -> Result<Option<WebhookConfig>, ConfigError> {
+        let Some(raw) = &self.webhook else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(raw).map_err(|e| invalid("--webhook", raw, e))?;
+        if url.scheme() != "http" {
+            return Err(invalid(
+                "--webhook",
+                raw,
+                "only http:// is posted to (put a TLS proxy in front for https)",
+            ));
+        }
+        let host = match url.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => return Err(invalid("--webhook", raw, "no host")),
+        };
+        let token = match &self.webhook_token_file {
+            Some(path) => {
+                let bytes = files::read("--webhook.token-file", path)?;
+                let text = String::from_utf8_lossy(&bytes);
+                let first = text
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .ok_or_else(|| {
+                        files::content("--webhook.token-file", path, "no token in it")
+                    })?;
+                Some(first.to_string())
+            }
+            None => None,
+        };
+        Ok(Some(WebhookConfig {
+            host,
+            port: url.port_or_known_default().unwrap_or(80),
+            token,
+            format: self.body_format,
+            connections: self.webhook_connections,
+        }))
     }
 }
 

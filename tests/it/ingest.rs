@@ -572,3 +572,78 @@ fn the_readme_maps_every_event_grid_reason() {
         "UPDATE_GENERATED=1 cargo test --test it the_readme_maps_every_event_grid_reason",
     );
 }
+
+/// `simulate --webhook` in every format against one exporter: it counts
+/// exactly what the simulator says it sent, and every request is answered
+/// 200 on keep-alive connections.
+#[test]
+fn the_exporter_counts_exactly_what_simulate_posted_in_every_format() {
+    let dir = temp("simulate");
+    let tokens = token_file(&dir);
+    let exporter = Exporter::start(&["--mqtt.disable", "--webhook.token-file", &tokens]);
+    exporter.wait_ready();
+    let url = format!("http://127.0.0.1:{}", exporter.web_port);
+    let mut expected: std::collections::BTreeMap<String, f64> = Default::default();
+    let mut disconnects = 0.0;
+    for format in ["json", "emqx", "eventgrid", "aws-iot"] {
+        let out = common::run_exporter(&[
+            "simulate",
+            "--webhook",
+            &url,
+            "--format",
+            format,
+            "--webhook.token-file",
+            &tokens,
+            "--rate",
+            "400",
+            "--clients",
+            "500",
+            "--duration",
+            "2s",
+            "--seed",
+            "9",
+            "--json",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{format}: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let requests = summary["requests"].as_u64().unwrap();
+        assert!(requests > 0, "{format}: {summary}");
+        assert_eq!(
+            summary["answers"]["200"].as_u64(),
+            Some(requests),
+            "{format}: {summary}"
+        );
+        for (reason, n) in summary["sent"]["disconnects"].as_object().unwrap() {
+            *expected.entry(reason.clone()).or_default() += n.as_f64().unwrap();
+            disconnects += n.as_f64().unwrap();
+        }
+    }
+    assert!(disconnects >= 1000.0, "{disconnects}");
+    let text = exporter.metrics();
+    for (reason, n) in &expected {
+        assert_eq!(
+            metric(
+                &text,
+                &format!(r#"mqtt_client_disconnects_total{{reason="{reason}"}}"#)
+            ),
+            Some(*n),
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        metric(
+            &text,
+            r#"mqtt_exporter_events_received_total{kind="disconnected"}"#
+        ),
+        Some(disconnects)
+    );
+    assert_eq!(
+        metric(&text, "mqtt_exporter_ingest_duplicates_total"),
+        Some(0.0)
+    );
+}

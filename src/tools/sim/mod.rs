@@ -5,3 +5,4 @@
 pub mod demo;
 pub mod fleet;
 pub mod publish;
+pub mod webhook;
