@@ -14,6 +14,9 @@
 //! ([`REASONS`] lists all eleven with their rows, for the README).
 //! Pure: no I/O, no clock.
 
+use std::borrow::Cow;
+use std::io::Write as _;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -57,8 +60,8 @@ pub enum Item {
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(default)]
-    id: Option<String>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
     #[serde(rename = "eventType", default, borrow)]
     event_type: Option<&'a str>,
     #[serde(rename = "type", default, borrow)]
@@ -67,18 +70,18 @@ struct Envelope<'a> {
     event_time: Option<&'a str>,
     #[serde(default, borrow)]
     time: Option<&'a str>,
-    #[serde(default)]
-    data: Option<Data>,
+    #[serde(default, borrow)]
+    data: Option<Data<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Data {
-    #[serde(rename = "clientAuthenticationName", default)]
-    client: Option<String>,
-    #[serde(rename = "disconnectionReason", default)]
-    reason: Option<String>,
-    #[serde(rename = "validationCode", default)]
-    validation_code: Option<String>,
+struct Data<'a> {
+    #[serde(rename = "clientAuthenticationName", default, borrow)]
+    client: Option<Cow<'a, str>>,
+    #[serde(rename = "disconnectionReason", default, borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(rename = "validationCode", default, borrow)]
+    validation_code: Option<Cow<'a, str>>,
 }
 
 /// The events of a body, or `None` when it is not JSON at all.
@@ -107,7 +110,9 @@ fn item(element: &str) -> Item {
                 validation_code: Some(code),
                 ..
             }),
-        ) => Item::Validation { code },
+        ) => Item::Validation {
+            code: code.into_owned(),
+        },
         (
             CONNECTED | DISCONNECTED,
             Some(Data {
@@ -116,25 +121,28 @@ fn item(element: &str) -> Item {
                 ..
             }),
         ) if !client.is_empty() => {
-            let mut payload = String::with_capacity(96 + client.len());
-            payload.push_str(if kind == CONNECTED {
-                r#"{"event":"client.connected","clientid":"#
+            let mut payload = Vec::with_capacity(112 + client.len());
+            payload.extend_from_slice(if kind == CONNECTED {
+                br#"{"event":"client.connected","clientid":"#
             } else {
-                r#"{"event":"client.disconnected","clientid":"#
+                br#"{"event":"client.disconnected","clientid":"#
             });
-            payload.push_str(&serde_json::Value::from(client).to_string());
+            // a string, quoted and escaped: cannot fail into a Vec
+            let _ = serde_json::to_writer(&mut payload, &*client);
             if kind == DISCONNECTED {
-                let reason = snake_case(reason.as_deref().unwrap_or(""));
-                payload.push_str(r#","reason":"#);
-                payload.push_str(&serde_json::Value::from(reason).to_string());
+                payload.extend_from_slice(br#","reason":"#);
+                let _ = serde_json::to_writer(
+                    &mut payload,
+                    &snake_case(reason.as_deref().unwrap_or("")),
+                );
             }
             if let Some(ms) = time {
-                payload.push_str(&format!(r#","timestamp":{ms}"#));
+                let _ = write!(payload, r#","timestamp":{ms}"#);
             }
-            payload.push('}');
+            payload.push(b'}');
             Item::Session {
-                id: envelope.id,
-                payload,
+                id: envelope.id.map(Cow::into_owned),
+                payload: String::from_utf8(payload).unwrap_or_default(),
             }
         }
         (CONNECTED | DISCONNECTED | VALIDATION, _) => Item::Invalid,

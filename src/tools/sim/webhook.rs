@@ -134,49 +134,36 @@ fn write_summary(s: &WebhookSummary, out: &mut impl Write) -> std::io::Result<()
 /// How an event of the fleet is posted in `format`, and the reason the
 /// exporter will count for it.
 fn element(format: Format, event: &SimEvent, n: u64) -> (String, Option<Reason>) {
-    let value: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
-    let field = |k: &str| {
-        value
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let t = value.get("timestamp").and_then(|v| v.as_i64()).unwrap_or(0);
+    #[derive(serde::Deserialize, Default)]
+    struct Fields<'a> {
+        #[serde(borrow, default)]
+        clientid: &'a str,
+        #[serde(default)]
+        timestamp: i64,
+    }
+    let fields: Fields<'_> = serde_json::from_str(&event.payload).unwrap_or_default();
+    let client = serde_json::to_string(fields.clientid).unwrap_or_default();
+    let t = fields.timestamp;
     let raw = event.reason.unwrap_or("");
     match format {
         Format::Json | Format::Emqx => (event.payload.clone(), event.reason.map(reasons::classify)),
         Format::Eventgrid => {
             let (kind, reason) = match event.kind {
                 "client_disconnected" => (
-                    "Microsoft.EventGrid.MQTTClientSessionDisconnected",
+                    "MQTTClientSessionDisconnected",
                     Some(eventgrid_reason(reasons::classify(raw))),
                 ),
-                "client_connected" => ("Microsoft.EventGrid.MQTTClientSessionConnected", None),
-                _ => ("Microsoft.EventGrid.MQTTClientCreatedOrUpdated", None),
+                "client_connected" => ("MQTTClientSessionConnected", None),
+                _ => ("MQTTClientCreatedOrUpdated", None),
             };
-            let mut data = serde_json::json!({
-                "namespaceName": "sim",
-                "clientAuthenticationName": field("clientid"),
-                "clientSessionName": "s",
-                "sequenceNumber": n,
-            });
-            if let Some(r) = reason {
-                data["disconnectionReason"] = r.into();
-            }
-            let body = serde_json::json!({
-                "specversion": "1.0",
-                "id": format!("sim-{n}"),
-                "time": iso(t),
-                "type": kind,
-                "source": "/subscriptions/sim/resourceGroups/sim/providers/Microsoft.EventGrid/namespaces/sim",
-                "subject": format!("clients/{}/sessions/s", field("clientid")),
-                "data": data,
-            });
-            (
-                body.to_string(),
-                reason.map(|r| reasons::classify(&snake_case(r))),
-            )
+            let reason_field = reason
+                .map(|r| format!(r#","disconnectionReason":"{r}""#))
+                .unwrap_or_default();
+            let body = format!(
+                r#"{{"specversion":"1.0","id":"sim-{n}","time":"{time}","type":"Microsoft.EventGrid.{kind}","source":"/subscriptions/sim/resourceGroups/sim/providers/Microsoft.EventGrid/namespaces/sim","subject":"clients/sessions/s","data":{{"namespaceName":"sim","clientAuthenticationName":{client},"clientSessionName":"s","sequenceNumber":{n}{reason_field}}}}}"#,
+                time = iso(t)
+            );
+            (body, reason.map(|r| reasons::classify(&snake_case(r))))
         }
         Format::AwsIot => {
             let event_type = match event.kind {
@@ -185,19 +172,18 @@ fn element(format: Format, event: &SimEvent, n: u64) -> (String, Option<Reason>)
                 "session_subscribed" => "subscribed",
                 _ => "unsubscribed",
             };
-            let mut body = serde_json::json!({
-                "clientId": field("clientid"),
-                "timestamp": t,
-                "eventType": event_type,
-                "sessionIdentifier": format!("00000000-0000-0000-0000-{n:012}"),
-                "principalIdentifier": "sim",
-                "versionNumber": 1,
-            });
-            if event.reason.is_some() {
-                body["clientInitiatedDisconnect"] = (raw == "normal").into();
-                body["disconnectReason"] = raw.into();
-            }
-            (body.to_string(), event.reason.map(reasons::classify))
+            let disconnect = if event.reason.is_some() {
+                format!(
+                    r#","clientInitiatedDisconnect":{},"disconnectReason":"{raw}""#,
+                    raw == "normal"
+                )
+            } else {
+                String::new()
+            };
+            let body = format!(
+                r#"{{"clientId":{client},"timestamp":{t},"eventType":"{event_type}","sessionIdentifier":"00000000-0000-0000-0000-{n:012}","principalIdentifier":"sim","versionNumber":1{disconnect}}}"#
+            );
+            (body, event.reason.map(reasons::classify))
         }
     }
 }
