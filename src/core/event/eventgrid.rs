@@ -87,6 +87,14 @@ struct Data<'a> {
 /// The events of a body, or `None` when it is not JSON at all.
 pub fn read(body: &[u8]) -> Option<Vec<Item>> {
     let body = trim(body);
+    // one pass over the whole batch when every element is an envelope
+    // (nearly always); element by element otherwise, so one bad element
+    // does not lose the others
+    if body.first() == Some(&b'[') {
+        if let Ok(envelopes) = serde_json::from_slice::<Vec<Envelope<'_>>>(body) {
+            return Some(envelopes.into_iter().map(item_of).collect());
+        }
+    }
     let elements: Vec<&RawValue> = match body.first() {
         Some(b'[') => serde_json::from_slice(body).ok()?,
         Some(b'{') => vec![serde_json::from_slice(body).ok()?],
@@ -96,9 +104,13 @@ pub fn read(body: &[u8]) -> Option<Vec<Item>> {
 }
 
 fn item(element: &str) -> Item {
-    let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(element) else {
-        return Item::Invalid;
-    };
+    match serde_json::from_str::<Envelope<'_>>(element) {
+        Ok(envelope) => item_of(envelope),
+        Err(_) => Item::Invalid,
+    }
+}
+
+fn item_of(envelope: Envelope<'_>) -> Item {
     let Some(kind) = envelope.event_type.or(envelope.cloud_type) else {
         return Item::Invalid;
     };
