@@ -4,15 +4,36 @@
 //! Time is passed in, as everywhere in the core.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+/// A hasher for keys that are hashes already.
+#[derive(Debug, Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 /// The ids seen in the last `window_ms`, at most `cap` of them.
 #[derive(Debug)]
 pub struct Recent {
     window_ms: i64,
     cap: usize,
-    /// The hash of an id, and when it was seen.
-    seen: HashMap<u64, i64>,
+    /// The hash of an id, and when it was seen (the key is a hash
+    /// already: it is not hashed again).
+    seen: HashMap<u64, i64, BuildHasherDefault<Identity>>,
     /// (when, hash) in the order seen.
     order: VecDeque<(i64, u64)>,
     hasher: foldhash::fast::FixedState,
@@ -23,7 +44,7 @@ impl Recent {
         Recent {
             window_ms,
             cap: cap.max(1),
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             order: VecDeque::new(),
             hasher: foldhash::fast::FixedState::with_seed(0x6d71_7474_6964),
         }

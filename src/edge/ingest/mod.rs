@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
@@ -129,6 +129,47 @@ pub struct Ingest {
     confirmation_said: AtomicBool,
     /// Event Grid ids seen lately.
     recent: Mutex<Recent>,
+    /// Body buffers, reused: a batch body is up to a megabyte, and a fresh
+    /// one per request costs page faults.
+    buffers: Buffers,
+}
+
+/// Reusable body buffers, at most [`WAITING`] kept.
+#[derive(Default)]
+struct Buffers(Mutex<Vec<Vec<u8>>>);
+
+impl Buffers {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+
+    fn put(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut kept = self.0.lock();
+        if kept.len() < WAITING {
+            kept.push(buffer);
+        }
+    }
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads a whole body into `buffer`, refusing more than `max` bytes.
+async fn read_body(mut body: Incoming, max: usize, buffer: &mut Vec<u8>) -> Result<(), BodyError> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > max {
+                return Err(BodyError::TooLarge);
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(())
 }
 
 /// How long an Event Grid event `id` is remembered to drop its repeats.
@@ -204,6 +245,7 @@ impl Ingest {
             metrics: IngestMetrics::new(registry)?,
             confirmation_said: AtomicBool::new(false),
             recent: Mutex::new(Recent::new(DEDUP_WINDOW_MS, DEDUP_IDS)),
+            buffers: Buffers::default(),
         })
     }
 
@@ -269,25 +311,30 @@ impl Ingest {
                     v.as_bytes()
                         .eq_ignore_ascii_case(b"DestinationConfirmation")
                 });
-        let body = match Limited::new(req.into_body(), self.max_body).collect().await {
-            Ok(body) => body.to_bytes(),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                return too_large(self.max_body)
+        let mut buffer = self.buffers.take();
+        let read = read_body(req.into_body(), self.max_body, &mut buffer).await;
+        let response = match read {
+            Ok(()) => self.handle_body(route, confirmation, &buffer),
+            Err(BodyError::TooLarge) => too_large(self.max_body),
+            Err(BodyError::Broken) => {
+                text(StatusCode::BAD_REQUEST, "The body could not be read.\n")
             }
-            Err(_) => return text(StatusCode::BAD_REQUEST, "The body could not be read.\n"),
         };
+        self.buffers.put(buffer);
+        response
+    }
+
+    /// Answers a request whose body has been read whole.
+    fn handle_body(&self, route: Route, confirmation: bool, body: &[u8]) -> Response<Full<Bytes>> {
         if confirmation {
-            self.confirm(&body);
+            self.confirm(body);
             return text(StatusCode::OK, "Destination confirmation logged.\n");
         }
         let arrival_ms = now_ms();
         if route == Route::Eventgrid {
-            return self.eventgrid(&body, arrival_ms);
+            return self.eventgrid(body, arrival_ms);
         }
-        let Some(elements) = elements(&body) else {
+        let Some(elements) = elements(body) else {
             return text(StatusCode::BAD_REQUEST, "The body is not JSON.\n");
         };
         self.inlet.deliver_all(elements.iter().map(|e| {
@@ -307,7 +354,7 @@ impl Ingest {
         let Some(items) = eventgrid::read(body) else {
             return text(StatusCode::BAD_REQUEST, "The body is not JSON.\n");
         };
-        let mut payloads: Vec<String> = Vec::with_capacity(items.len());
+        let mut payloads: Vec<Vec<u8>> = Vec::with_capacity(items.len());
         {
             let mut recent = self.recent.lock();
             for item in items {
@@ -324,16 +371,13 @@ impl Ingest {
                         }
                     }
                     // counted by the pipeline as an event that cannot be read
-                    Item::Invalid => payloads.push("null".into()),
+                    Item::Invalid => payloads.push(b"null".to_vec()),
                     Item::Other => {}
                 }
             }
         }
-        self.inlet.deliver_all(
-            payloads
-                .iter()
-                .map(|p| (&b""[..], p.as_bytes(), arrival_ms)),
-        );
+        self.inlet
+            .deliver_all(payloads.iter().map(|p| (&b""[..], &p[..], arrival_ms)));
         text(StatusCode::OK, "OK\n")
     }
 

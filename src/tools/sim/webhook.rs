@@ -413,7 +413,7 @@ mod tests {
             items,
             Some(vec![crate::core::event::eventgrid::Item::Session {
                 id: Some("sim-7".into()),
-                payload: r#"{"event":"client.disconnected","clientid":"d-1","reason":"connection_lost","timestamp":1690594060244}"#.into()
+                payload: br#"{"event":"client.disconnected","clientid":"d-1","reason":"connection_lost","timestamp":1690594060244}"#.to_vec()
             }])
         );
         let (aws, reason) = element(Format::AwsIot, &event, 7);
