@@ -90,14 +90,42 @@ struct Data<'a> {
 /// The events of a body, or `None` when it is not JSON at all.
 pub fn read(body: &[u8]) -> Option<Vec<Item>> {
     let body = trim(body);
-    // element by element, so one bad element does not lose the others
-    // (and no batch-sized vector of envelopes is built)
+    // one pass when every element is an envelope (nearly always); element
+    // by element otherwise, so one bad element does not lose the others
+    if body.first() == Some(&b'[') {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        if let Ok(items) = serde::Deserializer::deserialize_seq(&mut de, Items) {
+            if de.end().is_ok() {
+                return Some(items);
+            }
+        }
+    }
     let elements: Vec<&RawValue> = match body.first() {
         Some(b'[') => serde_json::from_slice(body).ok()?,
         Some(b'{') => vec![serde_json::from_slice(body).ok()?],
         _ => return None,
     };
     Some(elements.into_iter().map(|e| item(e.get())).collect())
+}
+
+/// Reads an array's envelopes into items as it goes: no vector of
+/// envelopes is built.
+struct Items;
+
+impl<'de> serde::de::Visitor<'de> for Items {
+    type Value = Vec<Item>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Item>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(5000));
+        while let Some(envelope) = seq.next_element::<Envelope<'de>>()? {
+            items.push(item_of(envelope));
+        }
+        Ok(items)
+    }
 }
 
 fn item(element: &str) -> Item {

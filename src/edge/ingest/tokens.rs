@@ -1,6 +1,6 @@
 //! The webhook tokens (`--webhook.token-file`): one a line, blank lines and
 //! `#` comments skipped. The file is re-read when its size or time changes,
-//! checked at each request (one `stat`); a file that turns unreadable or
+//! looked at (one `stat`) at most once a second; a file that turns unreadable or
 //! empty keeps the tokens read last, and says so once. A token is compared
 //! in constant time, and never logged or echoed.
 
@@ -25,6 +25,8 @@ struct State {
     seen: Option<(u64, SystemTime)>,
     /// A bad re-read was logged; cleared by a good one.
     said: bool,
+    /// When the file was last looked at.
+    checked: Option<std::time::Instant>,
 }
 
 impl Tokens {
@@ -37,6 +39,7 @@ impl Tokens {
                 tokens,
                 seen: stamp(path),
                 said: false,
+                checked: Some(std::time::Instant::now()),
             }),
         })
     }
@@ -45,7 +48,17 @@ impl Tokens {
     /// it changed.
     pub fn accepts(&self, given: &[u8]) -> bool {
         let mut state = self.state.lock();
-        let now = stamp(&self.path);
+        // the file is looked at most once a second: a sender posting one
+        // event a request must not cost a system call each
+        let due = state
+            .checked
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1));
+        let now = if due {
+            state.checked = Some(std::time::Instant::now());
+            stamp(&self.path)
+        } else {
+            state.seen
+        };
         if now != state.seen {
             state.seen = now;
             match read(&self.path) {
@@ -124,13 +137,16 @@ mod tests {
         assert!(tokens.accepts(b"first-token-0123456789"));
         assert!(!tokens.accepts(b"first-token-012345678"));
         assert!(!tokens.accepts(b""));
-        // rotated: a longer file (the size changes, so the re-read is seen)
+        // rotated: a longer file (the size changes, so the re-read is seen
+        // at the first look a second later)
         std::fs::write(&file, "second-token-0123456789\nthird-token-0123456789\n")
             .unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(tokens.accepts(b"third-token-0123456789"));
         assert!(!tokens.accepts(b"first-token-0123456789"));
         // emptied: the last tokens stay
         std::fs::write(&file, "").unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(tokens.accepts(b"second-token-0123456789"));
         std::fs::write(&file, "short\n").unwrap_or_else(|e| panic!("{e}"));
         assert!(Tokens::load(&file).is_err());
