@@ -46,13 +46,13 @@ pub const REASONS: [&str; 11] = [
 
 /// One event of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
+pub enum Item<'a> {
     /// The subscription's validation: answer `{"validationResponse": code}`.
-    Validation { code: String },
+    Validation { code: Cow<'a, str> },
     /// A client's session event, with the event's `id` (for dropping
     /// repeats) and the payload the pipeline reads.
     Session {
-        id: Option<String>,
+        id: Option<Cow<'a, str>>,
         payload: Vec<u8>,
     },
     /// Any other event type (client created, deleted, ...): not counted.
@@ -88,7 +88,7 @@ struct Data<'a> {
 }
 
 /// The events of a body, or `None` when it is not JSON at all.
-pub fn read(body: &[u8]) -> Option<Vec<Item>> {
+pub fn read(body: &[u8]) -> Option<Vec<Item<'_>>> {
     let body = trim(body);
     // one pass when every element is an envelope (nearly always); element
     // by element otherwise, so one bad element does not lose the others
@@ -113,13 +113,16 @@ pub fn read(body: &[u8]) -> Option<Vec<Item>> {
 struct Items;
 
 impl<'de> serde::de::Visitor<'de> for Items {
-    type Value = Vec<Item>;
+    type Value = Vec<Item<'de>>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an array of events")
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Item>, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<Vec<Item<'de>>, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(5000));
         while let Some(envelope) = seq.next_element::<Envelope<'de>>()? {
             items.push(item_of(envelope));
@@ -128,14 +131,14 @@ impl<'de> serde::de::Visitor<'de> for Items {
     }
 }
 
-fn item(element: &str) -> Item {
+fn item(element: &str) -> Item<'_> {
     match serde_json::from_str::<Envelope<'_>>(element) {
         Ok(envelope) => item_of(envelope),
         Err(_) => Item::Invalid,
     }
 }
 
-fn item_of(envelope: Envelope<'_>) -> Item {
+fn item_of(envelope: Envelope<'_>) -> Item<'_> {
     let Some(kind) = envelope.event_type.or(envelope.cloud_type) else {
         return Item::Invalid;
     };
@@ -147,9 +150,7 @@ fn item_of(envelope: Envelope<'_>) -> Item {
                 validation_code: Some(code),
                 ..
             }),
-        ) => Item::Validation {
-            code: code.into_owned(),
-        },
+        ) => Item::Validation { code },
         (
             CONNECTED | DISCONNECTED,
             Some(Data {
@@ -178,7 +179,7 @@ fn item_of(envelope: Envelope<'_>) -> Item {
             }
             payload.push(b'}');
             Item::Session {
-                id: envelope.id.map(Cow::into_owned),
+                id: envelope.id,
                 payload,
             }
         }

@@ -408,7 +408,8 @@ mod tests {
         };
         let (grid, reason) = element(Format::Eventgrid, &event, 7);
         assert_eq!(reason, Some(Reason::TcpClosed));
-        let items = crate::core::event::eventgrid::read(format!("[{grid}]").as_bytes());
+        let batch = format!("[{grid}]");
+        let items = crate::core::event::eventgrid::read(batch.as_bytes());
         assert_eq!(
             items,
             Some(vec![crate::core::event::eventgrid::Item::Session {
