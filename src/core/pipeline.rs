@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::core::event::{self, mosquitto_log, EventError, EventKind, RawReason};
+use crate::core::event::{self, mosquitto_log, Event, EventError, EventKind, RawReason};
 use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
 use crate::core::metrics::{Metrics, Series};
 use crate::core::reasons::{self, Aliases, Reason};
@@ -123,10 +123,16 @@ impl Pipeline {
             self.metrics.ignored_mosquitto_log.inc();
             return Outcome::Ignored;
         };
-        let event = match parsed {
-            Ok(event) => event,
-            Err(error) => return self.reject(error, topic, payload.len()),
-        };
+        match parsed {
+            Ok(event) => self.record(event, arrival_ms),
+            Err(error) => self.reject(error, topic, payload.len()),
+        }
+    }
+
+    /// Handles one event already read (by a source that reads its own
+    /// format, as Event Grid's deliveries are), as [`Pipeline::handle`]
+    /// does once it has parsed a payload.
+    pub fn record(&mut self, event: Event<'_>, arrival_ms: i64) -> Outcome {
         let m = &self.metrics;
         m.received(event.kind).inc();
         m.last_event.set(arrival_ms as f64 / 1000.0);

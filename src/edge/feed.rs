@@ -24,6 +24,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::core::clock::now_ms;
+use crate::core::event::Event;
 use crate::core::listed;
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
@@ -51,6 +52,18 @@ impl Inlet {
     /// since the epoch) to the pipeline.
     pub fn deliver(&self, topic: &[u8], payload: &[u8], arrival_ms: i64) {
         self.pipeline.lock().handle(topic, payload, arrival_ms);
+    }
+
+    /// Hands events a source read itself (Event Grid's) to the pipeline in
+    /// turns of [`TURN`], all arrived at `arrival_ms`.
+    pub fn record_all<'a>(&self, events: impl IntoIterator<Item = Event<'a>>, arrival_ms: i64) {
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            let mut pipeline = self.pipeline.lock();
+            for event in events.by_ref().take(TURN) {
+                pipeline.record(event, arrival_ms);
+            }
+        }
     }
 
     /// Hands `deliveries` to the pipeline in turns of [`TURN`], letting

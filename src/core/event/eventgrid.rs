@@ -5,9 +5,8 @@
 //!
 //! [`read`] turns a body into [`Item`]s: the subscription's validation
 //! event, a client's session connected or disconnected, or something else.
-//! A session event becomes a flat payload the pipeline reads like any
-//! broker's ([`Item::payload`]), so Event Grid events feed the same table
-//! and flapping detection: the client ID is `clientAuthenticationName`
+//! A session event is read into the pipeline's [`Event`], so Event Grid
+//! events feed the same table and flapping detection: the client ID is `clientAuthenticationName`
 //! (the name a takeover fights over), and `disconnectionReason`
 //! (`ClientInitiatedDisconnect`, ...) is written in snake case
 //! (`client_initiated_disconnect`), which the reference table maps
@@ -15,9 +14,10 @@
 //! Pure: no I/O, no clock.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 
 use serde::Deserialize;
+
+use super::{Event, EventKind, RawReason};
 use serde_json::value::RawValue;
 
 /// `Microsoft.EventGrid.MQTTClientSessionConnected`.
@@ -45,15 +45,15 @@ pub const REASONS: [&str; 11] = [
 ];
 
 /// One event of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Item<'a> {
     /// The subscription's validation: answer `{"validationResponse": code}`.
     Validation { code: Cow<'a, str> },
     /// A client's session event, with the event's `id` (for dropping
-    /// repeats) and the payload the pipeline reads.
+    /// repeats), read into the pipeline's [`Event`].
     Session {
         id: Option<Cow<'a, str>>,
-        payload: Vec<u8>,
+        event: Event<'a>,
     },
     /// Any other event type (client created, deleted, ...): not counted.
     Other,
@@ -159,28 +159,24 @@ fn item_of(envelope: Envelope<'_>) -> Item<'_> {
                 ..
             }),
         ) if !client.is_empty() => {
-            let mut payload = Vec::with_capacity(112 + client.len());
-            payload.extend_from_slice(if kind == CONNECTED {
-                br#"{"event":"client.connected","clientid":"#
+            let (kind, reason) = if kind == CONNECTED {
+                (EventKind::Connected, None)
             } else {
-                br#"{"event":"client.disconnected","clientid":"#
-            });
-            // a string, quoted and escaped: cannot fail into a Vec
-            let _ = serde_json::to_writer(&mut payload, &*client);
-            if kind == DISCONNECTED {
-                payload.extend_from_slice(br#","reason":"#);
-                let _ = serde_json::to_writer(
-                    &mut payload,
-                    &snake_case(reason.as_deref().unwrap_or("")),
-                );
-            }
-            if let Some(ms) = time {
-                let _ = write!(payload, r#","timestamp":{ms}"#);
-            }
-            payload.push(b'}');
+                let reason = snake_case(reason.as_deref().unwrap_or(""));
+                (
+                    EventKind::Disconnected,
+                    Some(RawReason::Name(Cow::Owned(reason))),
+                )
+            };
             Item::Session {
                 id: envelope.id,
-                payload,
+                event: Event {
+                    kind,
+                    clientid: client,
+                    reason,
+                    peer: None,
+                    time_ms: time,
+                },
             }
         }
         (CONNECTED | DISCONNECTED | VALIDATION, _) => Item::Invalid,
@@ -259,22 +255,32 @@ mod tests {
     #[test]
     fn both_schemas_read_into_the_same_payload() {
         let items = read(CLOUD.as_bytes()).unwrap_or_default();
-        let Some(Item::Session { id, payload }) = items.first() else {
+        let Some(Item::Session { id, event }) = items.first() else {
             panic!("{items:?}")
         };
         assert_eq!(id.as_deref(), Some("e30e8e0c-b5a8-4c2b-9b4e-6d4b0e1c0a11"));
         assert_eq!(
-            payload,
-            br#"{"event":"client.disconnected","clientid":"client1","reason":"client_initiated_disconnect","timestamp":1690594060244}"#
+            event,
+            &Event {
+                kind: EventKind::Disconnected,
+                clientid: "client1".into(),
+                reason: Some(RawReason::Name("client_initiated_disconnect".into())),
+                peer: None,
+                time_ms: Some(1_690_594_060_244),
+            }
         );
         let grid = r#"[{"id":"1","eventType":"Microsoft.EventGrid.MQTTClientSessionConnected","eventTime":"2023-07-29T01:27:40Z","subject":"clients/c\"2/sessions/s","topic":"/subscriptions/x","dataVersion":"1","metadataVersion":"1","data":{"namespaceName":"myns","clientAuthenticationName":"c\"2","clientSessionName":"s","sequenceNumber":3}}]"#;
         assert_eq!(
             read(grid.as_bytes()),
             Some(vec![Item::Session {
                 id: Some("1".into()),
-                payload:
-                    r#"{"event":"client.connected","clientid":"c\"2","timestamp":1690594060000}"#
-                        .into()
+                event: Event {
+                    kind: EventKind::Connected,
+                    clientid: "c\"2".into(),
+                    reason: None,
+                    peer: None,
+                    time_ms: Some(1_690_594_060_000),
+                }
             }])
         );
         // one CloudEvent, not in an array

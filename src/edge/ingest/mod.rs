@@ -354,7 +354,8 @@ impl Ingest {
         let Some(items) = eventgrid::read(body) else {
             return text(StatusCode::BAD_REQUEST, "The body is not JSON.\n");
         };
-        let mut payloads: Vec<Vec<u8>> = Vec::with_capacity(items.len());
+        let mut events = Vec::with_capacity(items.len());
+        let mut invalid = 0;
         {
             let mut recent = self.recent.lock();
             for item in items {
@@ -363,21 +364,24 @@ impl Ingest {
                         tracing::info!("Event Grid subscription validation answered");
                         return json_response(&serde_json::json!({ "validationResponse": code }));
                     }
-                    Item::Session { id, payload } => {
+                    Item::Session { id, event } => {
                         if id.is_some_and(|id| !recent.first_time(&id, arrival_ms)) {
                             self.metrics.duplicates.inc();
                         } else {
-                            payloads.push(payload);
+                            events.push(event);
                         }
                     }
-                    // counted by the pipeline as an event that cannot be read
-                    Item::Invalid => payloads.push(b"null".to_vec()),
+                    Item::Invalid => invalid += 1,
                     Item::Other => {}
                 }
             }
         }
-        self.inlet
-            .deliver_all(payloads.iter().map(|p| (&b""[..], &p[..], arrival_ms)));
+        self.inlet.record_all(events, arrival_ms);
+        // an element that is not an event is counted as one that cannot be
+        // read, as on every other route
+        for _ in 0..invalid {
+            self.inlet.deliver(b"", b"null", arrival_ms);
+        }
         text(StatusCode::OK, "OK\n")
     }
 
