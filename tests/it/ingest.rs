@@ -647,3 +647,99 @@ fn the_exporter_counts_exactly_what_simulate_posted_in_every_format() {
         Some(0.0)
     );
 }
+
+/// A TCP connection from `from` to the exporter on 127.0.0.1.
+fn connect_from(from: [u8; 4], port: u16) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let bind: std::net::SocketAddr = (from, 0).into();
+    socket.bind(&bind.into()).unwrap();
+    let to: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    socket
+        .connect_timeout(&to.into(), Duration::from_secs(5))
+        .unwrap();
+    let s: std::net::TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// When as many requests as the ingest source lets wait are all still
+/// sending their bodies, one more is answered 503 with Retry-After at once,
+/// and is served again once they finish.
+#[test]
+fn a_sender_faster_than_the_pipeline_gets_503_with_retry_after() {
+    use std::io::{Read, Write};
+    let dir = temp("busy");
+    let exporter = http_only(&dir, &[]);
+    let port = exporter.web_port;
+    let good =
+        String::from_utf8(fixture("tdmq/client_disconnected_keepalive_timeout.json")).unwrap();
+    let good = good.trim().to_string();
+    let head = |len: usize| {
+        format!(
+            "POST /api/v1/ingest/json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    // 64 uploads from 127.0.0.2 (its own per-address connection cap), each
+    // with half its body sent
+    let mut slow = Vec::new();
+    for _ in 0..64 {
+        let mut s = connect_from([127, 0, 0, 2], port);
+        s.write_all(head(good.len()).as_bytes()).unwrap();
+        s.write_all(&good.as_bytes()[..good.len() / 2]).unwrap();
+        slow.push(s);
+    }
+    // the 65th, whole, from 127.0.0.1
+    let answer = |s: &mut std::net::TcpStream| {
+        let mut text = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&text).contains("\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&text).to_string()
+    };
+    // (a probe may be served before the server has read all 64 heads)
+    let mut served_early = 0.0;
+    let busy = common::wait_for(
+        "a 503 while 64 uploads wait",
+        Duration::from_secs(10),
+        || {
+            let mut s = connect_from([127, 0, 0, 1], port);
+            s.write_all(head(good.len()).as_bytes()).unwrap();
+            s.write_all(good.as_bytes()).unwrap();
+            let text = answer(&mut s);
+            if text.starts_with("HTTP/1.1 200") {
+                served_early += 1.0;
+            }
+            text.starts_with("HTTP/1.1 503")
+                .then_some(text.clone())
+                .ok_or(text)
+        },
+    );
+    assert!(
+        busy.to_ascii_lowercase().contains("retry-after: 1"),
+        "{busy}"
+    );
+    // the uploads finish: every one is answered 200, and a new one is
+    // served again
+    for s in &mut slow {
+        s.write_all(&good.as_bytes()[good.len() / 2..]).unwrap();
+    }
+    for s in &mut slow {
+        let text = answer(s);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    }
+    let mut again = connect_from([127, 0, 0, 1], port);
+    again.write_all(head(good.len()).as_bytes()).unwrap();
+    again.write_all(good.as_bytes()).unwrap();
+    let text = answer(&mut again);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(
+        exporter.value(r#"mqtt_client_disconnects_total{reason="keepalive_timeout"}"#),
+        Some(65.0 + served_early)
+    );
+    assert_eq!(requests(&exporter, "json", 200), Some(65.0 + served_early));
+    assert_eq!(requests(&exporter, "json", 503), Some(1.0));
+}
