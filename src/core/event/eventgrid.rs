@@ -89,7 +89,7 @@ struct Data<'a> {
 
 /// The events of a body, or `None` when it is not JSON at all.
 pub fn read(body: &[u8]) -> Option<Vec<Item<'_>>> {
-    let body = trim(body);
+    let body = body.trim_ascii();
     // one pass when every element is an envelope (nearly always); element
     // by element otherwise, so one bad element does not lose the others
     if body.first() == Some(&b'[') {
@@ -214,22 +214,6 @@ fn time_ms(text: &str) -> Option<i64> {
     }
     let ms: i64 = format!("{fraction:0<3}").get(..3)?.parse().ok()?;
     Some(seconds + ms)
-}
-
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if !first.is_ascii_whitespace() {
-            break;
-        }
-        s = rest;
-    }
-    while let [rest @ .., last] = s {
-        if !last.is_ascii_whitespace() {
-            break;
-        }
-        s = rest;
-    }
-    s
 }
 
 /// The README's table of Event Grid's reasons and the rows they count

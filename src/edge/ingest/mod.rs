@@ -430,7 +430,7 @@ impl Ingest {
 /// The elements of a body: a JSON array's elements, or NDJSON's lines
 /// (blank ones skipped). `None` when the body is not JSON at all.
 fn elements(body: &[u8]) -> Option<Vec<&[u8]>> {
-    let trimmed = trim(body);
+    let trimmed = body.trim_ascii();
     match trimmed.first() {
         Some(b'[') => {
             let raw: Vec<&RawValue> = serde_json::from_slice(trimmed).ok()?;
@@ -439,7 +439,7 @@ fn elements(body: &[u8]) -> Option<Vec<&[u8]>> {
         Some(b'{') => Some(
             trimmed
                 .split(|b| *b == b'\n')
-                .map(trim)
+                .map(<[u8]>::trim_ascii)
                 .filter(|l| !l.is_empty())
                 .collect(),
         ),
@@ -488,24 +488,6 @@ fn action(element: &[u8]) -> &[u8] {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if first.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    while let [rest @ .., last] = s {
-        if last.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    s
 }
 
 /// CloudEvents' abuse protection (HTTP webhook spec §4), which Event Grid

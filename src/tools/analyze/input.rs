@@ -48,7 +48,7 @@ pub fn split(line: &[u8]) -> (String, Payload<'_>) {
     match line.iter().position(|b| *b == b' ') {
         Some(i) => (
             String::from_utf8_lossy(&line[..i]).into_owned(),
-            Payload::Borrowed(trim(&line[i + 1..])),
+            Payload::Borrowed(line[i + 1..].trim_ascii()),
         ),
         None => (String::new(), Payload::Borrowed(line)),
     }
@@ -73,24 +73,6 @@ fn mosquitto_line(line: &[u8]) -> Option<&[u8]> {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-pub fn trim(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if first.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    while let [rest @ .., last] = s {
-        if last.is_ascii_whitespace() {
-            s = rest;
-        } else {
-            break;
-        }
-    }
-    s
 }
 
 /// Reads one line into `buf`, keeping at most `cap` bytes; returns the bytes

@@ -21,7 +21,7 @@ use crate::core::metrics::Metrics;
 use crate::core::pipeline::{Outcome, Pipeline, PipelineSettings};
 use crate::core::reasons::Reason;
 
-use input::{read_line_bounded, split, trim, Payload};
+use input::{read_line_bounded, split, Payload};
 
 pub mod input;
 
@@ -140,7 +140,7 @@ pub fn analyze<R: BufRead>(
                 read as f64 * 100.0 / total.max(1) as f64
             );
         }
-        let line = trim(&buf);
+        let line = buf.trim_ascii();
         if line.is_empty() {
             continue;
         }
