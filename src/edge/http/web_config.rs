@@ -229,6 +229,8 @@ fn tls_config(
             "is not supported by this exporter",
         ));
     }
+    let provider = Arc::new(crypto_provider(&t)?);
+    let versions = protocol_versions(&t)?;
     let cert = pem(&format!("{K}.cert_file"), t.cert, t.cert_file, dir, files)?
         .ok_or_else(|| error(K, "missing one of cert or cert_file"))?;
     let key = pem(&format!("{K}.key_file"), t.key, t.key_file, dir, files)?
@@ -242,6 +244,37 @@ fn tls_config(
     let private = PrivateKeyDer::from_pem_slice(&key)
         .map_err(|e| error(&format!("{K}.key_file"), format!("no private key: {e:?}")))?;
 
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&versions)
+        .map_err(|e| error(K, e))?;
+
+    let client_ca = pem(
+        &format!("{K}.client_ca_file"),
+        t.client_ca,
+        t.client_ca_file,
+        dir,
+        files,
+    )?;
+    let verifier = client_verifier(t.client_auth_type.as_deref(), client_ca, &provider)?;
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, private).map_err(|e| {
+        error(
+            &format!("{K}.key_file"),
+            format!("does not fit cert_file: {e}"),
+        )
+    })?;
+    config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(config)))
+}
+
+/// The crypto provider with the file's cipher suites and curves (TLS 1.3
+/// suites always, as in the exporter toolkit).
+fn crypto_provider(t: &TlsFile) -> Result<rustls::crypto::CryptoProvider, WebConfigError> {
+    const K: &str = "tls_server_config";
     let mut provider = rustls::crypto::ring::default_provider();
     if !t.cipher_suites.is_empty() {
         let mut chosen = Vec::new();
@@ -285,6 +318,15 @@ fn tls_config(
         }
         provider.kx_groups = groups;
     }
+    Ok(provider)
+}
+
+/// The TLS versions between the file's `min_version` and `max_version`
+/// (TLS 1.2 and 1.3; older ones are read as 1.2).
+fn protocol_versions(
+    t: &TlsFile,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, WebConfigError> {
+    const K: &str = "tls_server_config";
     let version = |key: &str, v: &Option<String>, default: u8| match v.as_deref() {
         None => Ok(default),
         Some("TLS10" | "TLS11" | "TLS12") => Ok(12),
@@ -301,25 +343,24 @@ fn tls_config(
     if min > max {
         return Err(error(&format!("{K}.min_version"), "is above max_version"));
     }
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+    Ok(
         [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
             .into_iter()
             .filter(|(v, _)| (min..=max).contains(v))
             .map(|(_, p)| p)
-            .collect();
-    let provider = Arc::new(provider);
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&versions)
-        .map_err(|e| error(K, e))?;
+            .collect(),
+    )
+}
 
-    let client_ca = pem(
-        &format!("{K}.client_ca_file"),
-        t.client_ca,
-        t.client_ca_file,
-        dir,
-        files,
-    )?;
-    let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+/// The client-certificate check of `client_auth_type`, with the client
+/// CAs read from the file (`None`: no client certificate asked).
+fn client_verifier(
+    client_auth_type: Option<&str>,
+    client_ca: Option<Vec<u8>>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, WebConfigError> {
+    const K: &str = "tls_server_config";
+    let auth = client_auth_type.unwrap_or("NoClientCert");
     let key_auth = format!("{K}.client_auth_type");
     let verifier = match auth {
         "" | "NoClientCert" => {
@@ -346,7 +387,7 @@ fn tls_config(
                     .map_err(|e| error(&format!("{K}.client_ca_file"), e))?;
             }
             let builder =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
             let builder = if auth == "VerifyClientCertIfGiven" {
                 builder.allow_unauthenticated()
             } else {
@@ -368,19 +409,7 @@ fn tls_config(
         }
         other => return Err(error(&key_auth, format!("invalid ClientAuth: {other}"))),
     };
-    let builder = match verifier {
-        Some(v) => builder.with_client_cert_verifier(v),
-        None => builder.with_no_client_auth(),
-    };
-    let mut config = builder.with_single_cert(chain, private).map_err(|e| {
-        error(
-            &format!("{K}.key_file"),
-            format!("does not fit cert_file: {e}"),
-        )
-    })?;
-    config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Some(Arc::new(config)))
+    Ok(verifier)
 }
 
 /// When each file last changed, as far as `stat` tells.
