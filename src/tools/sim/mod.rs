@@ -4,5 +4,6 @@
 
 pub mod demo;
 pub mod fleet;
+pub mod pace;
 pub mod publish;
 pub mod webhook;

@@ -16,13 +16,13 @@ use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event};
 
-use crate::core::clock::now_ms;
 use crate::core::reasons;
 use crate::edge::mqtt::connect_options;
 use crate::edge::mqtt::settings::BrokerConfig;
 use crate::edge::process::{init_tracing, run_until_signal, LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
-use crate::tools::sim::fleet::{Fleet, Scenario, SimEvent};
+use crate::tools::sim::fleet::{Scenario, SimEvent};
+use crate::tools::sim::pace::Paced;
 
 /// What to publish, where.
 #[derive(Debug, Clone)]
@@ -92,9 +92,6 @@ fn write_summary(summary: &Summary, out: &mut impl Write) -> std::io::Result<()>
     Ok(())
 }
 
-/// Step between two fleet ticks.
-const STEP: Duration = Duration::from_millis(50);
-
 /// Publishes until the duration passes or `shutdown` fires, then waits (up to
 /// 30 s) for every PUBACK and disconnects.
 pub async fn run(cfg: SimConfig, mut shutdown: Shutdown) -> Summary {
@@ -127,25 +124,10 @@ pub async fn run(cfg: SimConfig, mut shutdown: Shutdown) -> Summary {
         }
     });
 
-    let mut fleet = Fleet::new(cfg.scenario, cfg.clients, cfg.seed, now_ms());
+    let mut paced = Paced::new(&cfg);
     let mut summary = Summary::default();
     let mut buf: Vec<SimEvent> = Vec::new();
-    let mut owed = 0.0f64;
-    let start = tokio::time::Instant::now();
-    let mut ticker = tokio::time::interval(STEP);
-    'outer: loop {
-        tokio::select! {
-            _ = shutdown.recv() => break,
-            _ = ticker.tick() => {}
-        }
-        if cfg.duration.is_some_and(|d| start.elapsed() >= d) {
-            break;
-        }
-        owed += f64::from(cfg.rate) * STEP.as_secs_f64();
-        let steady = owed as usize;
-        owed -= steady as f64;
-        buf.clear();
-        fleet.tick(now_ms(), steady, &mut buf);
+    'outer: while paced.next(&mut shutdown, &mut buf).await {
         for event in buf.drain(..) {
             let topic = format!("{}/{}", cfg.topic_prefix, event.kind);
             let sent = tokio::select! {

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -15,12 +14,12 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, Mutex};
 
-use crate::core::clock::now_ms;
 use crate::core::event::eventgrid::snake_case;
 use crate::core::reasons::{self, Reason};
 use crate::edge::process::{init_tracing, run_until_signal, LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
-use crate::tools::sim::fleet::{Fleet, SimEvent};
+use crate::tools::sim::fleet::SimEvent;
+use crate::tools::sim::pace::Paced;
 use crate::tools::sim::publish::{SimConfig, Summary};
 use std::io::Write;
 use std::process::ExitCode;
@@ -249,28 +248,12 @@ pub async fn run(cfg: SimConfig, hook: WebhookConfig, mut shutdown: Shutdown) ->
             Arc::clone(&answers),
         )));
     }
-    let mut fleet = Fleet::new(cfg.scenario, cfg.clients, cfg.seed, now_ms());
+    let mut paced = Paced::new(&cfg);
     let mut summary = WebhookSummary::default();
     let mut buf: Vec<SimEvent> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
-    let mut owed = 0.0f64;
     let mut n = 0u64;
-    let step = Duration::from_millis(50);
-    let start = tokio::time::Instant::now();
-    let mut ticker = tokio::time::interval(step);
-    'outer: loop {
-        tokio::select! {
-            _ = shutdown.recv() => break,
-            _ = ticker.tick() => {}
-        }
-        if cfg.duration.is_some_and(|d| start.elapsed() >= d) {
-            break;
-        }
-        owed += f64::from(cfg.rate) * step.as_secs_f64();
-        let steady = owed as usize;
-        owed -= steady as f64;
-        buf.clear();
-        fleet.tick(now_ms(), steady, &mut buf);
+    'outer: while paced.next(&mut shutdown, &mut buf).await {
         for event in buf.drain(..) {
             n += 1;
             let (element, reason) = element(hook.format, &event, n);
