@@ -1,4 +1,4 @@
-//! `simulate`: publish a [`Fleet`]'s events to a broker.
+//! `simulate`: publish a [`Fleet`](crate::tools::sim::fleet::Fleet)'s events to a broker.
 //!
 //! The publisher runs rumqttc's event loop in its own task and counts PUBACKs,
 //! so the summary it prints (events published, by kind and by canonical
