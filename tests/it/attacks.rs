@@ -14,41 +14,19 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{get, metric, tls, wait_for, Exporter};
+use common::{curl_code, get, metric, tls, wait_for, Exporter};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mde-attack-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// curl's status code for `args` (0 when it got no HTTP answer).
-fn curl_code(dir: &Path, args: &[&str]) -> u16 {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("curl (run scripts/test.sh to install it)");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
 }
 
 fn kill(pid: u32, signal: &str) {
@@ -452,6 +430,12 @@ fn sighup_rereads_now_and_sigusr1_and_sigusr2_are_ignored() {
         password.to_str().unwrap(),
     ]);
     let pid = exporter.pid();
+    // every edge has started (and listens for SIGHUP) once the MQTT source
+    // says it is connecting
+    wait_for("the MQTT source to start", Duration::from_secs(10), || {
+        let log = std::fs::read_to_string(&exporter.log).ok()?;
+        log.contains("connecting to the broker").then_some(())
+    });
     for signal in ["USR1", "USR2"] {
         kill(pid, signal);
     }

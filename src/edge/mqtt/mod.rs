@@ -49,19 +49,23 @@ pub fn jitter(ceiling: Duration) -> Duration {
 }
 
 /// Re-reads the password file on every SIGHUP, to say whether it is valid.
-async fn check_password_on_sighup(broker: settings::BrokerConfig) {
+/// The signal is registered now, when this is called, not when the future
+/// first runs: a SIGHUP sent as soon as the exporter serves HTTP is seen.
+fn check_password_on_sighup(
+    broker: settings::BrokerConfig,
+) -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hangup.recv().await.is_some() {
-            broker.check_password_file();
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut hangup) = hangup {
+            while hangup.recv().await.is_some() {
+                broker.check_password_file();
+            }
         }
+        #[cfg(not(unix))]
+        let _ = broker;
     }
-    #[cfg(not(unix))]
-    let _ = broker;
 }
 
 /// What the driver does with the session's actions: the link, the metrics
@@ -139,16 +143,17 @@ pub async fn run(
     status: Arc<Status>,
     mut shutdown: Shutdown,
 ) {
+    let password_check = tokio::spawn(check_password_on_sighup(cfg.broker.clone()));
     let session = Session::new(&cfg.broker.client_id, cfg.topics.len(), cfg.protocol);
     let link = match Link::new(&cfg, session.protocol()) {
         Ok(link) => link,
         Err(e) => {
             // checked at start; a file can only have gone since
             tracing::error!(error = %e, "cannot prepare the broker connection");
+            password_check.abort();
             return;
         }
     };
-    let password_check = tokio::spawn(check_password_on_sighup(cfg.broker.clone()));
     tracing::info!(
         broker = %format!("{}:{}", cfg.broker.host, cfg.broker.port),
         client_id = %cfg.broker.client_id,
