@@ -7,7 +7,7 @@
 //! one client's takeovers coming from both.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{self, fixture, metric, Broker, Exporter};
@@ -31,31 +31,16 @@ fn token_file(dir: &Path) -> String {
 fn post(port: u16, path: &str, body: &[u8], extra: &[&str]) -> u16 {
     let dir = temp(&format!("post-{}", common::free_port()));
     std::fs::write(dir.join("body"), body).unwrap();
-    let out: Output = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args([
-            "--data-binary",
-            "@body",
-            "-H",
-            "Content-Type: application/json",
-        ])
-        .args(extra)
-        .arg(format!("http://127.0.0.1:{port}{path}"))
-        .current_dir(&dir)
-        .output()
-        .expect("curl (run scripts/test.sh to install it)");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let mut args = vec![
+        "--data-binary",
+        "@body",
+        "-H",
+        "Content-Type: application/json",
+    ];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    common::curl_code(&dir, &args)
 }
 
 fn bearer() -> String {
@@ -139,7 +124,7 @@ fn every_route_counts_vendor_payloads_exactly() {
 
     let text = exporter.metrics();
     let v = |series: &str| metric(&text, series);
-    let reason = |r: &str| v(&format!(r#"mqtt_client_disconnects_total{{reason="{r}"}}"#));
+    let reason = |r: &str| common::disconnects_of(&text, r);
     // tdmq keepalive + aws keep-alive + nanomq keepalive
     assert_eq!(reason("keepalive_timeout"), Some(3.0), "{text}");
     // tdmq takeovered + emqx5 takenover + aws DUPLICATE_CLIENTID
@@ -281,25 +266,11 @@ fn scrape_credentials_cannot_post_and_a_token_cannot_scrape() {
         200
     );
     // the token does not let a sender read /metrics
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
     let get = |args: &[&str]| -> u16 {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--max-time",
-                "10",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-            ])
-            .args(args)
-            .arg(format!("http://127.0.0.1:{port}/metrics"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0)
+        let mut args = args.to_vec();
+        args.push(&metrics);
+        common::curl_code(&dir, &args)
     };
     assert_eq!(get(&["-H", &bearer()]), 401);
     assert_eq!(
@@ -488,12 +459,7 @@ fn event_grid_handshakes_both_schemas_and_repeats_dropped_exactly_once() {
     assert_eq!(code, 200, "{text}");
 
     let text = exporter.metrics();
-    let reason = |r: &str| {
-        metric(
-            &text,
-            &format!(r#"mqtt_client_disconnects_total{{reason="{r}"}}"#),
-        )
-    };
+    let reason = |r: &str| common::disconnects_of(&text, r);
     assert_eq!(reason("normal"), Some(1.0), "{text}");
     assert_eq!(reason("takeovered"), Some(1.0), "{text}");
     assert_eq!(reason("too_many_connection"), Some(1.0), "{text}");
@@ -626,14 +592,7 @@ fn the_exporter_counts_exactly_what_simulate_posted_in_every_format() {
     assert!(disconnects >= 1000.0, "{disconnects}");
     let text = exporter.metrics();
     for (reason, n) in &expected {
-        assert_eq!(
-            metric(
-                &text,
-                &format!(r#"mqtt_client_disconnects_total{{reason="{reason}"}}"#)
-            ),
-            Some(*n),
-            "{reason}"
-        );
+        assert_eq!(common::disconnects_of(&text, reason), Some(*n), "{reason}");
     }
     assert_eq!(
         metric(

@@ -273,12 +273,7 @@ fn mosquitto_2_0_11s_other_lines_from_real_clients() {
     exporter.wait_value(r#"mqtt_client_disconnects_total{reason="normal"}"#, 5.0);
     exporter.wait_value(r#"mqtt_client_disconnects_total{reason="other"}"#, 2.0);
     let text = exporter.metrics();
-    let v = |reason: &str| {
-        metric(
-            &text,
-            &format!(r#"mqtt_client_disconnects_total{{reason="{reason}"}}"#),
-        )
-    };
+    let v = |reason: &str| crate::common::disconnects_of(&text, reason);
     assert_eq!(v("tcp_closed"), Some(1.0), "{text}");
     assert_eq!(v("not_authorized"), Some(1.0), "{text}");
     assert_eq!(v("keepalive_timeout"), Some(0.0), "{text}");

@@ -706,3 +706,34 @@ pub fn readme_section_is(name: &str, generated: &str, how_to_update: &str) {
         "README's {name} table is stale: {how_to_update}"
     );
 }
+
+/// curl's status code for `args`, run in `dir` (0 when it got no HTTP
+/// answer).
+pub fn curl_code(dir: &Path, args: &[&str]) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("curl (run scripts/test.sh to install it)");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// `mqtt_client_disconnects_total{reason}` in a scrape's `text`.
+pub fn disconnects_of(text: &str, reason: &str) -> Option<f64> {
+    metric(
+        text,
+        &format!(r#"mqtt_client_disconnects_total{{reason="{reason}"}}"#),
+    )
+}
