@@ -60,28 +60,43 @@ pub fn main(sim: SimConfig, json: bool, log_level: LogLevel, log_format: LogForm
     }) else {
         return ExitCode::FAILURE;
     };
-    let mut out = std::io::stdout().lock();
-    let _ = if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&summary).unwrap_or_default()
-        )
-    } else {
-        write_summary(&summary, &mut out)
-    };
+    print(&summary, json, write_summary);
     if summary.acknowledged < summary.published {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
-fn write_summary(summary: &Summary, out: &mut impl Write) -> std::io::Result<()> {
+/// Prints a simulator's summary on stdout: as JSON with `json`, else as
+/// `text` writes it. `simulate` and `simulate --webhook` share it.
+pub fn print<S: serde::Serialize>(
+    summary: &S,
+    json: bool,
+    text: impl FnOnce(&S, &mut dyn Write) -> std::io::Result<()>,
+) {
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(summary).unwrap_or_default()
+        )
+    } else {
+        text(summary, &mut out)
+    };
+}
+
+fn write_summary(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "published {} events ({} acknowledged by the broker)",
         summary.published, summary.acknowledged
     )?;
+    write_counts(summary, out)
+}
+
+/// What was sent, by kind and by the reason the exporter counts.
+pub fn write_counts(summary: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
     for (kind, n) in &summary.by_kind {
         writeln!(out, "  {kind:<22} {n}")?;
     }

@@ -20,7 +20,7 @@ use crate::edge::process::{init_tracing, run_until_signal, LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::SimEvent;
 use crate::tools::sim::pace::Paced;
-use crate::tools::sim::publish::{SimConfig, Summary};
+use crate::tools::sim::publish::{print, write_counts, SimConfig, Summary};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -94,35 +94,20 @@ pub fn main(
     }) else {
         return ExitCode::FAILURE;
     };
-    let mut out = std::io::stdout().lock();
-    let _ = if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&summary).unwrap_or_default()
-        )
-    } else {
-        write_summary(&summary, &mut out)
-    };
+    print(&summary, json, write_summary);
     if summary.answers.get(&200).copied().unwrap_or(0) != summary.requests {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
-fn write_summary(s: &WebhookSummary, out: &mut impl Write) -> std::io::Result<()> {
+fn write_summary(s: &WebhookSummary, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "posted {} events in {} requests",
         s.sent.published, s.requests
     )?;
-    for (kind, n) in &s.sent.by_kind {
-        writeln!(out, "  {kind:<22} {n}")?;
-    }
-    writeln!(out, "disconnects by reason:")?;
-    for (reason, n) in &s.sent.disconnects {
-        writeln!(out, "  {reason:<22} {n}")?;
-    }
+    write_counts(&s.sent, out)?;
     writeln!(out, "answers by status code:")?;
     for (code, n) in &s.answers {
         writeln!(out, "  {code:<22} {n}")?;
