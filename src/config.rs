@@ -1,8 +1,9 @@
 //! The exporter's validated configuration: the settings of each part,
-//! composed. Each edge owns its own settings type ([`crate::edge::mqtt::Settings`],
-//! [`WebConfig`] for the HTTP edge, [`PipelineSettings`] for the core);
-//! [`Config`] holds one of each, and [`ConfigError`] is how any of them is
-//! refused, naming the flag. The flags are read into these types on top,
+//! composed. Each part owns its own settings type (each source's, in
+//! [`SourceSettings`]; [`WebConfig`] for the HTTP edge; [`PipelineSettings`]
+//! for the core); [`Config`] holds the list of sources and one of each
+//! other, and [`ConfigError`] is how any of them is refused, naming the
+//! flag. The flags are read into these types on top,
 //! by [`crate::cli`] (`cli/settings.rs`), and nothing here knows the flags'
 //! parser.
 
@@ -10,11 +11,10 @@ use std::path::PathBuf;
 
 use crate::core::pipeline::PipelineSettings;
 use crate::edge::files::FileError;
-use crate::edge::ingest::Settings as IngestSettings;
 use crate::edge::listen::ListenAddress;
 use crate::edge::mqtt::broker_tls::TlsError;
-use crate::edge::mqtt::Settings as MqttSettings;
 use crate::edge::process::{LogFormat, LogLevel};
+use crate::edge::source::SourceSettings;
 
 /// Why the configuration was refused: a flag's value, or a file a flag
 /// names.
@@ -60,12 +60,22 @@ pub struct WebConfig {
 /// The validated configuration of `serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The MQTT source; `None` with `--mqtt.disable`.
-    pub mqtt: Option<MqttSettings>,
-    /// The HTTP ingest source; on with `--webhook.token-file`.
-    pub ingest: Option<IngestSettings>,
+    /// One entry per enabled source, never empty: MQTT unless
+    /// `--mqtt.disable`, HTTP ingest with `--webhook.token-file`, a file per
+    /// `--file.path`.
+    pub sources: Vec<SourceSettings>,
     pub web: WebConfig,
     pub pipeline: PipelineSettings,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The MQTT source's settings, if it is on.
+    pub fn mqtt(&self) -> Option<&crate::edge::mqtt::Settings> {
+        self.sources.iter().find_map(|s| match s {
+            SourceSettings::Mqtt(settings) => Some(&**settings),
+            _ => None,
+        })
+    }
 }

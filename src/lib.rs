@@ -15,16 +15,19 @@
 //! - [`tools`]: the other subcommands, each taking its own options.
 //!   [`tools::analyze`], [`tools::sim`] (fleet, publish, demo),
 //!   [`tools::rules`], [`tools::dashboards`].
-//! - [`edge`]: the I/O shells. [`edge::mqtt`] (the MQTT source: its
-//!   settings, session logic, rumqttc link, TLS files and metrics),
+//! - [`edge`]: the I/O shells. [`edge::source`] (what a source is, and the
+//!   list `run` starts), the sources [`edge::mqtt`] (settings, session
+//!   logic, rumqttc link, TLS files, metrics), [`edge::ingest`] (events
+//!   pushed over HTTP) and [`edge::file`] (a log file followed like
+//!   `tail -F`); [`edge::feed`] (the one pipeline, shared by the sources),
 //!   [`edge::http`] (hyper; its web config), [`edge::listen`] (addresses
 //!   and sockets), [`edge::files`] (reading the files flags name),
 //!   [`edge::shutdown`] (signals), [`edge::process`] (runtime, logs).
 //! - [`core`]: the pure core. [`core::reasons`] (the reference table),
 //!   [`core::event`] (parse one message; its JSON scanner), [`core::flapping`]
 //!   (per-client windows; its client table), [`core::pipeline`] (one message
-//!   in, metrics out), [`core::metrics`], [`core::status`] (what the edges
-//!   share), [`core::clock`], [`core::duration`]. No tokio, rumqttc or
+//!   in, metrics out), [`core::metrics`], [`core::status`] (each source's
+//!   health and the lists' snapshots), [`core::clock`], [`core::duration`]. No tokio, rumqttc or
 //!   hyper; time is data.
 //!
 //! [`run`] is the one entry point of the `serve` mode.
@@ -46,30 +49,28 @@ use crate::core::metrics::{register_process_collector, Metrics};
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
 use crate::edge::feed::Feed;
+use crate::edge::http;
 use crate::edge::http::metrics::WebMetrics;
-use crate::edge::ingest::Ingest;
+use crate::edge::listen::BindError;
 use crate::edge::shutdown::Shutdown;
-use crate::edge::{http, mqtt};
+use crate::edge::source::{Context, StartError};
 
 /// Why [`run`] could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    // the I/O error is part of the message, not a source: a source would be
-    // printed a second time by `{:#}`
-    #[error("cannot listen on {addr}: {why}")]
-    Bind { addr: String, why: std::io::Error },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-    #[error("cannot start HTTP ingestion: {0}")]
-    Ingest(crate::edge::ingest::IngestError),
+    #[error(transparent)]
+    Source(#[from] StartError),
 }
 
 /// The exporter: serves `/metrics` and the other endpoints on `listeners`,
-/// and runs its sources (the MQTT subscription unless `--mqtt.disable`, HTTP
-/// ingest with `--webhook.token-file`) into one pipeline, until `shutdown`
-/// fires. Its metrics are registered on `status`'s registry, and `status`
-/// tells the caller (and `/-/ready`) when it is ready: subscribed, or,
-/// without MQTT, listening.
+/// and runs every source of `config.sources` into one pipeline, until
+/// `shutdown` fires. Its metrics are registered on `status`'s registry; each
+/// source has its own health entry in `status`, which tells the caller (and
+/// `/-/ready`) when every source is ready.
 pub async fn run(
     config: Config,
     listeners: Vec<TcpListener>,
@@ -82,13 +83,19 @@ pub async fn run(
     let web = WebMetrics::new(registry)?;
     let pipeline = Pipeline::new(metrics, config.pipeline.clone());
     let feed = Feed::new(pipeline, Arc::clone(&status));
-    let ingest = match &config.ingest {
-        Some(settings) => Some(Arc::new(
-            Ingest::new(settings, feed.inlet(), registry).map_err(RunError::Ingest)?,
-        )),
-        None => None,
-    };
-    let mqtt_inlet = feed.inlet();
+    let mut tasks = Vec::new();
+    let mut routes = None;
+    for source in config.sources {
+        let name = source.name();
+        let started = source.start(Context {
+            inlet: feed.inlet(),
+            health: status.health(name),
+            registry,
+            shutdown: shutdown.clone(),
+        })?;
+        tasks.push(tokio::spawn(started.task));
+        routes = routes.or(started.routes);
+    }
     let feed = tokio::spawn(feed.run(shutdown.clone()));
 
     for listener in &listeners {
@@ -102,26 +109,17 @@ pub async fn run(
         http::Settings {
             telemetry_path: config.web.telemetry_path.clone(),
             web_config: config.web.config_file.clone(),
-            ingest,
+            ingest: routes,
         },
         web,
-        shutdown.clone(),
+        shutdown,
     ));
-    match config.mqtt {
-        Some(mqtt_settings) => {
-            let mqtt_metrics = mqtt::metrics::MqttMetrics::new(registry, &mqtt_settings.topics)?;
-            mqtt::run(mqtt_settings, mqtt_metrics, mqtt_inlet, status, shutdown).await;
-        }
-        None => {
-            // HTTP is the only source, and it is listening
-            tracing::info!("no MQTT source (--mqtt.disable): events come over HTTP only");
-            status.set_ready(true);
-            let mut shutdown = shutdown;
-            shutdown.recv().await;
-            status.set_ready(false);
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "a source's task failed");
         }
     }
-    // the source is done: the feed's last tick includes all it delivered
+    // the sources are done: the feed's last tick includes all they delivered
     if let Err(e) = feed.await {
         tracing::error!(error = %e, "the feed task failed");
     }

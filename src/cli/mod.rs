@@ -106,7 +106,40 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub webhook: WebhookArgs,
     #[command(flatten)]
+    pub file: FileArgs,
+    #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// A broker's log file, followed like `tail -F`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "File")]
+pub struct FileArgs {
+    /// Follow this log file like `tail -F` (repeatable): Mosquitto's log as
+    /// `log_dest file` writes it (any timestamp form), JSON lines (an EMQX
+    /// file sink) or `mosquitto_sub -v` output. Read from its end, across
+    /// rename-and-create and copytruncate rotations; a file that does not
+    /// exist yet is waited for.
+    #[arg(
+        long = "file.path",
+        env = "MQTT_EXPORTER_FILE_PATH",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    pub paths: Vec<PathBuf>,
+
+    /// Read what each --file.path already holds at start too, not only what
+    /// follows.
+    #[arg(
+        long = "file.from-start",
+        env = "MQTT_EXPORTER_FILE_FROM_START",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub from_start: bool,
 }
 
 /// Events pushed over HTTP.
@@ -521,7 +554,7 @@ pub struct SubscriptionArgs {
     pub protocol: ProtocolChoice,
 
     /// Run with no MQTT source: events come only over HTTP
-    /// (--webhook.token-file), and /-/ready is ready once listening.
+    /// (--webhook.token-file) or from files (--file.path).
     #[arg(
         long = "mqtt.disable",
         env = "MQTT_EXPORTER_MQTT_DISABLE",

@@ -8,14 +8,15 @@
 use std::time::Duration;
 
 use super::{
-    AnalyzeArgs, BrokerArgs, DemoArgs, EventArgs, RulesArgs, ServeArgs, SimulateArgs, TlsArgs,
-    WebArgs,
+    AnalyzeArgs, BrokerArgs, DemoArgs, EventArgs, FileArgs, RulesArgs, ServeArgs, SimulateArgs,
+    TlsArgs, WebArgs,
 };
 use crate::config::{invalid, Config, ConfigError, WebConfig};
 use crate::core::flapping::Settings;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
 use crate::core::top::TopSettings;
+use crate::edge::file::Settings as FileSettings;
 use crate::edge::files;
 use crate::edge::ingest::tokens::Tokens;
 use crate::edge::ingest::Settings as IngestSettings;
@@ -24,6 +25,7 @@ use crate::edge::mqtt::settings::{
     default_client_id, read_password, BrokerConfig, Secret, Transport,
 };
 use crate::edge::mqtt::Settings as MqttSettings;
+use crate::edge::source::SourceSettings;
 use crate::tools::rules::{self, RulesOptions};
 use crate::tools::sim::demo::DemoOptions;
 use crate::tools::sim::publish::SimConfig;
@@ -51,13 +53,6 @@ impl ServeArgs {
                 token_file: token_file.clone(),
                 max_body_size: args.webhook.max_body_size,
             });
-        if sub.disable && ingest.is_none() {
-            return Err(invalid(
-                "--mqtt.disable",
-                "true",
-                "with no MQTT source, --webhook.token-file must turn HTTP ingestion on",
-            ));
-        }
         if let Some(ingest) = &ingest {
             // read now: a file without a token fails at start
             Tokens::load(&ingest.token_file)?;
@@ -71,14 +66,59 @@ impl ServeArgs {
             max_packet_size: sub.max_packet_size,
             protocol: sub.protocol,
         };
+        let pipeline = args.events.settings()?;
+        let mut sources: Vec<SourceSettings> = Vec::new();
+        if !sub.disable {
+            sources.push(SourceSettings::Mqtt(Box::new(mqtt)));
+        }
+        sources.extend(ingest.map(SourceSettings::Ingest));
+        sources.extend(args.file.settings(pipeline.max_payload_bytes)?);
+        if sources.is_empty() {
+            return Err(invalid(
+                "--mqtt.disable",
+                "true",
+                "with no MQTT source, --webhook.token-file (HTTP ingestion) or --file.path must give another",
+            ));
+        }
         Ok(Config {
-            mqtt: (!sub.disable).then_some(mqtt),
-            ingest,
+            sources,
             web: args.web.settings()?,
-            pipeline: args.events.settings()?,
+            pipeline,
             log_level: args.log.level,
             log_format: args.log.format,
         })
+    }
+}
+
+impl FileArgs {
+    /// One file source per `--file.path`, each given once; lines longer
+    /// than `max_line` (`--event.max-payload-size`) count as too large.
+    pub fn settings(&self, max_line: usize) -> Result<Vec<SourceSettings>, ConfigError> {
+        let mut seen = Vec::new();
+        for path in &self.paths {
+            if path.as_os_str().is_empty() {
+                return Err(invalid("--file.path", "", "a path is needed"));
+            }
+            if seen.contains(&path) {
+                return Err(invalid(
+                    "--file.path",
+                    path.display(),
+                    "given twice: each file is followed once",
+                ));
+            }
+            seen.push(path);
+        }
+        Ok(self
+            .paths
+            .iter()
+            .map(|path| {
+                SourceSettings::File(FileSettings {
+                    path: path.clone(),
+                    from_start: self.from_start,
+                    max_line,
+                })
+            })
+            .collect())
     }
 }
 
@@ -363,25 +403,19 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_as_documented() {
         let c = config_of(&args(&[]), None, "node-7").unwrap();
-        assert_eq!(c.mqtt.as_ref().unwrap().broker.host, "127.0.0.1");
-        assert_eq!(c.mqtt.as_ref().unwrap().broker.port, 1883);
-        assert_eq!(c.mqtt.as_ref().unwrap().broker.transport, Transport::Tcp);
+        assert_eq!(c.mqtt().unwrap().broker.host, "127.0.0.1");
+        assert_eq!(c.mqtt().unwrap().broker.port, 1883);
+        assert_eq!(c.mqtt().unwrap().broker.transport, Transport::Tcp);
         assert_eq!(
-            c.mqtt.as_ref().unwrap().broker.client_id,
+            c.mqtt().unwrap().broker.client_id,
             "mqtt-disconnect-exporter-node-7"
         );
-        assert_eq!(
-            c.mqtt.as_ref().unwrap().broker.keepalive,
-            Duration::from_secs(30)
-        );
-        assert_eq!(c.mqtt.as_ref().unwrap().qos, 1);
-        assert!(!c.mqtt.as_ref().unwrap().clean_session);
-        assert_eq!(
-            c.mqtt.as_ref().unwrap().session_expiry,
-            Duration::from_secs(3600)
-        );
-        assert_eq!(c.mqtt.as_ref().unwrap().max_packet_size, 1024 * 1024);
-        assert_eq!(c.mqtt.as_ref().unwrap().topics.len(), 4);
+        assert_eq!(c.mqtt().unwrap().broker.keepalive, Duration::from_secs(30));
+        assert_eq!(c.mqtt().unwrap().qos, 1);
+        assert!(!c.mqtt().unwrap().clean_session);
+        assert_eq!(c.mqtt().unwrap().session_expiry, Duration::from_secs(3600));
+        assert_eq!(c.mqtt().unwrap().max_packet_size, 1024 * 1024);
+        assert_eq!(c.mqtt().unwrap().topics.len(), 4);
         assert_eq!(c.web.listen, [address("127.0.0.1:9883").unwrap()]);
         assert_eq!(c.web.telemetry_path, "/metrics");
         assert_eq!(c.pipeline.flapping, Settings::default());
@@ -524,8 +558,7 @@ mod tests {
         ]);
         let c = a.config(Some("env".into()), "h").unwrap();
         assert_eq!(
-            c.mqtt
-                .as_ref()
+            c.mqtt()
                 .unwrap()
                 .broker
                 .password
@@ -536,8 +569,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("s3cret"));
         let c = config_of(&args(&["--mqtt.username", "u"]), Some("env".into()), "h").unwrap();
         assert_eq!(
-            c.mqtt
-                .as_ref()
+            c.mqtt()
                 .unwrap()
                 .broker
                 .password

@@ -129,6 +129,20 @@ impl Pipeline {
         }
     }
 
+    /// Handles one line of a log or capture, in whichever format
+    /// [`event::lines::split`] finds it (Mosquitto's log, JSON lines, an
+    /// EMQX file-sink record, `mosquitto_sub -v`), as [`Pipeline::handle`]
+    /// handles a message.
+    pub fn handle_line(&mut self, line: &[u8], arrival_ms: i64) -> Outcome {
+        let (topic, payload) = event::lines::split(line);
+        match payload {
+            event::lines::Payload::Borrowed(p) => self.handle(topic.as_bytes(), p, arrival_ms),
+            event::lines::Payload::Owned(p) => {
+                self.handle(topic.as_bytes(), p.as_bytes(), arrival_ms)
+            }
+        }
+    }
+
     /// Handles one event already read (by a source that reads its own
     /// format, as Event Grid's deliveries are), as [`Pipeline::handle`]
     /// does once it has parsed a payload.
@@ -304,7 +318,11 @@ impl Pipeline {
         reason
     }
 
-    fn reject(&mut self, error: EventError, topic: &[u8], len: usize) -> Outcome {
+    /// Counts one delivery of `len` bytes on `topic` as `error` (and logs
+    /// the first of each kind at warn): the only series it changes is
+    /// `mqtt_exporter_event_errors_total{error}`. Sources call it for what
+    /// they cannot read themselves.
+    pub fn reject(&mut self, error: EventError, topic: &[u8], len: usize) -> Outcome {
         self.metrics.error(error).inc();
         // fields are only built when the level is enabled: a garbage storm
         // costs no allocation per event at the default level

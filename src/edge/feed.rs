@@ -1,5 +1,5 @@
-//! The feed: the one pipeline, shared by every source. Each source (MQTT
-//! today, HTTP ingest next) gets an [`Inlet`] and hands its deliveries to
+//! The feed: the one pipeline, shared by every source. Each source (MQTT,
+//! HTTP ingest, a followed log file) gets an [`Inlet`] and hands its deliveries to
 //! the pipeline through it, on its own task; the feed's own task ticks
 //! every second and publishes the flapping and top-clients snapshots to
 //! [`Status`]. See ARCHITECTURE.md, "Sources and the one pipeline".
@@ -24,7 +24,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::core::clock::now_ms;
-use crate::core::event::Event;
+use crate::core::event::{Event, EventError};
 use crate::core::listed;
 use crate::core::pipeline::Pipeline;
 use crate::core::status::Status;
@@ -54,6 +54,22 @@ impl Inlet {
         self.pipeline.lock().handle(topic, payload, arrival_ms);
     }
 
+    /// Counts a delivery the source could not read itself (an element of a
+    /// batch that is not an event, a line longer than the payload limit) as
+    /// `error`, changing nothing else.
+    pub fn reject(&self, error: EventError, bytes: usize) {
+        self.pipeline.lock().reject(error, b"", bytes);
+    }
+
+    /// A hold of the pipeline for many deliveries, yielded fairly to other
+    /// sources every [`TURN`] of them.
+    pub fn turn(&self) -> Turn<'_> {
+        Turn {
+            pipeline: self.pipeline.lock(),
+            held: 0,
+        }
+    }
+
     /// Hands events a source read itself (Event Grid's) to the pipeline in
     /// turns of [`TURN`], all arrived at `arrival_ms`.
     pub fn record_all<'a>(&self, events: impl IntoIterator<Item = Event<'a>>, arrival_ms: i64) {
@@ -76,6 +92,43 @@ impl Inlet {
                 pipeline.handle(topic, payload, arrival_ms);
             }
         }
+    }
+}
+
+/// The pipeline held by one source; see [`Inlet::turn`].
+pub struct Turn<'a> {
+    pipeline: parking_lot::MutexGuard<'a, Pipeline>,
+    held: usize,
+}
+
+impl Turn<'_> {
+    /// Lets a waiting source in (fairly) once [`TURN`] deliveries were
+    /// handled in this hold.
+    fn next(&mut self) {
+        self.held += 1;
+        if self.held >= TURN {
+            parking_lot::MutexGuard::bump(&mut self.pipeline);
+            self.held = 0;
+        }
+    }
+
+    /// As [`Inlet::deliver`], within the hold.
+    pub fn deliver(&mut self, topic: &[u8], payload: &[u8], arrival_ms: i64) {
+        self.next();
+        self.pipeline.handle(topic, payload, arrival_ms);
+    }
+
+    /// One line of a log file, in whichever format it is
+    /// ([`Pipeline::handle_line`]).
+    pub fn deliver_line(&mut self, line: &[u8], arrival_ms: i64) {
+        self.next();
+        self.pipeline.handle_line(line, arrival_ms);
+    }
+
+    /// As [`Inlet::reject`], within the hold.
+    pub fn reject(&mut self, error: EventError, bytes: usize) {
+        self.next();
+        self.pipeline.reject(error, b"", bytes);
     }
 }
 

@@ -5,8 +5,6 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use tokio::net::TcpListener;
 
-use crate::RunError;
-
 /// Where to listen: a host (a name or an address) or every interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenAddress {
@@ -56,10 +54,10 @@ impl std::str::FromStr for ListenAddress {
 /// Binds the HTTP listeners `run` serves on: every address a host name
 /// resolves to, and for a bare `:port` one socket for IPv6 and IPv4 both
 /// (IPv4 alone where the host has no IPv6).
-pub async fn bind(addresses: &[ListenAddress]) -> Result<Vec<TcpListener>, RunError> {
+pub async fn bind(addresses: &[ListenAddress]) -> Result<Vec<TcpListener>, BindError> {
     let mut listeners = Vec::new();
     for address in addresses {
-        let fail = |why| RunError::Bind {
+        let fail = |why| BindError {
             addr: address.to_string(),
             why,
         };
@@ -89,6 +87,16 @@ pub async fn bind(addresses: &[ListenAddress]) -> Result<Vec<TcpListener>, RunEr
         }
     }
     Ok(listeners)
+}
+
+/// Why an address could not be listened on.
+#[derive(Debug, thiserror::Error)]
+// the I/O error is part of the message, not a source: a source would be
+// printed a second time by `{:#}`
+#[error("cannot listen on {addr}: {why}")]
+pub struct BindError {
+    pub addr: String,
+    pub why: std::io::Error,
 }
 
 /// One listening socket; `dual_stack` accepts IPv4 on an IPv6 socket too.

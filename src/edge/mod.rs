@@ -1,10 +1,14 @@
-//! The edges: thin shells around the core that do the I/O. [`mqtt`] reads the
-//! broker and feeds the pipeline, [`http`] serves what the pipeline counted,
-//! [`shutdown`] turns signals into one cancellation passed down to both, and
-//! [`process`] holds what `main` and the subcommands share (runtime, logs,
-//! exit codes).
+//! The edges: thin shells around the core that do the I/O. The sources
+//! ([`mqtt`], [`ingest`], [`file`]) turn what brokers and senders give
+//! into deliveries for the one pipeline the [`feed`] holds; [`source`] is
+//! what they have in common and the list `run` starts. [`http`] serves
+//! what the pipeline counted, [`listen`] binds its sockets, [`shutdown`]
+//! turns signals into one cancellation passed down to all, [`files`] reads
+//! the files flags name, and [`process`] holds what `main` and the
+//! subcommands share (runtime, logs, exit codes).
 
 pub mod feed;
+pub mod file;
 pub mod files;
 pub mod http;
 pub mod ingest;
@@ -12,3 +16,4 @@ pub mod listen;
 pub mod mqtt;
 pub mod process;
 pub mod shutdown;
+pub mod source;

@@ -34,6 +34,11 @@ impl Shutdown {
     pub async fn recv(&mut self) {
         let _ = self.0.wait_for(|fired| *fired).await;
     }
+
+    /// Whether shutdown has fired (or its trigger is gone), without waiting.
+    pub fn is_fired(&self) -> bool {
+        *self.0.borrow() || self.0.has_changed().is_err()
+    }
 }
 
 /// Logs SIGHUP (the edges re-read their files on it), SIGUSR1 and SIGUSR2

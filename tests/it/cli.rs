@@ -189,12 +189,9 @@ fn unusable_tls_and_password_files_are_refused_at_start() {
     let cli = mqtt_disconnect_exporter::cli::Cli::try_parse_from(argv).unwrap();
     let config = cli.serve.config(None, "h").unwrap();
     let mqtt_disconnect_exporter::edge::mqtt::settings::Transport::Tls(tls) =
-        &config.mqtt.as_ref().unwrap().broker.transport
+        &config.mqtt().unwrap().broker.transport
     else {
-        panic!(
-            "not TLS: {:?}",
-            config.mqtt.as_ref().unwrap().broker.transport
-        )
+        panic!("not TLS: {:?}", config.mqtt().unwrap().broker.transport)
     };
     assert!(tls.client_files.is_some());
     assert!(tls.ca_file.is_some());

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use scanner::Code;
 
 pub mod eventgrid;
+pub mod lines;
 pub mod mosquitto_log;
 pub mod scanner;
 

@@ -568,35 +568,32 @@ fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Resp
     }
 }
 
-/// Ready means: the session to the broker is up and the broker granted at
-/// least one topic filter in its last SUBACK. A partly refused subscription
-/// is still ready (some events are counted) and says so; the per-filter
-/// truth is `mqtt_exporter_subscription_granted{topic}`.
+/// Ready means: every source is ready (MQTT: the session is up and the
+/// broker granted at least one topic filter in its last SUBACK; a file: it
+/// is open; HTTP ingest: listening). The body names each source's state,
+/// one line each; a single source that is fully ready reads "Ready.".
 fn ready(status: &Status) -> Response<Full<Bytes>> {
-    let (granted, topics) = status.subscriptions();
-    if !status.is_ready() {
-        let why = match status.last_error() {
-            Some(error) => format!(
-                "Not ready: no live subscription to the broker. The last attempt failed: {error}\n"
-            ),
-            None => "Not ready: no live subscription to the broker.\n".to_string(),
-        };
-        return respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain; charset=utf-8",
-            why.into_bytes(),
-        );
+    let sources = status.sources();
+    let ready = status.is_ready();
+    let mut body = String::from(if ready { "Ready.\n" } else { "Not ready:\n" });
+    let plain = ready && matches!(&sources[..], [only] if !only.degraded);
+    if !plain {
+        for source in &sources {
+            let _ = write!(body, "- {}: {}", source.name, source.detail);
+            match (&source.last_error, source.ready) {
+                (Some(error), false) => {
+                    let _ = writeln!(body, ". The last attempt failed: {error}");
+                }
+                _ => body.push_str(".\n"),
+            }
+        }
     }
-    let body = if granted < topics {
-        format!("Ready, but the broker refused {} of {topics} topic filters: see mqtt_exporter_subscription_granted.\n", topics - granted)
+    let code = if ready {
+        StatusCode::OK
     } else {
-        "Ready.\n".to_string()
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    respond(
-        StatusCode::OK,
-        "text/plain; charset=utf-8",
-        body.into_bytes(),
-    )
+    respond(code, "text/plain; charset=utf-8", body.into_bytes())
 }
 
 /// `/api/v1/top`, or with `?reason=R` only reason R (an empty list when R

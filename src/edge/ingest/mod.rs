@@ -44,6 +44,7 @@ use parking_lot::Mutex;
 
 use crate::core::clock::now_ms;
 use crate::core::event::eventgrid::{self, Item};
+use crate::core::event::EventError;
 use crate::core::metrics::registered;
 use crate::core::recent::Recent;
 use crate::edge::feed::Inlet;
@@ -380,7 +381,7 @@ impl Ingest {
         // an element that is not an event is counted as one that cannot be
         // read, as on every other route
         for _ in 0..invalid {
-            self.inlet.deliver(b"", b"null", arrival_ms);
+            self.inlet.reject(EventError::InvalidJson, 0);
         }
         text(StatusCode::OK, "OK\n")
     }

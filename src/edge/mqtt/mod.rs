@@ -24,13 +24,12 @@ pub mod settings;
 
 pub use settings::Settings;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 
 use crate::core::clock::now_ms;
-use crate::core::status::Status;
+use crate::core::status::Health;
 use crate::edge::feed::Inlet;
 use crate::edge::shutdown::Shutdown;
 
@@ -68,12 +67,37 @@ fn check_password_on_sighup(
     }
 }
 
+/// What `/-/ready` says of this source before a SUBACK.
+const NOT_SUBSCRIBED: &str = "no live subscription to the broker";
+
+/// What `/-/ready` says of this source after a SUBACK of `granted` of
+/// `topics` filters. A partly refused subscription is still ready (some
+/// events are counted) and says so; the per-filter truth is
+/// `mqtt_exporter_subscription_granted{topic}`.
+fn subscribed(granted: usize, topics: usize) -> String {
+    if granted == 0 {
+        format!(
+            "the broker refused all {topics} topic filters: see mqtt_exporter_subscription_granted"
+        )
+    } else if granted < topics {
+        format!(
+            "the broker refused {} of {topics} topic filters: see mqtt_exporter_subscription_granted",
+            topics - granted
+        )
+    } else {
+        format!(
+            "subscribed to {topics} topic filter{}",
+            if topics == 1 { "" } else { "s" }
+        )
+    }
+}
+
 /// What the driver does with the session's actions: the link, the metrics
 /// and the status, and how long to wait before the next attempt.
 struct Effects<'a> {
     cfg: &'a Settings,
     metrics: &'a MqttMetrics,
-    status: &'a Status,
+    health: &'a Health,
 }
 
 impl Effects<'_> {
@@ -99,12 +123,17 @@ impl Effects<'_> {
                     }
                 }
                 Action::Subscriptions { granted, topics } => {
-                    self.status.set_subscriptions(granted, topics)
+                    let words = subscribed(granted, topics);
+                    if granted > 0 && granted < topics {
+                        self.health.set_degraded(words)
+                    } else {
+                        self.health.set(granted > 0, words)
+                    }
                 }
-                Action::NotReady => self.status.set_ready(false),
-                Action::LastError(None) => self.status.set_last_error(None),
+                Action::NotReady => self.health.set(false, NOT_SUBSCRIBED),
+                Action::LastError(None) => self.health.set_last_error(None),
                 Action::LastError(Some(text)) => {
-                    self.status
+                    self.health
                         .set_last_error(Some(match broker_tls::explain(&text) {
                             Some(fix) => format!("{text}: {fix}"),
                             None => text,
@@ -140,9 +169,10 @@ pub async fn run(
     cfg: Settings,
     metrics: MqttMetrics,
     inlet: Inlet,
-    status: Arc<Status>,
+    health: Health,
     mut shutdown: Shutdown,
 ) {
+    health.set(false, NOT_SUBSCRIBED);
     let password_check = tokio::spawn(check_password_on_sighup(cfg.broker.clone()));
     let session = Session::new(&cfg.broker.client_id, cfg.topics.len(), cfg.protocol);
     let link = match Link::new(&cfg, session.protocol()) {
@@ -167,7 +197,7 @@ pub async fn run(
         effects: Effects {
             cfg: &cfg,
             metrics: &metrics,
-            status: &status,
+            health: &health,
         },
         session,
         link,
@@ -210,7 +240,7 @@ pub async fn run(
         }
     }
 
-    status.set_ready(false);
+    health.set(false, "stopped");
     password_check.abort();
     if driver.session.is_connected() {
         driver.link.disconnect().await;

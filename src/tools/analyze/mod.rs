@@ -21,7 +21,7 @@ use crate::core::metrics::Metrics;
 use crate::core::pipeline::{Outcome, Pipeline, PipelineSettings};
 use crate::core::reasons::Reason;
 
-use input::{read_line_bounded, split, Payload};
+use input::read_line_bounded;
 
 pub mod input;
 
@@ -147,11 +147,7 @@ pub fn analyze<R: BufRead>(
         let outcome = if truncated {
             Outcome::Rejected(EventError::TooLarge)
         } else {
-            let (topic, payload) = split(line);
-            match payload {
-                Payload::Borrowed(p) => pipeline.handle(topic.as_bytes(), p, clock.max(0)),
-                Payload::Owned(p) => pipeline.handle(topic.as_bytes(), p.as_bytes(), clock.max(0)),
-            }
+            pipeline.handle_line(line, clock.max(0))
         };
         match outcome {
             Outcome::Accepted { time_ms, .. } => {

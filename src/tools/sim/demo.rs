@@ -21,6 +21,7 @@ use crate::edge::mqtt::settings::{BrokerConfig, Settings as MqttSettings, Transp
 use crate::edge::process::{exit_code, init_tracing, run_until_signal};
 use crate::edge::process::{LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
+use crate::edge::source::SourceSettings;
 use crate::tools::sim::fleet::Scenario;
 use crate::tools::sim::publish::{self, SimConfig};
 
@@ -36,6 +37,8 @@ pub enum DemoError {
     BrokerStart(SocketAddr),
     #[error(transparent)]
     Run(#[from] crate::RunError),
+    #[error(transparent)]
+    Bind(#[from] crate::edge::listen::BindError),
     #[error("the exporter task failed: {0}")]
     Task(String),
     #[error(transparent)]
@@ -138,8 +141,7 @@ pub async fn run(args: &DemoOptions, shutdown: Shutdown) -> Result<(), DemoError
     let broker = start_broker(Protocol::V5)?;
     tracing::info!(address = %broker, topics = %format!("{TOPIC_PREFIX}/#"), "embedded MQTT broker listening");
     let config = Config {
-        ingest: None,
-        mqtt: Some(MqttSettings {
+        sources: vec![SourceSettings::Mqtt(Box::new(MqttSettings {
             broker: embedded_broker(broker, "demo-exporter"),
             topics: vec![format!("{TOPIC_PREFIX}/#")],
             qos: 1,
@@ -148,7 +150,7 @@ pub async fn run(args: &DemoOptions, shutdown: Shutdown) -> Result<(), DemoError
             session_expiry: Duration::ZERO,
             max_packet_size: 1024 * 1024,
             protocol: ProtocolChoice::V5,
-        }),
+        }))],
         web: args.web.clone(),
         pipeline: args.pipeline.clone(),
         log_level: args.log_level,
