@@ -101,6 +101,7 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
     WebMetrics::new(&registry).unwrap();
     MqttMetrics::new(&registry, &["a/#".to_string()]).unwrap();
     mqtt_disconnect_exporter::edge::ingest::IngestMetrics::new(&registry).unwrap();
+    mqtt_disconnect_exporter::edge::file::FileMetrics::new(&registry, "/var/log/x.log").unwrap();
     let mut served: Vec<String> = registry
         .gather()
         .iter()
@@ -127,7 +128,7 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
         .collect();
     documented.sort();
     documented.dedup();
-    assert_eq!(served.len(), 30, "{served:?}");
+    assert_eq!(served.len(), 32, "{served:?}");
     assert_eq!(served, documented);
 }
 

@@ -35,6 +35,20 @@ fn analyze(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `systemd-analyze security`'s overall exposure level of the unit at
+/// `path`, and all it printed.
+fn exposure(path: &str) -> (f64, String) {
+    let (_, text) = analyze(&["security", "--offline=true", path]);
+    let score = text
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for ").nth(1))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level: {text}"));
+    (score, text)
+}
+
 /// The shipped units, with ExecStart pointing at this build's binary (verify
 /// checks that it exists and is executable).
 fn units(dir: &Path) -> Vec<String> {
@@ -42,6 +56,7 @@ fn units(dir: &Path) -> Vec<String> {
     for name in [
         "mqtt-disconnect-exporter.service",
         "mqtt-disconnect-exporter@.service",
+        "mqtt-disconnect-exporter-file.service",
     ] {
         let text = std::fs::read_to_string(root().join("deploy/systemd").join(name)).unwrap();
         assert_eq!(
@@ -72,14 +87,7 @@ fn systemd_units_verify_and_stay_hardened() {
         let path = path.to_str().unwrap();
         let (ok, text) = analyze(&["verify", path]);
         assert!(ok && text.trim().is_empty(), "{unit}: {text}");
-        let (_, text) = analyze(&["security", "--offline=true", path]);
-        let score: f64 = text
-            .lines()
-            .find_map(|l| l.split("Overall exposure level for ").nth(1))
-            .and_then(|l| l.split(": ").nth(1))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no exposure level: {text}"));
+        let (score, text) = exposure(path);
         assert!(score <= 2.0, "{unit}: exposure {score}\n{text}");
         let unit_text = std::fs::read_to_string(dir.join(unit.replace("broker-a", ""))).unwrap();
         for line in [
@@ -93,6 +101,26 @@ fn systemd_units_verify_and_stay_hardened() {
             assert!(unit_text.contains(&format!("\n{line}\n")), "{unit}: {line}");
         }
         assert!(unit_text.contains("\nLoadCredential=mqtt-password:/etc/mqtt-disconnect-exporter/"));
+    }
+    // the log-file sidecar: verified, as hardened, reading the log through
+    // its groups
+    let path = dir.join("mqtt-disconnect-exporter-file.service");
+    let (ok, text) = analyze(&["verify", path.to_str().unwrap()]);
+    assert!(ok && text.trim().is_empty(), "file unit: {text}");
+    let (score, text) = exposure(path.to_str().unwrap());
+    assert!(score <= 2.0, "file unit: exposure {score}\n{text}");
+    let unit_text = std::fs::read_to_string(&path).unwrap();
+    for line in [
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "SupplementaryGroups=adm mosquitto",
+        "Environment=MQTT_EXPORTER_MQTT_DISABLE=true",
+        "Environment=MQTT_EXPORTER_FILE_PATH=/var/log/mosquitto/mosquitto.log",
+    ] {
+        assert!(
+            unit_text.contains(&format!("\n{line}\n")),
+            "file unit: {line}"
+        );
     }
     let template = std::fs::read_to_string(dir.join("mqtt-disconnect-exporter@.service")).unwrap();
     assert!(template.contains("\nEnvironmentFile=/etc/mqtt-disconnect-exporter/%i.env\n"));
@@ -123,6 +151,7 @@ fn the_units_set_only_real_flags() {
     for file in [
         "mqtt-disconnect-exporter.service",
         "mqtt-disconnect-exporter@.service",
+        "mqtt-disconnect-exporter-file.service",
         "example.env",
     ] {
         let text = std::fs::read_to_string(root().join("deploy/systemd").join(file)).unwrap();
