@@ -19,6 +19,7 @@ mod dashboards;
 mod demo_simulate;
 mod deploy;
 mod faults;
+mod file_source;
 mod fixtures_pipeline;
 mod flapping_props;
 mod http_abuse;

@@ -11,7 +11,7 @@ use crate::common::{metric, Broker, Exporter};
 
 /// A minimal MQTT 3.1.1 client: CONNECT (clean session, keep-alive 60 s,
 /// optional credentials), then the CONNACK's return code.
-fn connect(port: u16, id: &str, login: Option<(&str, &str)>) -> (TcpStream, u8) {
+pub fn connect(port: u16, id: &str, login: Option<(&str, &str)>) -> (TcpStream, u8) {
     connect_with_keepalive(port, id, login, 60)
 }
 
@@ -43,7 +43,7 @@ fn connect_with_keepalive(
     (s, ack[3])
 }
 
-fn disconnect(mut s: TcpStream) {
+pub fn disconnect(mut s: TcpStream) {
     s.write_all(&[0xE0, 0x00]).unwrap();
 }
 
