@@ -1,5 +1,5 @@
 //! The edges: thin shells around the core that do the I/O. The sources
-//! ([`mqtt`], [`ingest`], [`file`]) turn what brokers and senders give
+//! ([`mqtt`], [`ingest`], [`file`](mod@file)) turn what brokers and senders give
 //! into deliveries for the one pipeline the [`feed`] holds; [`source`] is
 //! what they have in common and the list `run` starts. [`http`] serves
 //! what the pipeline counted, [`listen`] binds its sockets, [`shutdown`]

@@ -51,7 +51,7 @@ pub enum Line<'a> {
 /// What one poll found, besides its lines.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Polled {
-    /// The read stopped at [`POLL_BYTES`]: poll again at once.
+    /// The read stopped at its bound (4 MiB a poll): poll again at once.
     pub more: bool,
     /// Rotations seen in this poll.
     pub renamed: u32,
