@@ -133,6 +133,10 @@ pub struct Metrics {
     pub client_top_disconnects: IntGaugeVec,
     /// `mqtt_client_disconnecting_clients{reason}`, indexed by [`Reason::index`].
     pub disconnecting_clients: Vec<IntGauge>,
+    /// `mqtt_exporter_top_saturated{reason}`, indexed by [`Reason::index`].
+    top_saturated: Vec<IntGauge>,
+    /// `mqtt_exporter_top_overflowed_total`.
+    pub top_overflowed: IntCounter,
     pub event_delay: Histogram,
     /// Indexed like [`EventKind::COUNTED`].
     received: Vec<IntCounter>,
@@ -209,6 +213,18 @@ impl Metrics {
                 "Distinct client IDs with a disconnect of this reason in the --top.window.",
                 "reason",
                 reasons(),
+            )?,
+            top_saturated: gauges(
+                r,
+                "mqtt_exporter_top_saturated",
+                "1 while the --top.window holds too many devices to tell whether one stands out in this reason (a flood past the doorkeeper, or more devices with 3 or more than counters): an empty top list then does not mean that none does.",
+                "reason",
+                reasons(),
+            )?,
+            top_overflowed: counter(
+                r,
+                "mqtt_exporter_top_overflowed_total",
+                "Disconnects the top-devices doorkeeper of a fifth of the window was too full to hold, counted by its overflow sketch instead.",
             )?,
             event_delay: registered(
                 r,
@@ -323,13 +339,14 @@ impl Metrics {
                 })
             })
             .collect();
-        for gauge in &self.disconnecting_clients {
+        for gauge in self.disconnecting_clients.iter().chain(&self.top_saturated) {
             gauge.set(0);
         }
         for entry in top {
             if let Some(reason) = Reason::all().find(|r| r.as_str() == entry.reason) {
                 self.disconnecting_clients[reason.index()]
                     .set(i64::try_from(entry.devices).unwrap_or(i64::MAX));
+                self.top_saturated[reason.index()].set(i64::from(entry.saturated));
             }
         }
         replace_series(&self.client_top_disconnects, previous, now)

@@ -70,6 +70,7 @@ pub struct Pipeline {
     errors_logged: [bool; 5],
     evicted_reported: u64,
     expired_reported: u64,
+    overflowed_reported: u64,
     /// The `mqtt_client_flapping` series set by the last tick.
     top_series: Vec<Series>,
     top: TopClients,
@@ -89,6 +90,7 @@ impl Pipeline {
             errors_logged: [false; 5],
             evicted_reported: 0,
             expired_reported: 0,
+            overflowed_reported: 0,
             top_series: Vec::new(),
             top,
             top_disconnect_series: Vec::new(),
@@ -269,6 +271,11 @@ impl Pipeline {
             .metrics
             .set_top_flapping(&self.top_series, &clients[..top.min(clients.len())]);
         clients.truncate(listed);
+        let overflowed = self.top.overflowed();
+        self.metrics
+            .top_overflowed
+            .inc_by(overflowed - self.overflowed_reported);
+        self.overflowed_reported = overflowed;
         let report = self.top.top(
             now_ms,
             self.settings.top_clients.max(crate::core::listed::TOP_API),

@@ -1,15 +1,20 @@
 //! Which client IDs stand out among the disconnects of each reason, over a
 //! sliding window, in bounded memory.
 //!
-//! Each reason keeps a Space-Saving summary (Metwally, Agrawal, El Abbadi,
-//! 2005) of `capacity` counters per fifth of the window, behind a
-//! doorkeeper, as TinyLFU puts one in front of its cache: a client's first
-//! disconnects in a fifth are counted exactly in the doorkeeper, a table of
-//! at most [`DOORKEEPER_CAP`] hashes per fifth, and only its
-//! [`STANDOUT_MIN`]th in that fifth admits it to the summary. A flood of
+//! The window slides in fifths; six fifths are kept (the window's five and
+//! the one its start falls in), so every disconnect inside the window is
+//! counted, and at most one fifth before it. Each fifth has, per reason, a
+//! Space-Saving summary (Metwally, Agrawal, El Abbadi, 2005) of `capacity`
+//! counters, behind a doorkeeper, as TinyLFU puts one in front of its
+//! cache: a table of at most [`DOORKEEPER_CAP`] hashes per fifth that counts
+//! each client's disconnects in that fifth exactly. A client is admitted to
+//! the summary once its counts over every fifth still in the window reach
+//! [`STANDOUT_MIN`], however they are spread over the fifths. A flood of
 //! devices that each disconnect once or twice therefore never churns the
 //! counters, and a device with hundreds of disconnects inside it is counted
-//! exactly.
+//! exactly. Past a full doorkeeper, a count-min sketch counts
+//! the rest; it never undercounts, so a device with [`STANDOUT_MIN`] is
+//! still admitted, with the disconnects the sketch saw as its error.
 //!
 //! In the summary a client already counted adds one to its counter; a new
 //! client takes over the smallest counter and inherits its count as its
@@ -18,34 +23,37 @@
 //! bound, summed over the fifths, plus the doorkeeper's exact count for each
 //! fifth where the client was not admitted, and only for clients admitted
 //! somewhere: a listed count never overstates a device's disconnects, and a
-//! device that disconnected once or twice is never listed (nor one that
-//! never reached [`STANDOUT_MIN`] within a fifth). When the
-//! doorkeeper of a fifth is full, newcomers go straight to the summary
-//! (plain Space-Saving); the listed lower bounds stay honest.
+//! device that disconnected once or twice is never listed.
 //!
 //! Each reason also counts the distinct clients in the window, crediting a
 //! client to the newest fifth it was seen in, so a page can say "no single
-//! device stands out: N devices".
+//! device stands out: N devices". That sentence is only true when no client
+//! was admitted in the window; where one was and the list is still empty
+//! (counters lost to more candidates than they hold), or a fifth's sketch
+//! took more than [`SKETCH_EVENTS`], the reason is [`TopReason::saturated`]
+//! and the pages say that there were too many devices to tell.
 //!
-//! Memory is bounded by reasons × 5 × `capacity` counters, each holding at
-//! one client ID as its label value (at most 128 characters, or 128 plus
-//! `~` and a hash of the whole ID) and [`MAX_PEERS`] peer addresses of at
-//! most [`MAX_PEER_BYTES`], plus 5 doorkeepers of at most
-//! [`DOORKEEPER_CAP`] 8-byte hashes with a one-byte count: with the default
-//! 256 counters, at most 17 × 5 × 256 = 21,760 counters of at most about
-//! 710 bytes each (under 15 MiB; about 100 bytes each with 20-byte IDs and
-//! one peer) and 5 × 131,072 entries in tables of at most 262,144 slots of
-//! 17 bytes (under 22 MiB), however many clients there are.
-//! Time is the arrival clock passed in as data, never an event's own time, so
-//! one client's clock cannot move another's window.
+//! Memory is bounded by reasons × 6 × `capacity` counters, each holding one
+//! client ID as its label value (at most 128 characters, or 128 plus `~`
+//! and a hash of the whole ID) and [`MAX_PEERS`] peer addresses of at most
+//! [`MAX_PEER_BYTES`], plus 6 doorkeepers of at most [`DOORKEEPER_CAP`]
+//! 8-byte hashes with a one-byte count (tables of at most 262,144 slots of
+//! 17 bytes: under 26 MiB), plus, only for a fifth whose doorkeeper filled,
+//! a 4 MiB sketch, however many clients there are. Time is the arrival
+//! clock passed in as data, never an event's own time, so one client's clock
+//! cannot move another's window.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use crate::core::reasons::Reason;
 
-/// Fifths of the window: the window slides in steps of one fifth.
-const BUCKETS: usize = 5;
+/// Steps of the window: it slides in steps of one fifth.
+const FIFTHS: i64 = 5;
+/// Fifths kept: the five of the window and the one the window's start falls
+/// in, so every disconnect inside the window is counted (and at most one
+/// fifth of the window before it).
+const BUCKETS: usize = FIFTHS as usize + 1;
 /// Distinct peer addresses kept per counter.
 pub const MAX_PEERS: usize = 4;
 /// Longest peer address kept, in bytes.
@@ -58,8 +66,18 @@ pub const DOORKEEPER_CAP: usize = 1 << 17;
 /// Counters per reason per fifth, at least: enough that a device standing
 /// out among a few hundred repeat offenders keeps its counter.
 pub const MIN_CAPACITY: usize = 256;
-/// A doorkeeper's mark for a client admitted to the summary.
-const ADMITTED: u8 = u8::MAX;
+/// A doorkeeper's mark for a client admitted to the summary; the low bits
+/// keep its count in that fifth when it was admitted.
+const ADMITTED: u8 = 0x80;
+/// The most a doorkeeper counts (the count's bits).
+const COUNT_MAX: u8 = ADMITTED - 1;
+/// Disconnects a fifth's overflow sketch takes before it is too full to
+/// tell a device with [`STANDOUT_MIN`] from noise: past this the fifth is
+/// saturated, and no list says that no device stands out.
+pub const SKETCH_EVENTS: u64 = 1 << 20;
+/// Cells per row of the overflow sketch (2 bits each).
+const SKETCH_BITS: u32 = 22;
+const SKETCH_ROWS: usize = 4;
 
 /// Top-devices settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +126,11 @@ pub struct TopReason {
     /// Distinct client IDs with a disconnect of this reason in the window
     /// (an estimate once a doorkeeper or summary has overflowed).
     pub devices: u64,
+    /// Too many devices in the window to tell whether one stands out: more
+    /// than [`SKETCH_EVENTS`] past a full doorkeeper in a fifth, or devices
+    /// with [`STANDOUT_MIN`] that lost their counters to others. An empty
+    /// list then does not mean that none stands out.
+    pub saturated: bool,
     /// The clients that stand out (at least [`STANDOUT_MIN`]), most first.
     pub clients: Vec<TopClient>,
 }
@@ -141,6 +164,9 @@ struct Summary {
     /// Where the search for a smallest slot resumes: in a storm of new
     /// clients the next one is usually right there.
     cursor: usize,
+    /// Clients admitted here: some client reached [`STANDOUT_MIN`] (or, by
+    /// the sketch, may have).
+    admitted: u64,
 }
 
 /// A client ID as kept and listed: its label value, the one function every
@@ -174,6 +200,58 @@ fn add_peer(peers: &mut Vec<String>, peer: Option<&str>) {
     }
 }
 
+/// A count-min sketch with conservative update and 2-bit saturating cells
+/// (4 rows of 2^22: 4 MiB), counting each client's disconnects in a fifth
+/// once its doorkeeper is full. It never undercounts; with at most
+/// [`SKETCH_EVENTS`] events, a one-off device reads 3 in every row (and is
+/// admitted by mistake) about once in five million.
+struct Sketch {
+    words: Vec<u64>,
+}
+
+impl Sketch {
+    fn new() -> Sketch {
+        Sketch {
+            words: vec![0; (SKETCH_ROWS << SKETCH_BITS) / 32],
+        }
+    }
+
+    fn cells(key: u64) -> [usize; SKETCH_ROWS] {
+        std::array::from_fn(|row| {
+            let h = key
+                .rotate_left(16 * row as u32)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            (row << SKETCH_BITS) | (h >> (64 - SKETCH_BITS)) as usize
+        })
+    }
+
+    fn get(&self, cell: usize) -> u64 {
+        (self.words[cell / 32] >> ((cell % 32) * 2)) & 3
+    }
+
+    fn estimate(&self, key: u64) -> u64 {
+        Sketch::cells(key)
+            .iter()
+            .map(|&c| self.get(c))
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Counts one more for `key`; returns (estimate before, after).
+    fn add(&mut self, key: u64) -> (u64, u64) {
+        let cells = Sketch::cells(key);
+        let min = cells.iter().map(|&c| self.get(c)).min().unwrap_or(0);
+        if min < 3 {
+            for c in cells {
+                if self.get(c) == min {
+                    self.words[c / 32] += 1 << ((c % 32) * 2);
+                }
+            }
+        }
+        (min, (min + 1).min(3))
+    }
+}
+
 impl Summary {
     fn clear(&mut self) {
         self.counts.clear();
@@ -181,6 +259,7 @@ impl Summary {
         self.index.clear();
         self.floor = 0;
         self.cursor = 0;
+        self.admitted = 0;
     }
 
     /// A slot with the smallest count: the first from the cursor holding
@@ -218,7 +297,8 @@ impl Summary {
         true
     }
 
-    /// Counts a client not counted here with `count` disconnects.
+    /// Counts a client not counted here with `count` disconnects, of
+    /// which `unsure` may not be its own.
     #[allow(clippy::too_many_arguments)]
     fn admit(
         &mut self,
@@ -228,7 +308,9 @@ impl Summary {
         peer: Option<&str>,
         now: i64,
         count: u64,
+        unsure: u64,
     ) {
+        self.admitted += 1;
         if self.slots.len() < capacity {
             let mut peers = Vec::new();
             add_peer(&mut peers, peer);
@@ -237,7 +319,7 @@ impl Summary {
             self.slots.push(Slot {
                 key,
                 id: stored_id(id).into_owned(),
-                error: 0,
+                error: unsure,
                 last_seen: now,
                 peers,
             });
@@ -249,7 +331,7 @@ impl Summary {
         self.index.remove(&slot.key);
         self.index.insert(key, min as u32);
         slot.key = key;
-        slot.error = self.counts[min];
+        slot.error = self.counts[min] + unsure;
         self.counts[min] += count;
         // reuses the slot's buffers: no allocation once they are large enough
         slot.id.clear();
@@ -289,6 +371,11 @@ struct Bucket {
     seen: HashMap<u64, u8, foldhash::fast::FixedState>,
     /// Per reason: clients whose newest fifth in the window is this one.
     credit: Vec<u64>,
+    /// Counts the clients the full doorkeeper cannot hold (made on the
+    /// first of them, dropped when the fifth is reused).
+    sketch: Option<Box<Sketch>>,
+    /// Disconnects the sketch counted.
+    overflowed: u64,
 }
 
 impl Bucket {
@@ -297,10 +384,29 @@ impl Bucket {
         self.reasons.iter_mut().for_each(Summary::clear);
         self.seen.clear();
         self.credit.iter_mut().for_each(|c| *c = 0);
+        self.sketch = None;
+        self.overflowed = 0;
     }
 
-    fn holds(&self, reason: usize, key: u64, once_key: u64) -> bool {
-        self.seen.contains_key(&once_key) || self.reasons[reason].index.contains_key(&key)
+    /// The client's disconnects of `reason` in this fifth, as well as this
+    /// fifth knows them: the summary's lower bound, the doorkeeper's exact
+    /// count, or the sketch's estimate (never below the truth). Only used
+    /// to decide admission, never listed.
+    fn count_of(&self, reason: usize, key: u64, once: u64) -> u64 {
+        let summary = &self.reasons[reason];
+        if let Some(&i) = summary.index.get(&key) {
+            let i = i as usize;
+            return summary.counts[i] - summary.slots[i].error;
+        }
+        match self.seen.get(&once) {
+            Some(&v) => u64::from(v & COUNT_MAX),
+            None => self.sketch.as_ref().map_or(0, |s| s.estimate(once)),
+        }
+    }
+
+    /// More distinct devices than the sketch can tell apart.
+    fn saturated(&self) -> bool {
+        self.overflowed > SKETCH_EVENTS
     }
 }
 
@@ -317,17 +423,21 @@ pub struct TopClients {
     buckets: Vec<Bucket>,
     /// The newest fifth seen.
     newest: i64,
+    /// Disconnects counted by an overflow sketch, ever.
+    overflowed: u64,
 }
 
 impl TopClients {
     pub fn new(settings: TopSettings) -> Self {
-        let step_ms = (settings.window_ms / BUCKETS as i64).max(1);
+        let step_ms = (settings.window_ms / FIFTHS).max(1);
         let buckets = (0..BUCKETS)
             .map(|_| Bucket {
                 epoch: i64::MIN,
                 reasons: Reason::all().map(|_| Summary::default()).collect(),
                 seen: HashMap::default(),
                 credit: Reason::all().map(|_| 0).collect(),
+                sketch: None,
+                overflowed: 0,
             })
             .collect();
         TopClients {
@@ -336,6 +446,7 @@ impl TopClients {
             hasher: foldhash::fast::FixedState::default(),
             buckets,
             newest: i64::MIN,
+            overflowed: 0,
         }
     }
 
@@ -363,42 +474,72 @@ impl TopClients {
             return;
         }
         let once = once_key(key, r);
-        match bucket.seen.get_mut(&once) {
-            Some(count) if *count == ADMITTED => {
+        // its count in this fifth, whether that count is exact, and whether
+        // this is its first disconnect here
+        let room = bucket.seen.len() < DOORKEEPER_CAP;
+        let (here, exact, first) = match bucket.seen.get_mut(&once) {
+            Some(v) if *v & ADMITTED != 0 => {
                 // counted here before, then evicted: counted anew
-                bucket.reasons[r].admit(capacity, key, clientid, peer, now, 1);
+                bucket.reasons[r].admit(capacity, key, clientid, peer, now, 1, 0);
                 return;
             }
-            Some(count) => {
-                *count += 1;
-                if u64::from(*count) >= STANDOUT_MIN {
-                    // it stands out in this fifth: admitted, all counted
-                    *count = ADMITTED;
-                    bucket.reasons[r].admit(capacity, key, clientid, peer, now, STANDOUT_MIN);
-                }
-                return;
+            Some(v) => {
+                *v = (*v + 1).min(COUNT_MAX);
+                (u64::from(*v), true, false)
             }
-            None => {}
-        }
-        // its first in this fifth: was it seen in an older fifth still in
-        // the window? Its credit moves from the newest such fifth to this one
-        let newest_seen = (1..BUCKETS as i64)
-            .map(|back| (epoch - back).rem_euclid(BUCKETS as i64) as usize)
-            .find(|&i| {
+            None if room => {
+                bucket.seen.insert(once, 1);
+                (1, true, true)
+            }
+            None => {
+                // the doorkeeper is full: the sketch counts the rest
+                bucket.overflowed += 1;
+                self.overflowed += 1;
+                let (before, after) = bucket
+                    .sketch
+                    .get_or_insert_with(|| Box::new(Sketch::new()))
+                    .add(once);
+                (after, false, before == 0)
+            }
+        };
+        // what the older fifths still in the window know of it: admitted
+        // once it has STANDOUT_MIN anywhere in the window, however they are
+        // spread over the fifths
+        let mut older = 0;
+        let mut newest_seen = None;
+        if first || here < STANDOUT_MIN {
+            for back in 1..BUCKETS as i64 {
+                let i = (epoch - back).rem_euclid(BUCKETS as i64) as usize;
                 let b = &self.buckets[i];
-                b.epoch > epoch - BUCKETS as i64 && b.epoch < epoch && b.holds(r, key, once)
-            });
-        if let Some(i) = newest_seen {
-            let credit = &mut self.buckets[i].credit[r];
-            *credit = credit.saturating_sub(1);
+                if b.epoch <= epoch - BUCKETS as i64 || b.epoch >= epoch {
+                    continue;
+                }
+                let count = b.count_of(r, key, once);
+                if count > 0 {
+                    older += count;
+                    newest_seen.get_or_insert(i);
+                }
+            }
+        }
+        if first {
+            // its credit moves from the newest fifth it was seen in to this
+            if let Some(i) = newest_seen {
+                let credit = &mut self.buckets[i].credit[r];
+                *credit = credit.saturating_sub(1);
+            }
+            self.buckets[at].credit[r] += 1;
+        }
+        if here + older < STANDOUT_MIN {
+            return;
         }
         let bucket = &mut self.buckets[at];
-        bucket.credit[r] += 1;
-        if bucket.seen.len() < DOORKEEPER_CAP {
-            bucket.seen.insert(once, 1);
+        if exact {
+            // it stands out in the window: admitted with all it had here
+            bucket.seen.insert(once, ADMITTED | here as u8);
+            bucket.reasons[r].admit(capacity, key, clientid, peer, now, here, 0);
         } else {
-            // the doorkeeper is full: plain Space-Saving for the rest
-            bucket.reasons[r].admit(capacity, key, clientid, peer, now, 1);
+            // only this disconnect is sure to be its own
+            bucket.reasons[r].admit(capacity, key, clientid, peer, now, here, here - 1);
         }
     }
 
@@ -423,6 +564,7 @@ impl TopClients {
             if devices == 0 {
                 continue;
             }
+            let saturated = live.iter().any(|b| b.saturated());
             // key -> (client, lower bound, upper bound)
             let mut merged: HashMap<u64, (TopClient, u64, u64)> = HashMap::new();
             for bucket in &live {
@@ -457,20 +599,25 @@ impl TopClients {
                         if summary.index.contains_key(&key) {
                             continue;
                         }
-                        match bucket.seen.get(&once_key(key, r)) {
-                            Some(&ADMITTED) => {
+                        let once = once_key(key, r);
+                        match bucket.seen.get(&once) {
+                            Some(&v) if v & ADMITTED != 0 => {
                                 // counted here, then evicted
-                                lower += STANDOUT_MIN;
-                                upper += summary.floor(capacity).max(STANDOUT_MIN);
+                                let count = u64::from(v & COUNT_MAX);
+                                lower += count;
+                                upper += summary.floor(capacity).max(count);
                             }
                             Some(&count) => {
                                 lower += u64::from(count);
                                 upper += u64::from(count);
                             }
                             None => {
-                                // it may have been counted here, then evicted
-                                // after the doorkeeper filled
-                                upper += summary.floor(capacity);
+                                // it may have been counted by the sketch, or
+                                // counted here and evicted after the
+                                // doorkeeper filled
+                                let sketched =
+                                    bucket.sketch.as_ref().map_or(0, |s| s.estimate(once));
+                                upper += summary.floor(capacity) + sketched;
                             }
                         }
                     }
@@ -485,9 +632,15 @@ impl TopClients {
                     .then_with(|| a.clientid.cmp(&b.clientid))
             });
             clients.truncate(n);
+            // an empty list says that no device has STANDOUT_MIN only if
+            // none was ever admitted in the window: one that was, then
+            // lost its counter or is known only by the sketch, may have
+            let saturated =
+                saturated || (clients.is_empty() && live.iter().any(|b| b.reasons[r].admitted > 0));
             out.push(TopReason {
                 reason: reason.as_str(),
                 devices,
+                saturated,
                 clients,
             });
         }
@@ -501,6 +654,12 @@ impl TopClients {
             .flat_map(|b| &b.reasons)
             .map(|s| s.slots.len())
             .sum()
+    }
+
+    /// Disconnects counted by an overflow sketch since start, because a
+    /// fifth's doorkeeper was full.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
     }
 
     /// Clients held by the doorkeepers (for the memory bound).
@@ -562,7 +721,8 @@ mod tests {
     fn a_listed_client_counts_its_disconnects_in_every_fifth() {
         let mut top = small(8);
         for fifth in 0..5 {
-            // "slow" stands out in no fifth, "gw" in the last one only
+            // "slow" stands out in no fifth, only in the window; "gw" in
+            // the last fifth too
             top.observe(Reason::Kicked, "slow", None, fifth * 60_000);
             top.observe(
                 Reason::Kicked,
@@ -576,12 +736,73 @@ mod tests {
             }
         }
         let list = top.top(299_999, 5);
-        assert_eq!(listed(&list), [("gw", 11, 0)]);
+        assert_eq!(listed(&list), [("gw", 11, 0), ("slow", 5, 0)]);
         assert_eq!(list[0].devices, 7);
-        // the first fifth leaves: every client keeps its credit in a newer one
-        let list = top.top(300_000, 5);
-        assert_eq!(listed(&list), [("gw", 9, 0)]);
+        assert!(!list[0].saturated);
+        // the window ending at 300 s still starts in the first fifth; at
+        // 360 s it has left, and every client keeps its credit in a newer one
+        assert_eq!(
+            listed(&top.top(300_000, 5)),
+            [("gw", 11, 0), ("slow", 5, 0)]
+        );
+        let list = top.top(360_000, 5);
+        assert_eq!(listed(&list), [("gw", 9, 0), ("slow", 4, 0)]);
         assert_eq!(list[0].devices, 6);
+    }
+
+    /// The repeat offenders a trial on a real Mosquitto missed: each is
+    /// listed with its exact count however its disconnects fall on the
+    /// fifths.
+    #[test]
+    fn weak_link_devices_that_time_out_every_minute_or_two_are_listed() {
+        let mut top = small(8);
+        // 3 in 72 s
+        for t in [0, 36_000, 72_000] {
+            top.observe(Reason::KeepaliveTimeout, "gw-flaky-01", None, 1_000_000 + t);
+        }
+        assert_eq!(listed(&top.top(1_072_000, 5)), [("gw-flaky-01", 3, 0)]);
+        // 5 in 258 s, alone in the window; then 4 in 36 s among devices
+        // with 2 each
+        let mut top = small(8);
+        for i in 0..5 {
+            top.observe(
+                Reason::KeepaliveTimeout,
+                "slow-gw-01",
+                None,
+                2_000_000 + i * 64_500,
+            );
+        }
+        assert_eq!(listed(&top.top(2_258_000, 5)), [("slow-gw-01", 5, 0)]);
+        for i in 0..4 {
+            top.observe(
+                Reason::KeepaliveTimeout,
+                "gw-bad-01",
+                None,
+                2_200_000 + i * 12_000,
+            );
+        }
+        for id in 0..40 {
+            for t in [2_200_000, 2_230_000] {
+                top.observe(Reason::KeepaliveTimeout, &format!("dev-{id}"), None, t);
+            }
+        }
+        let list = top.top(2_258_000, 5);
+        assert_eq!(listed(&list), [("slow-gw-01", 5, 0), ("gw-bad-01", 4, 0)]);
+        assert_eq!(list[0].devices, 42);
+        // --top.window 50s: 4, 6 and 3 disconnects 12, 7 and 15 s apart
+        let mut short = TopClients::new(TopSettings {
+            window_ms: 50_000,
+            capacity: 8,
+        });
+        for (id, n, gap) in [("a", 4, 12_000), ("b", 6, 7_000), ("c", 3, 15_000)] {
+            for i in 0..n {
+                short.observe(Reason::TcpClosed, id, None, 500_000 + i * gap);
+            }
+        }
+        assert_eq!(
+            listed(&short.top(545_000, 5)),
+            [("b", 6, 0), ("a", 4, 0), ("c", 3, 0)]
+        );
     }
 
     #[test]
@@ -592,16 +813,18 @@ mod tests {
             top.observe(Reason::Kicked, "new", None, 240_000);
         }
         assert_eq!(top.top(299_999, 5)[0].clients.len(), 2);
-        // at 300 s the first fifth (0..60 s) has left the window
-        let list = top.top(300_000, 5);
+        // the window ending at 300 s starts at 0 s: "old" is still in it;
+        // at 360 s the first fifth (0..60 s) has left
+        assert_eq!(top.top(300_000, 5)[0].clients.len(), 2);
+        let list = top.top(360_000, 5);
         assert_eq!(listed(&list), [("new", 3, 0)]);
-        assert!(top.top(540_000, 5).is_empty());
+        assert!(top.top(600_000, 5).is_empty());
         // a clock that steps back lands in the oldest fifth still counted
         for _ in 0..3 {
             top.observe(Reason::Kicked, "late", None, 0);
         }
-        assert_eq!(listed(&top.top(540_000, 5)), [("late", 3, 0)]);
-        assert!(top.top(600_000, 5).is_empty());
+        assert_eq!(listed(&top.top(600_000, 5)), [("late", 3, 0)]);
+        assert!(top.top(660_000, 5).is_empty());
     }
 
     #[test]
@@ -625,7 +848,7 @@ mod tests {
             [("gw-400", 400, 0), ("gw-250", 250, 0), ("gw-150", 150, 0)]
         );
         assert_eq!(list[0].devices, 100_003);
-        assert!(top.doorkept() <= 5 * DOORKEEPER_CAP);
+        assert!(top.doorkept() <= BUCKETS * DOORKEEPER_CAP);
     }
 
     #[test]
@@ -638,13 +861,57 @@ mod tests {
                 .unwrap_or(Reason::Other);
             top.observe(reason, &id, Some("203.0.113.9:1883"), (i * 3 / 10) as i64);
         }
-        assert_eq!(top.counters(), 17 * 5 * 64);
+        // one-off devices are never admitted: the doorkeepers are full and
+        // the sketches count the rest
+        assert_eq!(top.counters(), 0);
         assert_eq!(top.doorkept(), 5 * DOORKEEPER_CAP);
+        assert_eq!(top.overflowed(), 1_000_000 - 5 * DOORKEEPER_CAP as u64);
         let list = top.top(299_999, 5);
-        assert!(list
-            .iter()
-            .flat_map(|r| &r.clients)
-            .all(|c| c.clientid.chars().count() <= 128 + 1 + 16));
+        assert_eq!(list.len(), 17);
+        assert!(list.iter().all(|r| r.clients.is_empty() && !r.saturated));
+    }
+
+    /// The hostile probe's storm: three devices with 400, 250 and 150
+    /// disconnects among 300,000 or 1,000,000 one-off devices within one
+    /// fifth are listed exactly; past what a fifth can tell apart the list
+    /// says it is saturated instead of claiming that none stands out.
+    #[test]
+    fn heavy_hitters_are_found_in_a_flood_past_the_doorkeeper() {
+        for flood in [300_000u64, 1_000_000] {
+            let mut top = small(256);
+            let heavy = [("gw-400", 400u64), ("gw-250", 250), ("gw-150", 150)];
+            for i in 0..flood {
+                top.observe(Reason::KeepaliveTimeout, &format!("dev-{i}"), None, 10_000);
+                for (id, n) in heavy {
+                    if i % (flood / n) == 0 && i / (flood / n) < n {
+                        top.observe(Reason::KeepaliveTimeout, id, None, 10_000);
+                    }
+                }
+            }
+            let list = top.top(20_000, 5);
+            assert_eq!(
+                listed(&list),
+                [("gw-400", 400, 0), ("gw-250", 250, 0), ("gw-150", 150, 0)],
+                "flood of {flood}"
+            );
+            assert!(!list[0].saturated, "flood of {flood}");
+            // past the doorkeeper the distinct count is an estimate: a
+            // device whose sketch cells were all taken is not counted
+            let devices = list[0].devices;
+            assert!(
+                devices <= flood + 3 && flood + 3 - devices <= flood / 1000,
+                "flood of {flood}: {devices} devices counted"
+            );
+        }
+        // more than a fifth can tell apart: said so
+        let mut top = small(64);
+        let past = DOORKEEPER_CAP as u64 + SKETCH_EVENTS + 1;
+        for i in 0..past {
+            top.observe(Reason::TcpClosed, &format!("dev-{i}"), None, 10_000);
+        }
+        let list = top.top(20_000, 5);
+        assert!(list[0].saturated);
+        assert!(list[0].clients.is_empty());
     }
 
     #[test]
@@ -815,6 +1082,63 @@ mod tests {
                 }
             }
             check(&stream, capacity)?;
+        }
+
+        /// Against an exact sliding-window count: repeat offenders spread
+        /// evenly over the window, at any phase against the fifths, among
+        /// one-off devices. Each with STANDOUT_MIN or more in the window
+        /// ending now is listed, with its exact count over the fifths kept
+        /// (the window and at most one fifth before its start); no one-off
+        /// device is listed.
+        #[test]
+        fn offenders_spread_over_the_window_are_listed(
+            offenders in proptest::collection::vec((3i64..9, 0i64..1_000_000), 1..6),
+            window_s in 30i64..600,
+            ones in 0i64..2000,
+            late in 0i64..1_000,
+        ) {
+            let window = window_s * 1000;
+            let mut top = TopClients::new(TopSettings { window_ms: window, capacity: 64 });
+            let base = 10_000_000;
+            let mut events: Vec<(String, i64)> = Vec::new();
+            for (k, &(count, phase)) in offenders.iter().enumerate() {
+                let start = base + phase % window;
+                for i in 0..count {
+                    events.push((format!("gw-{k}"), start + i * (window / count)));
+                }
+            }
+            for i in 0..ones {
+                events.push((format!("one-{i}"), base + (i * 7919) % window));
+            }
+            events.sort_by_key(|e| e.1);
+            let last = events.iter().map(|e| e.1).max().unwrap_or(base);
+            let now = last + late * window / 5000;
+            for (id, t) in &events {
+                top.observe(Reason::KeepaliveTimeout, id, None, *t);
+            }
+            let step = window / FIFTHS;
+            let kept_from = (now.div_euclid(step) - FIFTHS) * step;
+            let list = top.top(now, usize::MAX);
+            let listed: BTreeMap<String, (u64, u64)> = list
+                .first()
+                .map(|r| r.clients.iter().map(|c| (c.clientid.clone(), (c.count, c.error))).collect())
+                .unwrap_or_default();
+            for k in 0..offenders.len() {
+                let id = format!("gw-{k}");
+                let mine = || events.iter().filter(|e| e.0 == id);
+                let in_window = mine().filter(|e| e.1 > now - window).count() as u64;
+                let kept = mine().filter(|e| e.1 >= kept_from).count() as u64;
+                if in_window >= STANDOUT_MIN {
+                    prop_assert_eq!(
+                        listed.get(&id).copied(),
+                        Some((kept, 0)),
+                        "{} has {} in the window ({} kept)", id, in_window, kept
+                    );
+                } else if let Some(&got) = listed.get(&id) {
+                    prop_assert_eq!(got, (kept, 0), "{}", id);
+                }
+            }
+            prop_assert!(listed.keys().all(|id| id.starts_with("gw-")), "{:?}", listed);
         }
 
         /// Heavy hitters hidden anywhere in a flood of one-off devices are

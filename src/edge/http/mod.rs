@@ -621,6 +621,7 @@ fn top(query: Option<&str>, report: &TopReport) -> Response<Full<Bytes>> {
         vec![TopReason {
             reason: reason.as_str(),
             devices: 0,
+            saturated: false,
             clients: Vec::new(),
         }]
     } else {
@@ -726,7 +727,15 @@ fn escape_invisible_json(json: &str) -> String {
 fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopReport) -> String {
     let mut top_rows = String::new();
     for entry in &top.reasons {
-        if entry.clients.is_empty() {
+        if entry.clients.is_empty() && entry.saturated {
+            let _ = write!(
+                top_rows,
+                "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td colspan=\"3\">\
+                 too many devices at once to single one out: {} devices in the window</td></tr>",
+                entry.devices,
+                reason = entry.reason,
+            );
+        } else if entry.clients.is_empty() {
             let _ = write!(
                 top_rows,
                 "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td colspan=\"3\">\

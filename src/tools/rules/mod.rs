@@ -331,12 +331,21 @@ impl Alert {
             "sort_desc(topk({TOP_PAGE}, mqtt_client_top_disconnects{{MATCHERS}}))"
         ));
         let clients = query("sum(mqtt_client_disconnecting_clients{MATCHERS})".into());
+        let saturated = query("max(mqtt_exporter_top_saturated{MATCHERS}) == 1".into());
+        let devices = format!(
+            "{{{{ with query (printf \"{clients}\" $labels.job) }}}}{{{{ . | first | value | printf \"%.0f\" }}}}\
+             {{{{ else }}}}0{{{{ end }}}} devices"
+        );
+        // "at most 2 each" only where the exporter knows it to be true;
+        // counts as whole numbers (Go prints 2000000 as 2e+06)
         Some(format!(
             "{{{{ range $i, $d := query (printf \"{top}\" $labels.job) }}}}\
-             {{{{ if $i }}}}, {{{{ end }}}}{{{{ $d.Labels.clientid }}}} ({{{{ $d.Value }}}})\
-             {{{{ else }}}}no single device stands out: \
-             {{{{ with query (printf \"{clients}\" $labels.job) }}}}{{{{ . | first | value }}}}\
-             {{{{ else }}}}0{{{{ end }}}} devices, at most {} disconnects each{{{{ end }}}}",
+             {{{{ if $i }}}}, {{{{ end }}}}{{{{ $d.Labels.clientid }}}} ({{{{ $d.Value | printf \"%.0f\" }}}})\
+             {{{{ else }}}}{{{{ with query (printf \"{saturated}\" $labels.job) }}}}\
+             too many devices at once to single one out: {devices} in the window \
+             (more than the exporter's top-devices bound holds; see the runbook)\
+             {{{{ else }}}}no single device stands out: {devices}, at most {} disconnects each\
+             {{{{ end }}}}{{{{ end }}}}",
             STANDOUT_MIN - 1
         ))
     }

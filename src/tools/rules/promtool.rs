@@ -167,6 +167,38 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                     "10",
                 )
             },
+            Case {
+                devices: if a.names_devices {
+                    "too many devices at once to single one out: 2000000 devices in the window \
+                     (more than the exporter's top-devices bound holds; see the runbook)"
+                        .to_string()
+                } else {
+                    String::new()
+                },
+                ..fires(
+                    "storm of more devices than the top list can tell apart",
+                    vec![
+                        (series.clone(), "0+1x70 70+600x20".into()),
+                        (
+                            s(
+                                "mqtt_client_disconnecting_clients",
+                                &format!("reason=\"{reason}\""),
+                            ),
+                            "2000000x90".into(),
+                        ),
+                        (
+                            s(
+                                "mqtt_exporter_top_saturated",
+                                &format!("reason=\"{reason}\""),
+                            ),
+                            "1x90".into(),
+                        ),
+                    ],
+                    "90m",
+                    &on_job,
+                    "10",
+                )
+            },
             quiet(
                 "steady high rate",
                 vec![(series.clone(), "0+600x100".into())],
