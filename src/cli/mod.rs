@@ -684,6 +684,39 @@ pub struct EventArgs {
     )]
     pub top_clients: usize,
 
+    /// Source networks per reason exported as
+    /// mqtt_network_top_disconnects{reason,network} series: those with the
+    /// most disconnects in --top.window, among the ones that stand out (3 or
+    /// more; at most 100; 0 exports none). /api/v1/top lists up to 20.
+    #[arg(
+        long = "top.networks",
+        env = "MQTT_EXPORTER_TOP_NETWORKS",
+        default_value_t = 5,
+        value_name = "N",
+        value_parser = at_most_100
+    )]
+    pub top_networks: usize,
+
+    /// Prefix length an IPv4 peer's source network is cut at.
+    #[arg(
+        long = "top.network-prefix-v4",
+        env = "MQTT_EXPORTER_TOP_NETWORK_PREFIX_V4",
+        default_value_t = 24,
+        value_name = "BITS",
+        value_parser = clap::value_parser!(u8).range(8..=32)
+    )]
+    pub network_prefix_v4: u8,
+
+    /// Prefix length an IPv6 peer's source network is cut at.
+    #[arg(
+        long = "top.network-prefix-v6",
+        env = "MQTT_EXPORTER_TOP_NETWORK_PREFIX_V6",
+        default_value_t = 48,
+        value_name = "BITS",
+        value_parser = clap::value_parser!(u8).range(16..=128)
+    )]
+    pub network_prefix_v6: u8,
+
     /// Window of the top clients per reason; it slides in fifths.
     #[arg(
         long = "top.window",

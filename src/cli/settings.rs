@@ -13,6 +13,7 @@ use super::{
 };
 use crate::config::{invalid, Config, ConfigError, WebConfig};
 use crate::core::flapping::Settings;
+use crate::core::network::Prefixes;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::reasons::Aliases;
 use crate::core::top::TopSettings;
@@ -207,6 +208,11 @@ impl EventArgs {
             top: TopSettings {
                 window_ms: millis(args.top_window),
                 capacity: TopSettings::capacity_for(args.top_clients),
+            },
+            top_networks: args.top_networks,
+            prefixes: Prefixes {
+                v4: args.network_prefix_v4,
+                v6: args.network_prefix_v6,
             },
         })
     }

@@ -131,6 +131,8 @@ pub struct Metrics {
     pub client_flapping: IntGaugeVec,
     /// `mqtt_client_top_disconnects{reason,clientid}`.
     pub client_top_disconnects: IntGaugeVec,
+    /// `mqtt_network_top_disconnects{reason,network}`.
+    pub network_top_disconnects: IntGaugeVec,
     /// `mqtt_client_disconnecting_clients{reason}`, indexed by [`Reason::index`].
     pub disconnecting_clients: Vec<IntGauge>,
     /// `mqtt_exporter_top_saturated{reason}`, indexed by [`Reason::index`].
@@ -205,6 +207,16 @@ impl Metrics {
                         "Disconnects in the --top.window of the client IDs that stand out per reason (3 or more; the top --top.clients), never more than the true count.",
                     ),
                     &["reason", "clientid"],
+                )?,
+            )?,
+            network_top_disconnects: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "mqtt_network_top_disconnects",
+                        "Disconnects in the --top.window from the source networks (IPv4 /24, IPv6 /48) that stand out per reason (3 or more; the top --top.networks), never more than the true count.",
+                    ),
+                    &["reason", "network"],
                 )?,
             )?,
             disconnecting_clients: gauges(
@@ -350,6 +362,30 @@ impl Metrics {
             }
         }
         replace_series(&self.client_top_disconnects, previous, now)
+    }
+}
+
+impl Metrics {
+    /// Makes the `mqtt_network_top_disconnects` series those of the first
+    /// `listed` networks of each reason in `top`, in place.
+    pub fn set_top_networks(
+        &self,
+        previous: &[Series],
+        top: &[TopReason],
+        listed: usize,
+    ) -> Vec<Series> {
+        let now = top
+            .iter()
+            .flat_map(|entry| {
+                entry.networks.iter().take(listed).map(|n| {
+                    (
+                        [entry.reason.to_string(), n.network.clone()],
+                        i64::try_from(n.count).unwrap_or(i64::MAX),
+                    )
+                })
+            })
+            .collect();
+        replace_series(&self.network_top_disconnects, previous, now)
     }
 }
 

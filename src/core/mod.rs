@@ -10,6 +10,7 @@ pub mod event;
 pub mod flapping;
 pub mod listed;
 pub mod metrics;
+pub mod network;
 pub mod pipeline;
 pub mod reasons;
 pub mod recent;

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use crate::core::event::{self, mosquitto_log, Event, EventError, EventKind, RawReason};
 use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
 use crate::core::metrics::{Metrics, Series};
+use crate::core::network::{self, Prefixes};
 use crate::core::reasons::{self, Aliases, Reason};
-use crate::core::top::{TopClients, TopReport, TopSettings};
+use crate::core::top::{TopClients, TopNetwork, TopReport, TopSettings};
 
 /// Pipeline settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,11 @@ pub struct PipelineSettings {
     /// series (`--top.clients`).
     pub top_clients: usize,
     pub top: TopSettings,
+    /// How many networks per reason get a `mqtt_network_top_disconnects`
+    /// series (`--top.networks`).
+    pub top_networks: usize,
+    /// Where a peer's source network is cut (`--top.network-prefix-*`).
+    pub prefixes: Prefixes,
 }
 
 impl Default for PipelineSettings {
@@ -39,6 +45,8 @@ impl Default for PipelineSettings {
             flapping: Settings::default(),
             top_clients: 5,
             top: TopSettings::default(),
+            top_networks: 5,
+            prefixes: Prefixes::default(),
         }
     }
 }
@@ -76,12 +84,23 @@ pub struct Pipeline {
     top: TopClients,
     /// The `mqtt_client_top_disconnects` series set by the last tick.
     top_disconnect_series: Vec<Series>,
+    /// The source networks per reason, as `top` keeps devices: keyed by
+    /// network, with client IDs for peers.
+    networks: TopClients,
+    /// The `mqtt_network_top_disconnects` series set by the last tick.
+    network_series: Vec<Series>,
+    /// The network of the event at hand, written without allocating.
+    network_buf: String,
     top_report: Arc<TopReport>,
 }
 
 impl Pipeline {
     pub fn new(metrics: Metrics, settings: PipelineSettings) -> Self {
         let top = TopClients::new(settings.top.clone());
+        let networks = TopClients::new(TopSettings {
+            capacity: TopSettings::capacity_for(settings.top_networks),
+            ..settings.top.clone()
+        });
         Pipeline {
             metrics,
             detector: Detector::new(settings.flapping.clone()),
@@ -94,6 +113,9 @@ impl Pipeline {
             top_series: Vec::new(),
             top,
             top_disconnect_series: Vec::new(),
+            networks,
+            network_series: Vec::new(),
+            network_buf: String::new(),
             top_report: Arc::default(),
         }
     }
@@ -164,8 +186,8 @@ impl Pipeline {
         let reason = match event.kind {
             EventKind::Connected => {
                 m.connects.inc();
-                if let Some(peer) = &event.peer {
-                    self.detector.observe_connect(&event.clientid, peer);
+                if let Some((address, _)) = event.peer.as_deref().and_then(network::address) {
+                    self.detector.observe_connect(&event.clientid, address);
                 }
                 None
             }
@@ -182,15 +204,25 @@ impl Pipeline {
         if let Some(reason) = reason {
             self.metrics.disconnect(reason).inc();
         }
+        // peers are kept per address: a NAT'd device's ports are one peer
+        let peer = event.peer.as_deref().and_then(network::address);
+        if let (Some(reason), Some((_, ip))) = (reason, peer) {
+            // every disconnect from an address counts for its network, a
+            // client refused before it had an ID too
+            network::network(ip, self.settings.prefixes, &mut self.network_buf);
+            self.networks
+                .observe(reason, &self.network_buf, Some(&event.clientid), arrival_ms);
+        }
+        let address = peer.map(|(address, _)| address);
         // a client refused before it had an ID is counted, never tracked
         let tracked = event.clientid != mosquitto_log::UNKNOWN_CLIENT;
         if let Some(reason) = reason.filter(|_| tracked) {
             self.top
-                .observe(reason, &event.clientid, event.peer.as_deref(), arrival_ms);
+                .observe(reason, &event.clientid, address, arrival_ms);
             let entered = self.detector.observe_disconnect(
                 &event.clientid,
                 reason == Reason::Takeovered,
-                event.peer.as_deref(),
+                address,
                 time,
             );
             for (kind, hit) in [
@@ -204,7 +236,7 @@ impl Pipeline {
                     tracing::warn!(
                         clientid = %event.clientid,
                         kind = kind.as_str(),
-                        peer = event.peer.as_deref().unwrap_or(""),
+                        peer = address.unwrap_or(""),
                         "client is flapping"
                     );
                 }
@@ -280,10 +312,25 @@ impl Pipeline {
             now_ms,
             self.settings.top_clients.max(crate::core::listed::TOP_API),
         );
+        let mut report = report;
+        let networks = self.networks.top(
+            now_ms,
+            self.settings.top_networks.max(crate::core::listed::TOP_API),
+        );
+        for entry in networks {
+            if let Some(at) = report.iter_mut().find(|r| r.reason == entry.reason) {
+                at.networks = entry.clients.into_iter().map(TopNetwork::from).collect();
+            }
+        }
         self.top_disconnect_series = self.metrics.set_top_disconnects(
             &self.top_disconnect_series,
             &report,
             self.settings.top_clients,
+        );
+        self.network_series = self.metrics.set_top_networks(
+            &self.network_series,
+            &report,
+            self.settings.top_networks,
         );
         self.top_report = Arc::new(TopReport {
             window_seconds: self.settings.top.window_ms as f64 / 1000.0,
@@ -478,7 +525,8 @@ mod tests {
         assert_eq!(p.metrics().flapping_clients[0].get(), 1);
         let list = p.tick(t + 3000, 1000);
         assert_eq!(list.len(), 1);
-        assert_eq!(list[0].peers, vec!["10.0.0.1:1", "10.0.0.2:2"]);
+        // kept per address, without the port
+        assert_eq!(list[0].peers, vec!["10.0.0.1", "10.0.0.2"]);
         let g = p
             .metrics()
             .client_flapping
@@ -533,11 +581,35 @@ mod tests {
         assert_eq!(report.reasons[0].reason, "keepalive_timeout");
         assert_eq!(report.reasons[0].devices, 23);
         assert_eq!(report.reasons[0].clients.len(), 3);
-        assert_eq!(report.reasons[0].clients[0].peers, ["10.1.1.1:9"]);
+        assert_eq!(report.reasons[0].clients[0].peers, ["10.1.1.1"]);
         assert_eq!(report.reasons[1].reason, "tcp_closed");
         assert!(report.reasons[1].clients.is_empty());
+        // the networks: 15 from 10.1.1.0/24, 20 from 10.0.0.0/24, each
+        // with some of its devices
+        let nets: Vec<(&str, u64, u64)> = report.reasons[0]
+            .networks
+            .iter()
+            .map(|n| (n.network.as_str(), n.count, n.error))
+            .collect();
+        assert_eq!(nets, [("10.0.0.0/24", 20, 0), ("10.1.1.0/24", 15, 0)]);
+        assert_eq!(
+            report.reasons[0].networks[1].clients,
+            ["gw-1", "gw-2", "gw-3"]
+        );
+        assert!(report.reasons[1].networks.is_empty());
+        let network = |reason: &str, net: &str| {
+            p.metrics()
+                .network_top_disconnects
+                .get_metric_with_label_values(&[reason, net])
+                .unwrap()
+                .get()
+        };
+        assert_eq!(network("keepalive_timeout", "10.0.0.0/24"), 20);
+        assert_eq!(network("keepalive_timeout", "10.1.1.0/24"), 15);
         p.tick(t + 400_000, 10);
         let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
+        assert_eq!(families[0].get_metric().len(), 0);
+        let families = prometheus::core::Collector::collect(&p.metrics().network_top_disconnects);
         assert_eq!(families[0].get_metric().len(), 0);
         assert!(p.top_report().reasons.is_empty());
         assert_eq!(devices(&p, Reason::KeepaliveTimeout), 0);

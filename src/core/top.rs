@@ -133,6 +133,37 @@ pub struct TopReason {
     pub saturated: bool,
     /// The clients that stand out (at least [`STANDOUT_MIN`]), most first.
     pub clients: Vec<TopClient>,
+    /// The source networks that stand out, most first (filled in by the
+    /// pipeline from a second summary keyed by network).
+    pub networks: Vec<TopNetwork>,
+}
+
+/// One source network among the top of a reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TopNetwork {
+    /// `203.0.113.0/24`, `2001:db8:1234::/48`.
+    pub network: String,
+    /// Disconnects of this reason from it in the window: never more than
+    /// the true count, exact when `error` is 0.
+    pub count: u64,
+    pub error: u64,
+    /// Some of the client IDs that disconnected from it (bounded).
+    pub clients: Vec<String>,
+    pub last_seen: i64,
+}
+
+impl From<TopClient> for TopNetwork {
+    /// A network as a summary keyed by network keeps it: the key is the
+    /// network, the "peers" are client IDs seen from it.
+    fn from(c: TopClient) -> TopNetwork {
+        TopNetwork {
+            network: c.clientid,
+            count: c.count,
+            error: c.error,
+            clients: c.peers,
+            last_seen: c.last_seen,
+        }
+    }
 }
 
 /// The top clients of every reason with disconnects in the window, as
@@ -642,6 +673,7 @@ impl TopClients {
                 devices,
                 saturated,
                 clients,
+                networks: Vec::new(),
             });
         }
         out

@@ -98,6 +98,10 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
         .client_top_disconnects
         .with_label_values(&["normal", "c"])
         .set(1);
+    metrics
+        .network_top_disconnects
+        .with_label_values(&["normal", "192.0.2.0/24"])
+        .set(1);
     WebMetrics::new(&registry).unwrap();
     MqttMetrics::new(&registry, &["a/#".to_string()]).unwrap();
     mqtt_disconnect_exporter::edge::ingest::IngestMetrics::new(&registry).unwrap();
@@ -128,7 +132,7 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
         .collect();
     documented.sort();
     documented.dedup();
-    assert_eq!(served.len(), 34, "{served:?}");
+    assert_eq!(served.len(), 35, "{served:?}");
     assert_eq!(served, documented);
 }
 

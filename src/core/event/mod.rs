@@ -228,10 +228,17 @@ fn build<'a>(topic: &'a str, raw: scanner::Fields<'a>) -> Result<Event<'a>, Even
     };
     let time_ms = specific.or(raw.timestamp).or(raw.ts);
 
-    let peer = raw
-        .peername
-        .filter(|p| !p.is_empty())
-        .or(raw.ipaddress.filter(|p| !p.is_empty()));
+    // an address field holds no port: a bare IPv6 one is bracketed, so
+    // that its last group is never read as a port
+    let peer = raw.peername.filter(|p| !p.is_empty()).or_else(|| {
+        raw.ipaddress.filter(|p| !p.is_empty()).map(|ip| {
+            if ip.contains(':') && !ip.starts_with('[') {
+                Cow::Owned(format!("[{ip}]"))
+            } else {
+                ip
+            }
+        })
+    });
 
     Ok(Event {
         kind,

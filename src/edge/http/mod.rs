@@ -623,6 +623,7 @@ fn top(query: Option<&str>, report: &TopReport) -> Response<Full<Bytes>> {
             devices: 0,
             saturated: false,
             clients: Vec::new(),
+            networks: Vec::new(),
         }]
     } else {
         reasons
@@ -759,6 +760,24 @@ fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopRepo
     if top_rows.is_empty() {
         top_rows.push_str("<tr><td colspan=\"4\">No disconnects in the window.</td></tr>");
     }
+    let mut network_rows = String::new();
+    for entry in &top.reasons {
+        for n in entry.networks.iter().take(crate::core::listed::TOP_LANDING) {
+            let _ = write!(
+                network_rows,
+                "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&n.network),
+                n.count,
+                escape(&n.clients.join(", ")),
+                reason = entry.reason,
+            );
+        }
+    }
+    if network_rows.is_empty() {
+        network_rows.push_str(
+            "<tr><td colspan=\"4\">No source network with 3 or more disconnects of one reason in the window.</td></tr>",
+        );
+    }
     let mut rows = String::new();
     for c in flapping.iter().take(100) {
         let _ = write!(
@@ -784,7 +803,9 @@ fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopRepo
 <h2>Flapping clients now</h2>\n<table border=\"1\"><tr><th>client ID</th><th>kind</th><th>events in window</th><th>peers</th></tr>\n\
 {rows}\n</table>\n\
 <h2>Top clients per disconnect reason, last {window}s</h2>\n<table border=\"1\"><tr><th>reason</th><th>client ID</th><th>disconnects</th><th>peers</th></tr>\n\
-{top_rows}\n</table>\n</body></html>\n",
+{top_rows}\n</table>\n\
+<h2>Top source networks per disconnect reason, last {window}s</h2>\n<table border=\"1\"><tr><th>reason</th><th>network</th><th>disconnects</th><th>some of its clients</th></tr>\n\
+{network_rows}\n</table>\n</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
         window = top.window_seconds,
     )

@@ -306,7 +306,7 @@ impl Alert {
         (held && o.thresholds.keep_firing_for > 0).then_some(o.thresholds.keep_firing_for)
     }
 
-    /// The Go template that lists a page's top devices, from
+    /// The Go template that lists a page's top devices and source networks, from
     /// `mqtt_client_top_disconnects` of the alert's job and reason, or says
     /// that none stands out, with `mqtt_client_disconnecting_clients`.
     pub fn devices_template(&self, o: &RulesOptions) -> Option<String> {
@@ -330,6 +330,9 @@ impl Alert {
         let top = query(format!(
             "sort_desc(topk({TOP_PAGE}, mqtt_client_top_disconnects{{MATCHERS}}))"
         ));
+        let networks = query(format!(
+            "sort_desc(topk({TOP_PAGE}, mqtt_network_top_disconnects{{MATCHERS}}))"
+        ));
         let clients = query("sum(mqtt_client_disconnecting_clients{MATCHERS})".into());
         let saturated = query("max(mqtt_exporter_top_saturated{MATCHERS}) == 1".into());
         let devices = format!(
@@ -345,7 +348,10 @@ impl Alert {
              too many devices at once to single one out: {devices} in the window \
              (more than the exporter's top-devices bound holds; see the runbook)\
              {{{{ else }}}}no single device stands out: {devices}, at most {} disconnects each\
-             {{{{ end }}}}{{{{ end }}}}",
+             {{{{ end }}}}{{{{ end }}}}. Top source networks: \
+             {{{{ range $i, $n := query (printf \"{networks}\" $labels.job) }}}}\
+             {{{{ if $i }}}}, {{{{ end }}}}{{{{ $n.Labels.network }}}} ({{{{ $n.Value | printf \"%.0f\" }}}})\
+             {{{{ else }}}}{NO_NETWORK}{{{{ end }}}}",
             STANDOUT_MIN - 1
         ))
     }
@@ -365,6 +371,10 @@ impl Alert {
         }
     }
 }
+
+/// What a page says when no source network has 3 or more disconnects.
+pub const NO_NETWORK: &str =
+    "none with 3 or more disconnects (or the events carry no peer address)";
 
 /// A number as PromQL and the README write it (no trailing zeros).
 pub fn fmt_f(x: f64) -> String {

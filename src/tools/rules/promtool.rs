@@ -107,14 +107,22 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
         if a.names_devices {
             input.push((top("gw-1"), "9x100".into()));
             input.push((top("gw-2"), "4x100".into()));
+            input.push((
+                s(
+                    "mqtt_network_top_disconnects",
+                    &format!("reason=\"{reason}\",network=\"198.51.100.0/24\""),
+                ),
+                "1250x100".into(),
+            ));
         }
         input
     };
     let shown = if a.names_devices {
-        "gw-1 (9), gw-2 (4)"
+        "gw-1 (9), gw-2 (4). Top source networks: 198.51.100.0/24 (1250)"
     } else {
         ""
     };
+    let no_network = format!(". Top source networks: {}", super::NO_NETWORK);
     let up = s("up", "");
     let broker_up = s("mqtt_exporter_broker_up", "");
     let received = s(
@@ -144,7 +152,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
             Case {
                 devices: if a.names_devices {
                     format!(
-                        "no single device stands out: 1234 devices, at most {} disconnects each",
+                        "no single device stands out: 1234 devices, at most {} disconnects each{no_network}",
                         crate::core::top::STANDOUT_MIN - 1
                     )
                 } else {
@@ -169,9 +177,10 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
             },
             Case {
                 devices: if a.names_devices {
-                    "too many devices at once to single one out: 2000000 devices in the window \
-                     (more than the exporter's top-devices bound holds; see the runbook)"
-                        .to_string()
+                    format!(
+                        "too many devices at once to single one out: 2000000 devices in the window \
+                         (more than the exporter's top-devices bound holds; see the runbook){no_network}"
+                    )
                 } else {
                     String::new()
                 },
