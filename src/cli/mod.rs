@@ -737,6 +737,17 @@ pub struct EventArgs {
         value_parser = at_least_1
     )]
     pub max_tracked: usize,
+
+    /// Cap on connections whose start is remembered, to tell how long each
+    /// lived when its disconnect event does not say (mqtt_client_connection_duration_seconds);
+    /// connects beyond it are not remembered (mqtt_exporter_connections_untracked_total).
+    #[arg(
+        long = "clients.max-connected",
+        env = "MQTT_EXPORTER_CLIENTS_MAX_CONNECTED",
+        default_value_t = 1_000_000,
+        value_name = "N"
+    )]
+    pub max_connected: usize,
 }
 
 /// The HTTP endpoints.

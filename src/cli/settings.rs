@@ -210,6 +210,7 @@ impl EventArgs {
                 capacity: TopSettings::capacity_for(args.top_clients),
             },
             top_networks: args.top_networks,
+            max_connected: args.max_connected,
             prefixes: Prefixes {
                 v4: args.network_prefix_v4,
                 v6: args.network_prefix_v6,

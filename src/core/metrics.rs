@@ -10,8 +10,8 @@
 //! from the first scrape.
 
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 use crate::core::event::{EventError, EventKind};
@@ -140,6 +140,11 @@ pub struct Metrics {
     /// `mqtt_exporter_top_overflowed_total`.
     pub top_overflowed: IntCounter,
     pub event_delay: Histogram,
+    /// `mqtt_client_connection_duration_seconds{reason}`, indexed by
+    /// [`Reason::index`].
+    connection_duration: Vec<Histogram>,
+    /// `mqtt_exporter_connections_untracked_total`.
+    pub connections_untracked: IntCounter,
     /// Indexed like [`EventKind::COUNTED`].
     received: Vec<IntCounter>,
     /// Indexed like [`EventError::ALL`].
@@ -237,6 +242,25 @@ impl Metrics {
                 r,
                 "mqtt_exporter_top_overflowed_total",
                 "Disconnects the top-devices doorkeeper of a fifth of the window was too full to hold, counted by its overflow sketch instead.",
+            )?,
+            connection_duration: {
+                let family = registered(
+                    r,
+                    HistogramVec::new(
+                        HistogramOpts::new(
+                            "mqtt_client_connection_duration_seconds",
+                            "How long each connection lived before it ended, by the reason it ended: disconnected_at - connected_at from the event, else joined with the client's connect event.",
+                        )
+                        .buckets(crate::core::lifetime::BUCKETS.to_vec()),
+                        &["reason"],
+                    )?,
+                )?;
+                reasons().map(|r| family.with_label_values(&[r])).collect()
+            },
+            connections_untracked: counter(
+                r,
+                "mqtt_exporter_connections_untracked_total",
+                "Connect events whose start was not remembered because --clients.max-connected connections already were; those connections' lifetimes are not observed.",
             )?,
             event_delay: registered(
                 r,
@@ -366,6 +390,11 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// `mqtt_client_connection_duration_seconds{reason}` for `reason`.
+    pub fn lived(&self, reason: Reason) -> &Histogram {
+        &self.connection_duration[reason.index()]
+    }
+
     /// Makes the `mqtt_network_top_disconnects` series those of the first
     /// `listed` networks of each reason in `top`, in place.
     pub fn set_top_networks(

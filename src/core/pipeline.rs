@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::core::event::{self, mosquitto_log, Event, EventError, EventKind, RawReason};
 use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
+use crate::core::lifetime::Lifetimes;
 use crate::core::metrics::{Metrics, Series};
 use crate::core::network::{self, Prefixes};
 use crate::core::reasons::{self, Aliases, Reason};
@@ -34,6 +35,8 @@ pub struct PipelineSettings {
     pub top_networks: usize,
     /// Where a peer's source network is cut (`--top.network-prefix-*`).
     pub prefixes: Prefixes,
+    /// Connections whose start is remembered (`--clients.max-connected`).
+    pub max_connected: usize,
 }
 
 impl Default for PipelineSettings {
@@ -47,6 +50,7 @@ impl Default for PipelineSettings {
             top: TopSettings::default(),
             top_networks: 5,
             prefixes: Prefixes::default(),
+            max_connected: 1_000_000,
         }
     }
 }
@@ -91,6 +95,9 @@ pub struct Pipeline {
     network_series: Vec<Series>,
     /// The network of the event at hand, written without allocating.
     network_buf: String,
+    /// When each connected client connected, for how long it lived.
+    lifetimes: Lifetimes,
+    untracked_reported: u64,
     top_report: Arc<TopReport>,
 }
 
@@ -101,6 +108,7 @@ impl Pipeline {
             capacity: TopSettings::capacity_for(settings.top_networks),
             ..settings.top.clone()
         });
+        let lifetimes = Lifetimes::new(settings.max_connected);
         Pipeline {
             metrics,
             detector: Detector::new(settings.flapping.clone()),
@@ -116,6 +124,8 @@ impl Pipeline {
             networks,
             network_series: Vec::new(),
             network_buf: String::new(),
+            lifetimes,
+            untracked_reported: 0,
             top_report: Arc::default(),
         }
     }
@@ -183,9 +193,14 @@ impl Pipeline {
             None => arrival_ms,
         };
 
+        // a client refused before it had an ID is counted, never tracked
+        let tracked = event.clientid != mosquitto_log::UNKNOWN_CLIENT;
         let reason = match event.kind {
             EventKind::Connected => {
                 m.connects.inc();
+                if tracked {
+                    self.lifetimes.connected(&event.clientid, time);
+                }
                 if let Some((address, _)) = event.peer.as_deref().and_then(network::address) {
                     self.detector.observe_connect(&event.clientid, address);
                 }
@@ -203,6 +218,17 @@ impl Pipeline {
         };
         if let Some(reason) = reason {
             self.metrics.disconnect(reason).inc();
+            if tracked && event.kind == EventKind::Disconnected {
+                // the event's own two times are one clock: their difference
+                // is the lifetime, whatever the skew to ours
+                let (end, started) = match (event.connected_at, event.time_ms) {
+                    (Some(start), Some(end)) => (end, Some(start)),
+                    _ => (time, None),
+                };
+                if let Some(lived) = self.lifetimes.disconnected(&event.clientid, end, started) {
+                    self.metrics.lived(reason).observe(lived);
+                }
+            }
         }
         // peers are kept per address: a NAT'd device's ports are one peer
         let peer = event.peer.as_deref().and_then(network::address);
@@ -214,8 +240,6 @@ impl Pipeline {
                 .observe(reason, &self.network_buf, Some(&event.clientid), arrival_ms);
         }
         let address = peer.map(|(address, _)| address);
-        // a client refused before it had an ID is counted, never tracked
-        let tracked = event.clientid != mosquitto_log::UNKNOWN_CLIENT;
         if let Some(reason) = reason.filter(|_| tracked) {
             self.top
                 .observe(reason, &event.clientid, address, arrival_ms);
@@ -303,6 +327,11 @@ impl Pipeline {
             .metrics
             .set_top_flapping(&self.top_series, &clients[..top.min(clients.len())]);
         clients.truncate(listed);
+        let untracked = self.lifetimes.untracked();
+        self.metrics
+            .connections_untracked
+            .inc_by(untracked - self.untracked_reported);
+        self.untracked_reported = untracked;
         let overflowed = self.top.overflowed();
         self.metrics
             .top_overflowed
@@ -613,6 +642,51 @@ mod tests {
         assert_eq!(families[0].get_metric().len(), 0);
         assert!(p.top_report().reasons.is_empty());
         assert_eq!(devices(&p, Reason::KeepaliveTimeout), 0);
+    }
+
+    #[test]
+    fn how_long_connections_lived_from_the_event_or_the_connect() {
+        let mut p = pipeline();
+        let t = 1_700_000_000_000;
+        // EMQX 5.8.6: both times in the disconnect event; a load
+        // balancer's 350 s idle timeout
+        for i in 0..3 {
+            let payload = format!(
+                r#"{{"event":"client.disconnected","clientid":"lb-{i}","reason":"sock_closed","connected_at":{},"disconnected_at":{}}}"#,
+                t - 350_000,
+                t
+            );
+            p.handle(b"emqx/disconnected", payload.as_bytes(), t);
+        }
+        // Mosquitto's log: the connect line joined with the disconnect line
+        p.handle(
+            b"$SYS/broker/log/N",
+            b"1700000000: New client connected from 10.0.0.9:4000 as gw (p2, c1, k60).",
+            t,
+        );
+        p.handle(
+            b"$SYS/broker/log/N",
+            b"1700000003: Client gw has exceeded timeout, disconnecting.",
+            t + 3_000,
+        );
+        // a disconnect whose start is unknown is not observed
+        let payload = disconnect("unknown-start", "keepalive_timeout", "10.0.0.1:1", t);
+        p.handle(b"$events/client_disconnected", payload.as_bytes(), t);
+        let lived = |r: Reason| {
+            let h = p.metrics().lived(r);
+            (h.get_sample_count(), h.get_sample_sum())
+        };
+        assert_eq!(lived(Reason::TcpClosed), (3, 1050.0));
+        assert_eq!(lived(Reason::KeepaliveTimeout), (1, 3.0));
+        let tcp = prometheus::core::Metric::metric(p.metrics().lived(Reason::TcpClosed));
+        let buckets: Vec<(f64, u64)> = tcp
+            .get_histogram()
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .filter(|(le, _)| [300.0, 360.0].contains(le))
+            .collect();
+        assert_eq!(buckets, [(300.0, 0), (360.0, 3)]);
     }
 
     #[test]

@@ -146,6 +146,16 @@ fn mosquittos_log_file_is_followed_across_rotations_exactly() {
     assert_eq!(v(normal), Some(clean), "{text}");
     assert_eq!(v(closed), Some(dropped));
     assert_eq!(v("mqtt_client_connects_total"), Some(total));
+    // each connection's connect line is joined with its disconnect line:
+    // every one lived under a second (Mosquitto logs whole seconds)
+    assert_eq!(
+        v(r#"mqtt_client_connection_duration_seconds_count{reason="normal"}"#),
+        Some(clean)
+    );
+    assert_eq!(
+        v(r#"mqtt_client_connection_duration_seconds_bucket{reason="normal",le="1"}"#),
+        Some(clean)
+    );
     assert_eq!(
         v(&format!(
             r#"mqtt_exporter_file_rotations_total{{how="renamed",path="{path}"}}"#

@@ -83,6 +83,10 @@ pub struct Event<'a> {
     pub peer: Option<Cow<'a, str>>,
     /// Event time in milliseconds since the epoch, when the payload has one.
     pub time_ms: Option<i64>,
+    /// When the connection a disconnect ends began (ms since the epoch),
+    /// where the disconnect event says it (EMQX 5.8.6 and later, TDMQ,
+    /// EMQX's `$SYS` messages): how long the connection lived.
+    pub connected_at: Option<i64>,
 }
 
 impl Event<'_> {
@@ -227,6 +231,10 @@ fn build<'a>(topic: &'a str, raw: scanner::Fields<'a>) -> Result<Event<'a>, Even
         _ => None,
     };
     let time_ms = specific.or(raw.timestamp).or(raw.ts);
+    let connected_at = match kind {
+        EventKind::Disconnected => raw.connected_at,
+        _ => None,
+    };
 
     // an address field holds no port: a bare IPv6 one is bracketed, so
     // that its last group is never read as a port
@@ -246,6 +254,7 @@ fn build<'a>(topic: &'a str, raw: scanner::Fields<'a>) -> Result<Event<'a>, Even
         reason,
         peer,
         time_ms,
+        connected_at,
     })
 }
 

@@ -245,6 +245,7 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
             reason: None,
             peer: Some(Cow::Borrowed(peer)),
             time_ms,
+            connected_at: None,
         }));
     }
     let Some((id, reason)) = disconnect(line).filter(|(id, _)| !id.is_empty()) else {
@@ -259,6 +260,7 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
             reason: Some(RawReason::Name(Cow::Borrowed(raw))),
             peer: Some(Cow::Borrowed(peer)),
             time_ms,
+            connected_at: None,
         }));
     };
     Ok(Some(Event {
@@ -267,6 +269,7 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
         reason: Some(RawReason::Name(Cow::Borrowed(reason))),
         peer: None,
         time_ms,
+        connected_at: None,
     }))
 }
 

@@ -333,6 +333,10 @@ impl Alert {
         let networks = query(format!(
             "sort_desc(topk({TOP_PAGE}, mqtt_network_top_disconnects{{MATCHERS}}))"
         ));
+        let lifetime = query(
+            "histogram_quantile(0.5, sum by (le) (rate(mqtt_client_connection_duration_seconds_bucket{MATCHERS}[10m]))) > 0"
+                .into(),
+        );
         let clients = query("sum(mqtt_client_disconnecting_clients{MATCHERS})".into());
         let saturated = query("max(mqtt_exporter_top_saturated{MATCHERS}) == 1".into());
         let devices = format!(
@@ -351,7 +355,9 @@ impl Alert {
              {{{{ end }}}}{{{{ end }}}}. Top source networks: \
              {{{{ range $i, $n := query (printf \"{networks}\" $labels.job) }}}}\
              {{{{ if $i }}}}, {{{{ end }}}}{{{{ $n.Labels.network }}}} ({{{{ $n.Value | printf \"%.0f\" }}}})\
-             {{{{ else }}}}{NO_NETWORK}{{{{ end }}}}",
+             {{{{ else }}}}{NO_NETWORK}{{{{ end }}}}. Median lifetime of the connections that ended: \
+             {{{{ with query (printf \"{lifetime}\" $labels.job) }}}}{{{{ . | first | value | humanizeDuration }}}}\
+             {{{{ else }}}}{NO_LIFETIME}{{{{ end }}}}",
             STANDOUT_MIN - 1
         ))
     }
@@ -371,6 +377,9 @@ impl Alert {
         }
     }
 }
+
+/// What a page says when no connection's lifetime is known.
+pub const NO_LIFETIME: &str = "unknown (the events carry no connection start)";
 
 /// What a page says when no source network has 3 or more disconnects.
 pub const NO_NETWORK: &str =

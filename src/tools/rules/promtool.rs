@@ -114,15 +114,30 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 ),
                 "1250x100".into(),
             ));
+            // every connection that ended lived between 300 and 360 s
+            for (le, values) in [("300", "0x100"), ("360", "0+10x100"), ("+Inf", "0+10x100")] {
+                input.push((
+                    s(
+                        "mqtt_client_connection_duration_seconds_bucket",
+                        &format!("reason=\"{reason}\",le=\"{le}\""),
+                    ),
+                    values.into(),
+                ));
+            }
         }
         input
     };
     let shown = if a.names_devices {
-        "gw-1 (9), gw-2 (4). Top source networks: 198.51.100.0/24 (1250)"
+        "gw-1 (9), gw-2 (4). Top source networks: 198.51.100.0/24 (1250). \
+         Median lifetime of the connections that ended: 5m 30s"
     } else {
         ""
     };
-    let no_network = format!(". Top source networks: {}", super::NO_NETWORK);
+    let no_network = format!(
+        ". Top source networks: {}. Median lifetime of the connections that ended: {}",
+        super::NO_NETWORK,
+        super::NO_LIFETIME
+    );
     let up = s("up", "");
     let broker_up = s("mqtt_exporter_broker_up", "");
     let received = s(
