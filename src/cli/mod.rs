@@ -684,6 +684,17 @@ pub struct EventArgs {
     )]
     pub top_clients: usize,
 
+    /// Broker nodes counted by name in mqtt_node_disconnects_total{node,reason};
+    /// disconnects from later nodes count as node="other".
+    #[arg(
+        long = "node.max-nodes",
+        env = "MQTT_EXPORTER_NODE_MAX_NODES",
+        default_value_t = 32,
+        value_name = "N",
+        value_parser = at_most_1000
+    )]
+    pub max_nodes: usize,
+
     /// Source networks per reason exported as
     /// mqtt_network_top_disconnects{reason,network} series: those with the
     /// most disconnects in --top.window, among the ones that stand out (3 or

@@ -211,6 +211,7 @@ impl EventArgs {
             },
             top_networks: args.top_networks,
             max_connected: args.max_connected,
+            max_nodes: args.max_nodes,
             prefixes: Prefixes {
                 v4: args.network_prefix_v4,
                 v6: args.network_prefix_v6,

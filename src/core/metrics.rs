@@ -145,6 +145,9 @@ pub struct Metrics {
     connection_duration: Vec<Histogram>,
     /// `mqtt_exporter_connections_untracked_total`.
     pub connections_untracked: IntCounter,
+    /// `mqtt_node_disconnects_total{node,reason}`: a node's series are made
+    /// when it is first seen ([`Metrics::node_counters`]).
+    node_disconnects: IntCounterVec,
     /// Indexed like [`EventKind::COUNTED`].
     received: Vec<IntCounter>,
     /// Indexed like [`EventError::ALL`].
@@ -257,6 +260,16 @@ impl Metrics {
                 )?;
                 reasons().map(|r| family.with_label_values(&[r])).collect()
             },
+            node_disconnects: registered(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "mqtt_node_disconnects_total",
+                        "Disconnects whose event names a broker node, by node and canonical reason (at most --node.max-nodes nodes; later ones as node=\"other\").",
+                    ),
+                    &["node", "reason"],
+                )?,
+            )?,
             connections_untracked: counter(
                 r,
                 "mqtt_exporter_connections_untracked_total",
@@ -390,6 +403,18 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// The `mqtt_node_disconnects_total` series of `node`, one per reason
+    /// (indexed by [`Reason::index`]), all at 0.
+    pub fn node_counters(&self, node: &str) -> Vec<IntCounter> {
+        let node = label_value(node);
+        Reason::all()
+            .map(|r| {
+                self.node_disconnects
+                    .with_label_values(&[&node, r.as_str()])
+            })
+            .collect()
+    }
+
     /// `mqtt_client_connection_duration_seconds{reason}` for `reason`.
     pub fn lived(&self, reason: Reason) -> &Histogram {
         &self.connection_duration[reason.index()]

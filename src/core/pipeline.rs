@@ -5,7 +5,9 @@
 //! panics on input: every rejected message increments exactly one
 //! `mqtt_exporter_event_errors_total{error}` series and changes nothing else.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+use prometheus::IntCounter;
 use std::sync::Arc;
 
 use crate::core::event::{self, mosquitto_log, Event, EventError, EventKind, RawReason};
@@ -37,6 +39,9 @@ pub struct PipelineSettings {
     pub prefixes: Prefixes,
     /// Connections whose start is remembered (`--clients.max-connected`).
     pub max_connected: usize,
+    /// Broker nodes counted by name (`--node.max-nodes`); later ones count
+    /// as `other`.
+    pub max_nodes: usize,
 }
 
 impl Default for PipelineSettings {
@@ -51,6 +56,7 @@ impl Default for PipelineSettings {
             top_networks: 5,
             prefixes: Prefixes::default(),
             max_connected: 1_000_000,
+            max_nodes: 32,
         }
     }
 }
@@ -97,6 +103,10 @@ pub struct Pipeline {
     network_buf: String,
     /// When each connected client connected, for how long it lived.
     lifetimes: Lifetimes,
+    /// Each broker node's disconnect counters, by reason (at most
+    /// `max_nodes`), and those of every later node.
+    nodes: HashMap<Box<str>, Vec<IntCounter>>,
+    other_node: Option<Vec<IntCounter>>,
     untracked_reported: u64,
     top_report: Arc<TopReport>,
 }
@@ -126,6 +136,8 @@ impl Pipeline {
             network_buf: String::new(),
             lifetimes,
             untracked_reported: 0,
+            nodes: HashMap::new(),
+            other_node: None,
             top_report: Arc::default(),
         }
     }
@@ -218,6 +230,9 @@ impl Pipeline {
         };
         if let Some(reason) = reason {
             self.metrics.disconnect(reason).inc();
+            if let Some(node) = event.node.as_deref() {
+                self.node_counter(node, reason).inc();
+            }
             if tracked && event.kind == EventKind::Disconnected {
                 // the event's own two times are one clock: their difference
                 // is the lifetime, whatever the skew to ours
@@ -270,6 +285,32 @@ impl Pipeline {
             kind: event.kind,
             reason,
             time_ms: event.time_ms,
+        }
+    }
+
+    /// `mqtt_node_disconnects_total{node,reason}`: the node's own series
+    /// while there are fewer than `max_nodes`, else `node="other"`'s.
+    fn node_counter(&mut self, node: &str, reason: Reason) -> &IntCounter {
+        let r = reason.index();
+        if !self.nodes.contains_key(node) && self.nodes.len() < self.settings.max_nodes {
+            let counters = self.metrics.node_counters(node);
+            self.nodes.insert(node.into(), counters);
+        }
+        match self.nodes.get(node) {
+            Some(counters) => &counters[r],
+            None => {
+                if self.other_node.is_none() {
+                    tracing::warn!(
+                        node = %node.escape_debug(),
+                        max_nodes = self.settings.max_nodes,
+                        "more broker nodes than --node.max-nodes: this and later ones count as node=\"other\""
+                    );
+                }
+                let metrics = &self.metrics;
+                &self
+                    .other_node
+                    .get_or_insert_with(|| metrics.node_counters("other"))[r]
+            }
         }
     }
 
@@ -642,6 +683,69 @@ mod tests {
         assert_eq!(families[0].get_metric().len(), 0);
         assert!(p.top_report().reasons.is_empty());
         assert_eq!(devices(&p, Reason::KeepaliveTimeout), 0);
+    }
+
+    #[test]
+    fn disconnects_count_by_broker_node_bounded() {
+        let registry = Registry::new();
+        let mut p = Pipeline::new(
+            Metrics::new(&registry).unwrap(),
+            PipelineSettings {
+                max_nodes: 2,
+                ..PipelineSettings::default()
+            },
+        );
+        for (node, n) in [
+            ("emqx@10.0.0.1", 3),
+            ("emqx@10.0.0.2", 1),
+            ("emqx@10.0.0.3", 2),
+            ("emqx@10.0.0.4", 1),
+        ] {
+            for i in 0..n {
+                let payload = format!(
+                    r#"{{"event":"client.disconnected","clientid":"c{i}","reason":"keepalive_timeout","node":"{node}"}}"#
+                );
+                p.handle(b"emqx/disconnected", payload.as_bytes(), 1);
+            }
+        }
+        // the node from EMQX's $SYS topic; no node: not counted by node
+        p.handle(
+            b"$SYS/brokers/emqx@10.0.0.1/clients/d/disconnected",
+            br#"{"clientid":"d","reason":"takenover"}"#,
+            1,
+        );
+        p.handle(
+            b"$events/client_disconnected",
+            disconnect("e", "normal", "1.2.3.4:5", 1).as_bytes(),
+            1,
+        );
+        let count = |node: &str, reason: &str| {
+            registry
+                .gather()
+                .iter()
+                .filter(|f| f.name() == "mqtt_node_disconnects_total")
+                .flat_map(|f| f.get_metric().iter())
+                .filter(|m| {
+                    let l = m.get_label();
+                    l.iter().any(|l| l.name() == "node" && l.value() == node)
+                        && l.iter()
+                            .any(|l| l.name() == "reason" && l.value() == reason)
+                })
+                .map(|m| m.get_counter().get_value() as u64)
+                .sum::<u64>()
+        };
+        assert_eq!(count("emqx@10.0.0.1", "keepalive_timeout"), 3);
+        assert_eq!(count("emqx@10.0.0.1", "takeovered"), 1);
+        assert_eq!(count("emqx@10.0.0.2", "keepalive_timeout"), 1);
+        assert_eq!(count("other", "keepalive_timeout"), 3);
+        let series = registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "mqtt_node_disconnects_total")
+            .map(|f| f.get_metric().len())
+            .sum::<usize>();
+        // three node values, every reason of each
+        assert_eq!(series, 3 * Reason::all().count());
     }
 
     #[test]

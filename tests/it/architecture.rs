@@ -98,6 +98,7 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
         .client_top_disconnects
         .with_label_values(&["normal", "c"])
         .set(1);
+    metrics.node_counters("emqx@10.0.0.1");
     metrics
         .network_top_disconnects
         .with_label_values(&["normal", "192.0.2.0/24"])
@@ -132,7 +133,7 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
         .collect();
     documented.sort();
     documented.dedup();
-    assert_eq!(served.len(), 37, "{served:?}");
+    assert_eq!(served.len(), 38, "{served:?}");
     assert_eq!(served, documented);
 }
 

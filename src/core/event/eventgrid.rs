@@ -177,6 +177,7 @@ fn item_of(envelope: Envelope<'_>) -> Item<'_> {
                     peer: None,
                     time_ms: time,
                     connected_at: None,
+                    node: None,
                 },
             }
         }
@@ -253,6 +254,7 @@ mod tests {
                 peer: None,
                 time_ms: Some(1_690_594_060_244),
                 connected_at: None,
+                node: None,
             }
         );
         let grid = r#"[{"id":"1","eventType":"Microsoft.EventGrid.MQTTClientSessionConnected","eventTime":"2023-07-29T01:27:40Z","subject":"clients/c\"2/sessions/s","topic":"/subscriptions/x","dataVersion":"1","metadataVersion":"1","data":{"namespaceName":"myns","clientAuthenticationName":"c\"2","clientSessionName":"s","sequenceNumber":3}}]"#;
@@ -267,6 +269,7 @@ mod tests {
                     peer: None,
                     time_ms: Some(1_690_594_060_000),
                     connected_at: None,
+                    node: None,
                 }
             }])
         );

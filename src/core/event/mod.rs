@@ -87,6 +87,9 @@ pub struct Event<'a> {
     /// where the disconnect event says it (EMQX 5.8.6 and later, TDMQ,
     /// EMQX's `$SYS` messages): how long the connection lived.
     pub connected_at: Option<i64>,
+    /// The broker node the client was on, where the event names one
+    /// (EMQX's and TDMQ's `node`, the `<node>` of `$SYS/brokers/<node>/...`).
+    pub node: Option<Cow<'a, str>>,
 }
 
 impl Event<'_> {
@@ -189,6 +192,13 @@ fn clientid_from_topic(topic: &str) -> Option<&str> {
     (levels.next()? == "clients" && !id.is_empty()).then_some(id)
 }
 
+/// The `<node>` of EMQX's `$SYS/brokers/<node>/clients/<id>/<event>`.
+fn node_from_topic(topic: &str) -> Option<&str> {
+    let rest = topic.strip_prefix("$SYS/brokers/")?;
+    let (node, rest) = rest.split_once('/')?;
+    (rest.starts_with("clients/") && !node.is_empty()).then_some(node)
+}
+
 /// Parses one message. `payload` must already be within the size limit.
 pub fn parse<'a>(topic: &'a [u8], payload: &'a [u8]) -> Result<Event<'a>, EventError> {
     let topic = std::str::from_utf8(topic).map_err(|_| EventError::InvalidUtf8)?;
@@ -231,6 +241,10 @@ fn build<'a>(topic: &'a str, raw: scanner::Fields<'a>) -> Result<Event<'a>, Even
         _ => None,
     };
     let time_ms = specific.or(raw.timestamp).or(raw.ts);
+    let node = raw
+        .node
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| node_from_topic(topic).map(Cow::Borrowed));
     let connected_at = match kind {
         EventKind::Disconnected => raw.connected_at,
         _ => None,
@@ -255,6 +269,7 @@ fn build<'a>(topic: &'a str, raw: scanner::Fields<'a>) -> Result<Event<'a>, Even
         peer,
         time_ms,
         connected_at,
+        node,
     })
 }
 

@@ -246,6 +246,7 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
             peer: Some(Cow::Borrowed(peer)),
             time_ms,
             connected_at: None,
+            node: None,
         }));
     }
     let Some((id, reason)) = disconnect(line).filter(|(id, _)| !id.is_empty()) else {
@@ -261,6 +262,7 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
             peer: Some(Cow::Borrowed(peer)),
             time_ms,
             connected_at: None,
+            node: None,
         }));
     };
     Ok(Some(Event {
@@ -270,6 +272,7 @@ pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {
         peer: None,
         time_ms,
         connected_at: None,
+        node: None,
     }))
 }
 

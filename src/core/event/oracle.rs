@@ -27,6 +27,8 @@ struct RawEvent<'a> {
     ipaddress: Option<Str<'a>>,
     #[serde(borrow, default)]
     status: Option<Lenient<'a>>,
+    #[serde(borrow, default)]
+    node: Option<Lenient<'a>>,
     #[serde(default)]
     disconnected_at: Option<Millis>,
     #[serde(default)]
@@ -212,6 +214,7 @@ pub fn scan(text: &str) -> Result<Fields<'_>, ()> {
         peername: raw.peername.map(|s| s.0),
         ipaddress: raw.ipaddress.map(|s| s.0),
         status: raw.status.and_then(|s| s.0),
+        node: raw.node.and_then(|s| s.0),
         disconnected_at: raw.disconnected_at.and_then(|m| m.0),
         connected_at: raw.connected_at.and_then(|m| m.0),
         timestamp: raw.timestamp.and_then(|m| m.0),

@@ -32,6 +32,8 @@ pub struct Fields<'a> {
     pub ipaddress: Option<Cow<'a, str>>,
     /// NanoMQ's `client_status` events: `online` or `offline`.
     pub status: Option<Cow<'a, str>>,
+    /// The broker node (EMQX, TDMQ): a string, else ignored.
+    pub node: Option<Cow<'a, str>>,
     pub disconnected_at: Option<i64>,
     pub connected_at: Option<i64>,
     pub timestamp: Option<i64>,
@@ -83,6 +85,7 @@ enum Key {
     Peername,
     IpAddress,
     Status,
+    Node,
     DisconnectedAt,
     ConnectedAt,
     Timestamp,
@@ -101,6 +104,7 @@ impl Key {
             // NanoMQ spells the address IPv4 or IPv6
             "ipaddress" | "ipAddress" | "IPv4" | "IPv6" => Key::IpAddress,
             "status" => Key::Status,
+            "node" => Key::Node,
             "disconnected_at" => Key::DisconnectedAt,
             "connected_at" => Key::ConnectedAt,
             "timestamp" => Key::Timestamp,
@@ -151,6 +155,7 @@ pub fn scan(text: &str) -> Result<Fields<'_>> {
                         Key::Peername => f.peername = r.str_or_null()?,
                         Key::IpAddress => f.ipaddress = r.str_or_null()?,
                         Key::Status => f.status = r.str_or_skip()?,
+                        Key::Node => f.node = r.str_or_skip()?,
                         Key::DisconnectedAt => f.disconnected_at = r.time()?,
                         Key::ConnectedAt => f.connected_at = r.time()?,
                         Key::Timestamp => f.timestamp = r.time()?,

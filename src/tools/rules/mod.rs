@@ -333,6 +333,10 @@ impl Alert {
         let networks = query(format!(
             "sort_desc(topk({TOP_PAGE}, mqtt_network_top_disconnects{{MATCHERS}}))"
         ));
+        let nodes = query(
+            "sort_desc(topk(3, sum by (node) (rate(mqtt_node_disconnects_total{MATCHERS}[5m])) * 60))"
+                .into(),
+        );
         let lifetime = query(
             "histogram_quantile(0.5, sum by (le) (rate(mqtt_client_connection_duration_seconds_bucket{MATCHERS}[10m]))) > 0"
                 .into(),
@@ -355,7 +359,10 @@ impl Alert {
              {{{{ end }}}}{{{{ end }}}}. Top source networks: \
              {{{{ range $i, $n := query (printf \"{networks}\" $labels.job) }}}}\
              {{{{ if $i }}}}, {{{{ end }}}}{{{{ $n.Labels.network }}}} ({{{{ $n.Value | printf \"%.0f\" }}}})\
-             {{{{ else }}}}{NO_NETWORK}{{{{ end }}}}. Median lifetime of the connections that ended: \
+             {{{{ else }}}}{NO_NETWORK}{{{{ end }}}}. Broker nodes: \
+             {{{{ range $i, $n := query (printf \"{nodes}\" $labels.job) }}}}\
+             {{{{ if $i }}}}, {{{{ end }}}}{{{{ $n.Labels.node }}}} ({{{{ $n.Value | printf \"%.0f\" }}}} a minute)\
+             {{{{ else }}}}{NO_NODE}{{{{ end }}}}. Median lifetime of the connections that ended: \
              {{{{ with query (printf \"{lifetime}\" $labels.job) }}}}{{{{ . | first | value | humanizeDuration }}}}\
              {{{{ else }}}}{NO_LIFETIME}{{{{ end }}}}",
             STANDOUT_MIN - 1
@@ -377,6 +384,9 @@ impl Alert {
         }
     }
 }
+
+/// What a page says when no event names its broker node.
+pub const NO_NODE: &str = "none named in the events";
 
 /// What a page says when no connection's lifetime is known.
 pub const NO_LIFETIME: &str = "unknown (the events carry no connection start)";

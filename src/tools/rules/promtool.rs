@@ -114,6 +114,13 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 ),
                 "1250x100".into(),
             ));
+            input.push((
+                s(
+                    "mqtt_node_disconnects_total",
+                    &format!("reason=\"{reason}\",node=\"emqx@10.0.0.1\""),
+                ),
+                "0+600x100".into(),
+            ));
             // every connection that ended lived between 300 and 360 s
             for (le, values) in [("300", "0x100"), ("360", "0+10x100"), ("+Inf", "0+10x100")] {
                 input.push((
@@ -129,13 +136,15 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
     };
     let shown = if a.names_devices {
         "gw-1 (9), gw-2 (4). Top source networks: 198.51.100.0/24 (1250). \
+         Broker nodes: emqx@10.0.0.1 (600 a minute). \
          Median lifetime of the connections that ended: 5m 30s"
     } else {
         ""
     };
     let no_network = format!(
-        ". Top source networks: {}. Median lifetime of the connections that ended: {}",
+        ". Top source networks: {}. Broker nodes: {}. Median lifetime of the connections that ended: {}",
         super::NO_NETWORK,
+        super::NO_NODE,
         super::NO_LIFETIME
     );
     let up = s("up", "");
