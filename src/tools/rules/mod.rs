@@ -334,36 +334,43 @@ impl Alert {
             "sort_desc(topk({TOP_PAGE}, mqtt_network_top_disconnects{{MATCHERS}}))"
         ));
         let nodes = query(
-            "sort_desc(topk(3, sum by (node) (rate(mqtt_node_disconnects_total{MATCHERS}[5m])) * 60))"
+            "sort_desc(topk(3, sum by (node) (rate\
+             (mqtt_node_disconnects_total{MATCHERS}[5m])) * 60))"
                 .into(),
         );
         let lifetime = query(
-            "histogram_quantile(0.5, sum by (le) (rate(mqtt_client_connection_duration_seconds_bucket{MATCHERS}[10m]))) > 0"
+            "histogram_quantile(0.5, sum by (le) (rate\
+             (mqtt_client_connection_duration_seconds_bucket{MATCHERS}[10m]))) > 0"
                 .into(),
         );
         let clients = query("sum(mqtt_client_disconnecting_clients{MATCHERS})".into());
         let saturated = query("max(mqtt_exporter_top_saturated{MATCHERS}) == 1".into());
         let devices = format!(
-            "{{{{ with query (printf \"{clients}\" $labels.job) }}}}{{{{ . | first | value | printf \"%.0f\" }}}}\
+            "{{{{ with query (printf \"{clients}\" $labels.job) }}}}{{\
+             {{ . | first | value | printf \"%.0f\" }}}}\
              {{{{ else }}}}0{{{{ end }}}} devices"
         );
         // "at most 2 each" only where the exporter knows it to be true;
         // counts as whole numbers (Go prints 2000000 as 2e+06)
         Some(format!(
             "{{{{ range $i, $d := query (printf \"{top}\" $labels.job) }}}}\
-             {{{{ if $i }}}}, {{{{ end }}}}{{{{ $d.Labels.clientid }}}} ({{{{ $d.Value | printf \"%.0f\" }}}})\
+             {{{{ if $i }}}}, {{{{ end }}}}\
+             {{{{ $d.Labels.clientid }}}} ({{{{ $d.Value | printf \"%.0f\" }}}})\
              {{{{ else }}}}{{{{ with query (printf \"{saturated}\" $labels.job) }}}}\
              too many devices at once to single one out: {devices} in the window \
              (more than the exporter's top-devices bound holds; see the runbook)\
              {{{{ else }}}}no single device stands out: {devices}, at most {} disconnects each\
              {{{{ end }}}}{{{{ end }}}}. Top source networks: \
              {{{{ range $i, $n := query (printf \"{networks}\" $labels.job) }}}}\
-             {{{{ if $i }}}}, {{{{ end }}}}{{{{ $n.Labels.network }}}} ({{{{ $n.Value | printf \"%.0f\" }}}})\
+             {{{{ if $i }}}}, {{{{ end }}}}\
+             {{{{ $n.Labels.network }}}} ({{{{ $n.Value | printf \"%.0f\" }}}})\
              {{{{ else }}}}{NO_NETWORK}{{{{ end }}}}. Broker nodes: \
              {{{{ range $i, $n := query (printf \"{nodes}\" $labels.job) }}}}\
-             {{{{ if $i }}}}, {{{{ end }}}}{{{{ $n.Labels.node }}}} ({{{{ $n.Value | printf \"%.0f\" }}}} a minute)\
+             {{{{ if $i }}}}, {{{{ end }}}}\
+             {{{{ $n.Labels.node }}}} ({{{{ $n.Value | printf \"%.0f\" }}}} a minute)\
              {{{{ else }}}}{NO_NODE}{{{{ end }}}}. Median lifetime of the connections that ended: \
-             {{{{ with query (printf \"{lifetime}\" $labels.job) }}}}{{{{ . | first | value | humanizeDuration }}}}\
+             {{{{ with query (printf \"{lifetime}\" $labels.job) }}}}{{\
+              {{ . | first | value | humanizeDuration }}}}\
              {{{{ else }}}}{NO_LIFETIME}{{{{ end }}}}",
             STANDOUT_MIN - 1
         ))
@@ -373,6 +380,7 @@ impl Alert {
     pub fn description(&self, o: &RulesOptions) -> String {
         let text = self
             .description
+            .replace("RATE", RATE)
             .replace("FACTOR", &fmt_f(o.thresholds.spike_factor));
         match (self.devices_template(o), self.reason) {
             (Some(devices), Some(reason)) => format!(
@@ -401,7 +409,28 @@ pub fn fmt_f(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-const SPIKE_TEXT: &str = "{{ $value | humanize }} disconnects/s with reason \
+/// A rate in disconnects a second, as a person reads it at 3 a.m.: "25 a
+/// minute" below one a second, "2.5 a second" below ten, "600 a second"
+/// above (never Go's `419m`). The minute figure is computed by Prometheus
+/// (`query`), since templates have no arithmetic. [`human_rate`] says the
+/// same in Rust, for the tests' expected texts.
+pub const RATE: &str = "{{ if ge $value 10.0 }}{{ printf \"%.0f\" $value }} a second\
+    {{ else if ge $value 1.0 }}{{ printf \"%.1f\" $value }} a second\
+    {{ else }}{{ with query (printf \"%f * 60\" $value) }}\
+     {{ . | first | value | printf \"%.0f\" }}{{ end }} a minute{{ end }}";
+
+/// What [`RATE`] prints for `per_second`.
+pub fn human_rate(per_second: f64) -> String {
+    if per_second >= 10.0 {
+        format!("{per_second:.0} a second")
+    } else if per_second >= 1.0 {
+        format!("{per_second:.1} a second")
+    } else {
+        format!("{:.0} a minute", per_second * 60.0)
+    }
+}
+
+const SPIKE_TEXT: &str = "RATE disconnects with reason \
     {{ $labels.reason }} in job {{ $labels.job }}, more than FACTOR times its \
     usual rate at this time of day.";
 
@@ -450,7 +479,7 @@ pub fn alerts() -> Vec<Alert> {
             "Spike of MQTT keepalive timeouts",
         ),
         Alert {
-            description: "{{ $value | humanize }} too_many_connection disconnects/s in job \
+            description: "RATE too_many_connection disconnects in job \
                 {{ $labels.job }}, more than FACTOR times its usual rate: \
                 clients are being refused.",
             ..page(

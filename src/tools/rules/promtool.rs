@@ -142,7 +142,8 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
         ""
     };
     let no_network = format!(
-        ". Top source networks: {}. Broker nodes: {}. Median lifetime of the connections that ended: {}",
+        ". Top source networks: {}. Broker nodes: {}. \
+        Median lifetime of the connections that ended: {}",
         super::NO_NETWORK,
         super::NO_NODE,
         super::NO_LIFETIME
@@ -176,7 +177,8 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
             Case {
                 devices: if a.names_devices {
                     format!(
-                        "no single device stands out: 1234 devices, at most {} disconnects each{no_network}",
+                        "no single device stands out: 1234 devices, \
+                        at most {} disconnects each{no_network}",
                         crate::core::top::STANDOUT_MIN - 1
                     )
                 } else {
@@ -200,10 +202,30 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 )
             },
             Case {
+                // a rate below one a second reads in disconnects a minute
+                devices: if a.names_devices {
+                    format!(
+                        "no single device stands out: 0 devices, \
+                        at most {} disconnects each{no_network}",
+                        crate::core::top::STANDOUT_MIN - 1
+                    )
+                } else {
+                    String::new()
+                },
+                ..fires(
+                    "a slow storm, read in disconnects a minute",
+                    vec![(series.clone(), "0+1x70 70+30x20".into())],
+                    "90m",
+                    &on_job,
+                    "0.5",
+                )
+            },
+            Case {
                 devices: if a.names_devices {
                     format!(
                         "too many devices at once to single one out: 2000000 devices in the window \
-                         (more than the exporter's top-devices bound holds; see the runbook){no_network}"
+                         (more than the exporter's top-devices bound holds; \
+                        see the runbook){no_network}"
                     )
                 } else {
                     String::new()
@@ -393,6 +415,12 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
 /// A description as Prometheus templates it for the test series.
 fn render(a: &Alert, o: &RulesOptions, case: &Case, job: &str) -> String {
     let mut text = a.description(o);
+    let rate = case
+        .value
+        .parse::<f64>()
+        .map(super::human_rate)
+        .unwrap_or_default();
+    text = text.replace(super::RATE, &rate);
     if let Some(template) = a.devices_template(o) {
         text = text.replace(&template, &case.devices);
     }
