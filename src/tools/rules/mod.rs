@@ -377,9 +377,40 @@ impl Alert {
     }
 
     /// The description; a page's names its top devices.
+    /// The Go template that names up to three of a flapping ticket's client
+    /// IDs, from `mqtt_client_flapping` of the alert's job and kind.
+    pub fn flapping_template(&self, o: &RulesOptions) -> Option<String> {
+        if !self.description.contains("CLIENT_IDS") {
+            return None;
+        }
+        let kind = if self.name == "MQTTReconnectFlapping" {
+            "reconnect"
+        } else {
+            "takeover"
+        };
+        let selector = o.selector.to_string();
+        let mut matchers = Vec::new();
+        if !selector.is_empty() {
+            matchers.push(selector.replace('%', "%%"));
+        }
+        matchers.push(format!("job=\"%s\",kind=\"{kind}\""));
+        let query = format!(
+            "sort_desc(topk(3, mqtt_client_flapping{{{}}}))",
+            matchers.join(",")
+        )
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+        Some(format!(
+            "{{{{ range $i, $c := query (printf \"{query}\" $labels.job) }}}}\
+             {{{{ if $i }}}}, {{{{ end }}}}{{{{ $c.Labels.clientid }}}}\
+             {{{{ else }}}}{NO_FLAPPING_IDS}{{{{ end }}}}"
+        ))
+    }
+
     pub fn description(&self, o: &RulesOptions) -> String {
         let text = self
             .description
+            .replace("CLIENT_IDS", &self.flapping_template(o).unwrap_or_default())
             .replace("RATE", RATE)
             .replace("FACTOR", &fmt_f(o.thresholds.spike_factor));
         match (self.devices_template(o), self.reason) {
@@ -392,6 +423,9 @@ impl Alert {
         }
     }
 }
+
+/// What a flapping ticket says before the exporter lists a client ID.
+pub const NO_FLAPPING_IDS: &str = "not listed yet: see /api/v1/flapping";
 
 /// What a page says when no event names its broker node.
 pub const NO_NODE: &str = "none named in the events";
@@ -502,7 +536,7 @@ pub fn alerts() -> Vec<Alert> {
             summary: "MQTT client IDs are flapping between devices (client ID conflict)",
             description: "{{ $value }} client IDs in job {{ $labels.job \
                 }} were taken over repeatedly within the flapping \
-                window: two devices share each ID. Find them with \
+                window: two devices share each ID (CLIENT_IDS). Find them with \
                 topk(20, mqtt_client_flapping{kind=\"takeover\"}) \
                 or the exporter's /api/v1/flapping (it lists the \
                 peer addresses fighting over each ID).",
@@ -581,7 +615,7 @@ pub fn alerts() -> Vec<Alert> {
             15,
             "MQTT clients are in a connect/disconnect loop",
             "{{ $value }} client IDs in job {{ $labels.job \
-                }} disconnected 15 or more times within a minute. \
+                }} disconnected 15 or more times within a minute (CLIENT_IDS). \
                 Find them with topk(20, mqtt_client_flapping{kind=\"reconnect\"}) \
                 or /api/v1/flapping, then check their disconnect \
                 reasons.",

@@ -291,14 +291,39 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 "takeover"
             };
             let gauge = s("mqtt_flapping_clients", &format!("kind=\"{kind}\""));
+            let client = |id: &str| {
+                s(
+                    "mqtt_client_flapping",
+                    &format!("clientid=\"{id}\",kind=\"{kind}\""),
+                )
+            };
             vec![
-                fires(
-                    "flapping clients for a while",
-                    vec![(gauge.clone(), "0x10 2x30".into())],
-                    "35m",
-                    &on_job,
-                    "2",
-                ),
+                // the ticket names the client IDs, most events first
+                Case {
+                    devices: "shared-7, shared-2".into(),
+                    ..fires(
+                        "flapping clients for a while",
+                        vec![
+                            (gauge.clone(), "0x10 2x30".into()),
+                            (client("shared-2"), "0x10 4x30".into()),
+                            (client("shared-7"), "0x10 9x30".into()),
+                        ],
+                        "35m",
+                        &on_job,
+                        "2",
+                    )
+                },
+                // listed a tick after the gauge: the ticket says where to look
+                Case {
+                    devices: super::NO_FLAPPING_IDS.into(),
+                    ..fires(
+                        "flapping clients not listed yet",
+                        vec![(gauge.clone(), "0x10 2x30".into())],
+                        "35m",
+                        &on_job,
+                        "2",
+                    )
+                },
                 quiet(
                     "a single takeover never flags, so the gauge stays 0",
                     vec![
@@ -422,6 +447,9 @@ fn render(a: &Alert, o: &RulesOptions, case: &Case, job: &str) -> String {
         .unwrap_or_default();
     text = text.replace(super::RATE, &rate);
     if let Some(template) = a.devices_template(o) {
+        text = text.replace(&template, &case.devices);
+    }
+    if let Some(template) = a.flapping_template(o) {
         text = text.replace(&template, &case.devices);
     }
     text.replace("{{ $value | humanizePercentage }}", case.value)
