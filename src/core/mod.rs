@@ -8,6 +8,7 @@ pub mod clock;
 pub mod duration;
 pub mod event;
 pub mod flapping;
+pub mod label;
 pub mod lifetime;
 pub mod listed;
 pub mod metrics;

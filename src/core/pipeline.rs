@@ -931,9 +931,9 @@ mod tests {
         top.sort();
         assert_eq!(top, labels);
         // a short ID is its own label value
-        assert_eq!(crate::core::metrics::label_value("dev-1"), "dev-1");
+        assert_eq!(crate::core::label::label_value("dev-1"), "dev-1");
         assert_eq!(
-            crate::core::metrics::label_value(&"x".repeat(128)),
+            crate::core::label::label_value(&"x".repeat(128)),
             "x".repeat(128)
         );
     }

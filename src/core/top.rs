@@ -204,10 +204,10 @@ struct Summary {
 /// series and list uses, so a long ID is one device everywhere (the hash is
 /// of the whole ID).
 fn stored_id(id: &str) -> std::borrow::Cow<'_, str> {
-    if id.len() <= crate::core::metrics::MAX_LABEL_CHARS {
+    if id.len() <= crate::core::label::MAX_LABEL_CHARS {
         std::borrow::Cow::Borrowed(id)
     } else {
-        std::borrow::Cow::Owned(crate::core::metrics::label_value(id))
+        std::borrow::Cow::Owned(crate::core::label::label_value(id))
     }
 }
 
@@ -964,8 +964,8 @@ mod tests {
             .collect();
         ids.sort();
         let mut want = [
-            crate::core::metrics::label_value(&id),
-            crate::core::metrics::label_value(&other),
+            crate::core::label::label_value(&id),
+            crate::core::label::label_value(&other),
         ];
         want.sort();
         assert_eq!(ids, want);

@@ -881,8 +881,13 @@ mod tests {
             ..RulesOptions::default()
         };
         let a = &alerts()[0];
+        // the first query after the rate's own (which turns a second into
+        // a minute)
         assert_eq!(
             a.description(&o)
+                .split("Top devices")
+                .nth(1)
+                .unwrap_or_default()
                 .split("query (printf ")
                 .nth(1)
                 .and_then(|s| s.split(" $labels.job)").next()),
