@@ -331,7 +331,7 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
         let devices = description
             .split("Top devices (disconnects in the exporter's window): ")
             .nth(1)
-            .and_then(|d| d.split("; /api/v1/top").next())
+            .and_then(|d| d.split(". Top source networks").next())
             .unwrap_or_else(|| panic!("no device list: {description}"));
         let names: Vec<&str> = devices
             .split(", ")
