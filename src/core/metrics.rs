@@ -377,18 +377,14 @@ impl Metrics {
         top: &[TopReason],
         listed: usize,
     ) -> Vec<Series> {
-        let now = top
-            .iter()
-            .flat_map(|entry| {
-                entry.clients.iter().take(listed).map(|c| {
-                    (
-                        // already its label value (core::top keeps it so)
-                        [entry.reason.to_string(), c.clientid.clone()],
-                        i64::try_from(c.count).unwrap_or(i64::MAX),
-                    )
-                })
-            })
-            .collect();
+        // the client ID is already its label value (core::top keeps it so)
+        let now = listed_series(top, listed, |entry| {
+            entry
+                .clients
+                .iter()
+                .map(|c| (c.clientid.as_str(), c.count))
+                .collect()
+        });
         for gauge in self.disconnecting_clients.iter().chain(&self.top_saturated) {
             gauge.set(0);
         }
@@ -429,19 +425,35 @@ impl Metrics {
         top: &[TopReason],
         listed: usize,
     ) -> Vec<Series> {
-        let now = top
-            .iter()
-            .flat_map(|entry| {
-                entry.networks.iter().take(listed).map(|n| {
-                    (
-                        [entry.reason.to_string(), n.network.clone()],
-                        i64::try_from(n.count).unwrap_or(i64::MAX),
-                    )
-                })
-            })
-            .collect();
+        let now = listed_series(top, listed, |entry| {
+            entry
+                .networks
+                .iter()
+                .map(|n| (n.network.as_str(), n.count))
+                .collect()
+        });
         replace_series(&self.network_top_disconnects, previous, now)
     }
+}
+
+/// The `[reason, key]` series and values of the first `listed` entries
+/// `pick` gives for each reason of `top`: one list of a top report as a
+/// two-label family's series.
+fn listed_series<'a>(
+    top: &'a [TopReason],
+    listed: usize,
+    pick: impl Fn(&'a TopReason) -> Vec<(&'a str, u64)>,
+) -> Vec<(Series, i64)> {
+    top.iter()
+        .flat_map(|entry| {
+            pick(entry).into_iter().take(listed).map(|(key, count)| {
+                (
+                    [entry.reason.to_string(), key.to_string()],
+                    i64::try_from(count).unwrap_or(i64::MAX),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The label values of one series of a two-label family, in its order.
