@@ -256,7 +256,7 @@ fn tick(c: &mut Criterion) {
         g.bench_function(format!("{flapping}_flapping"), |b| {
             b.iter(|| {
                 now += 1;
-                black_box(p.tick(now, 1000).len())
+                black_box(p.tick(now, 1000).flapping.len())
             })
         });
     }
@@ -291,7 +291,7 @@ fn drain(c: &mut Criterion) {
                     stamp(buf, *at, t);
                     black_box(p.handle(TOPIC, buf, t));
                     if n % 25_000 == 0 {
-                        black_box(p.tick(t, 1000).len());
+                        black_box(p.tick(t, 1000).flapping.len());
                     }
                 }
             })

@@ -90,7 +90,7 @@ fn main() {
             }
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
-                feeder_status.set_flapping(p.tick(t0 + (sent / 100) as i64, 1000));
+                feeder_status.set_snapshot(p.tick(t0 + (sent / 100) as i64, 1000));
             }
             std::thread::sleep(Duration::from_micros(200));
         }

@@ -14,9 +14,12 @@ use prometheus::{
     IntGaugeVec, Opts, Registry,
 };
 
+use std::collections::HashMap;
+
 use crate::core::event::{EventError, EventKind};
 use crate::core::flapping::{FlapKind, FlappingClient};
 use crate::core::label::label_value;
+use crate::core::label_set::{By, ByKind, ByReason, Label};
 use crate::core::reasons::{Reason, TABLE};
 use crate::core::top::TopReason;
 
@@ -52,25 +55,6 @@ pub fn counters<'a>(
 ) -> prometheus::Result<Vec<IntCounter>> {
     let family = registered(r, IntCounterVec::new(Opts::new(name, help), &[label])?)?;
     Ok(values.map(|v| family.with_label_values(&[v])).collect())
-}
-
-/// [`counters`] for gauges.
-pub fn gauges<'a>(
-    r: &Registry,
-    name: &str,
-    help: &str,
-    label: &str,
-    values: impl Iterator<Item = &'a str>,
-) -> prometheus::Result<Vec<IntGauge>> {
-    let family = registered(r, IntGaugeVec::new(Opts::new(name, help), &[label])?)?;
-    Ok(values.map(|v| family.with_label_values(&[v])).collect())
-}
-
-/// A fixed number of series, as an array.
-fn array<T, const N: usize>(series: Vec<T>) -> prometheus::Result<[T; N]> {
-    series
-        .try_into()
-        .map_err(|_| prometheus::Error::Msg(format!("expected {N} series")))
 }
 
 /// `mqtt_disconnect_reason_info`: the reference table, one series a row.
@@ -120,46 +104,84 @@ fn build_info(r: &Registry) -> prometheus::Result<()> {
     Ok(())
 }
 
-/// Handles to every metric.
+/// Handles to every metric, resolved at start, and the series the lists
+/// set last. Private: the pipeline says what happened (`connected`,
+/// `disconnected`, `flapping_entered`, ...), and this keeps the counts.
 pub struct Metrics {
-    pub connects: IntCounter,
-    /// Indexed by [`Reason::index`].
-    pub disconnects: Vec<IntCounter>,
-    pub subscriptions: IntCounter,
-    /// Indexed by [`FlapKind`].
-    pub flapping_clients: [IntGauge; 2],
-    pub flapping_detections: [IntCounter; 2],
-    pub client_flapping: IntGaugeVec,
-    /// `mqtt_client_top_disconnects{reason,clientid}`.
-    pub client_top_disconnects: IntGaugeVec,
-    /// `mqtt_network_top_disconnects{reason,network}`.
-    pub network_top_disconnects: IntGaugeVec,
-    /// `mqtt_client_disconnecting_clients{reason}`, indexed by [`Reason::index`].
-    pub disconnecting_clients: Vec<IntGauge>,
-    /// `mqtt_exporter_top_saturated{reason}`, indexed by [`Reason::index`].
-    top_saturated: Vec<IntGauge>,
-    /// `mqtt_exporter_top_overflowed_total`.
-    pub top_overflowed: IntCounter,
-    pub event_delay: Histogram,
-    /// `mqtt_client_connection_duration_seconds{reason}`, indexed by
-    /// [`Reason::index`].
-    connection_duration: Vec<Histogram>,
-    /// `mqtt_exporter_connections_untracked_total`.
-    pub connections_untracked: IntCounter,
+    connects: IntCounter,
+    disconnects: ByReason<IntCounter>,
+    subscriptions: IntCounter,
+    flapping_clients: ByKind<IntGauge>,
+    flapping_detections: ByKind<IntCounter>,
+    /// `mqtt_client_flapping{clientid,kind}`, and the series set last.
+    client_flapping: IntGaugeVec,
+    flapping_series: Vec<Series>,
+    /// `mqtt_client_top_disconnects{reason,clientid}`, and the series set last.
+    client_top_disconnects: IntGaugeVec,
+    top_device_series: Vec<Series>,
+    /// `mqtt_network_top_disconnects{reason,network}`, and the series set last.
+    network_top_disconnects: IntGaugeVec,
+    top_network_series: Vec<Series>,
+    /// `mqtt_client_disconnecting_clients{reason}`.
+    disconnecting_clients: ByReason<IntGauge>,
+    /// `mqtt_exporter_top_saturated{reason}`.
+    top_saturated: ByReason<IntGauge>,
+    top_overflowed: IntCounter,
+    event_delay: Histogram,
+    /// `mqtt_client_connection_duration_seconds{reason}`.
+    connection_duration: ByReason<Histogram>,
+    connections_untracked: IntCounter,
     /// `mqtt_node_disconnects_total{node,reason}`: a node's series are made
-    /// when it is first seen ([`Metrics::node_counters`]).
+    /// when it is first seen, at most `max_nodes` of them, then `other`'s.
     node_disconnects: IntCounterVec,
-    /// Indexed like [`EventKind::COUNTED`].
-    received: Vec<IntCounter>,
-    /// Indexed like [`EventError::ALL`].
-    errors: Vec<IntCounter>,
-    pub last_event: Gauge,
-    pub tracked_clients: IntGauge,
-    pub tracked_evicted: IntCounter,
-    pub tracked_expired: IntCounter,
+    nodes: HashMap<Box<str>, ByReason<IntCounter>>,
+    other_node: Option<ByReason<IntCounter>>,
+    received: By<EventKind, IntCounter>,
+    errors: By<EventError, IntCounter>,
+    last_event: Gauge,
+    tracked_clients: IntGauge,
+    tracked_evicted: IntCounter,
+    tracked_expired: IntCounter,
     /// `mqtt_exporter_events_ignored_total{source="mosquitto_log"}`.
-    pub ignored_mosquitto_log: IntCounter,
-    pub event_time_clamped: IntCounter,
+    ignored_mosquitto_log: IntCounter,
+    event_time_clamped: IntCounter,
+}
+
+/// A counter family with one label, registered, with a series for each
+/// value of the label set `L`.
+fn counters_by<L: Label>(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+) -> prometheus::Result<By<L, IntCounter>> {
+    let family = registered(r, IntCounterVec::new(Opts::new(name, help), &[label])?)?;
+    Ok(By::from_fn(|v: L| {
+        family.with_label_values(&[v.as_label()])
+    }))
+}
+
+/// [`counters_by`] for gauges.
+fn gauges_by<L: Label>(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+) -> prometheus::Result<By<L, IntGauge>> {
+    let family = registered(r, IntGaugeVec::new(Opts::new(name, help), &[label])?)?;
+    Ok(By::from_fn(|v: L| {
+        family.with_label_values(&[v.as_label()])
+    }))
+}
+
+/// A two-label gauge family whose series are made as a list names them.
+fn listed_family(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
+    registered(r, IntGaugeVec::new(Opts::new(name, help), labels)?)
 }
 
 impl Metrics {
@@ -168,79 +190,63 @@ impl Metrics {
         let r = registry;
         reason_info(r)?;
         build_info(r)?;
-        let kinds = || FlapKind::ALL.iter().map(|k| k.as_str());
-        let reasons = || Reason::all().map(|r| r.as_str());
         Ok(Metrics {
             connects: counter(r, "mqtt_client_connects_total", "Client connect events.")?,
-            disconnects: counters(
+            disconnects: counters_by(
                 r,
                 "mqtt_client_disconnects_total",
                 "Client disconnect events (and refused CONNACKs) by canonical reason.",
                 "reason",
-                reasons(),
             )?,
             subscriptions: counter(
                 r,
                 "mqtt_session_subscriptions_total",
                 "Session subscribed events.",
             )?,
-            flapping_clients: array(gauges(
+            flapping_clients: gauges_by(
                 r,
                 "mqtt_flapping_clients",
                 "Client IDs flapping now, by kind (takeover: client ID conflict; reconnect: connect/disconnect loop).",
                 "kind",
-                kinds(),
-            )?)?,
-            flapping_detections: array(counters(
+            )?,
+            flapping_detections: counters_by(
                 r,
                 "mqtt_flapping_detections_total",
                 "Times a client ID entered the flapping state, by kind.",
                 "kind",
-                kinds(),
-            )?)?,
-            client_flapping: registered(
-                r,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "mqtt_client_flapping",
-                        "Events in the flapping window, for the top flapping client IDs only.",
-                    ),
-                    &["clientid", "kind"],
-                )?,
             )?,
-            client_top_disconnects: registered(
+            client_flapping: listed_family(
                 r,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "mqtt_client_top_disconnects",
-                        "Disconnects in the --top.window of the client IDs that stand out per reason (3 or more; the top --top.clients), never more than the true count.",
-                    ),
-                    &["reason", "clientid"],
-                )?,
+                "mqtt_client_flapping",
+                "Events in the flapping window, for the top flapping client IDs only.",
+                &["clientid", "kind"],
             )?,
-            network_top_disconnects: registered(
+            flapping_series: Vec::new(),
+            client_top_disconnects: listed_family(
                 r,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "mqtt_network_top_disconnects",
-                        "Disconnects in the --top.window from the source networks (IPv4 /24, IPv6 /48) that stand out per reason (3 or more; the top --top.networks), never more than the true count.",
-                    ),
-                    &["reason", "network"],
-                )?,
+                "mqtt_client_top_disconnects",
+                "Disconnects in the --top.window of the client IDs that stand out per reason (3 or more; the top --top.clients), never more than the true count.",
+                &["reason", "clientid"],
             )?,
-            disconnecting_clients: gauges(
+            top_device_series: Vec::new(),
+            network_top_disconnects: listed_family(
+                r,
+                "mqtt_network_top_disconnects",
+                "Disconnects in the --top.window from the source networks (IPv4 /24, IPv6 /48) that stand out per reason (3 or more; the top --top.networks), never more than the true count.",
+                &["reason", "network"],
+            )?,
+            top_network_series: Vec::new(),
+            disconnecting_clients: gauges_by(
                 r,
                 "mqtt_client_disconnecting_clients",
                 "Distinct client IDs with a disconnect of this reason in the --top.window.",
                 "reason",
-                reasons(),
             )?,
-            top_saturated: gauges(
+            top_saturated: gauges_by(
                 r,
                 "mqtt_exporter_top_saturated",
                 "1 while the --top.window holds too many devices to tell whether one stands out in this reason (a flood past the doorkeeper, or more devices with 3 or more than counters): an empty top list then does not mean that none does.",
                 "reason",
-                reasons(),
             )?,
             top_overflowed: counter(
                 r,
@@ -259,7 +265,7 @@ impl Metrics {
                         &["reason"],
                     )?,
                 )?;
-                reasons().map(|r| family.with_label_values(&[r])).collect()
+                By::from_fn(|r: Reason| family.with_label_values(&[r.as_str()]))
             },
             node_disconnects: registered(
                 r,
@@ -271,6 +277,8 @@ impl Metrics {
                     &["node", "reason"],
                 )?,
             )?,
+            nodes: HashMap::new(),
+            other_node: None,
             connections_untracked: counter(
                 r,
                 "mqtt_exporter_connections_untracked_total",
@@ -289,19 +297,17 @@ impl Metrics {
                     ]),
                 )?,
             )?,
-            received: counters(
+            received: counters_by(
                 r,
                 "mqtt_exporter_events_received_total",
                 "Events accepted, by kind.",
                 "kind",
-                EventKind::COUNTED.iter().map(|k| k.label()),
             )?,
-            errors: counters(
+            errors: counters_by(
                 r,
                 "mqtt_exporter_event_errors_total",
                 "Events rejected, by error.",
                 "error",
-                EventError::ALL.iter().map(|e| e.label()),
             )?,
             last_event: registered(
                 r,
@@ -340,99 +346,258 @@ impl Metrics {
             )?,
         })
     }
+}
 
-    pub fn disconnect(&self, reason: Reason) -> &IntCounter {
-        &self.disconnects[reason.index()]
+/// What the pipeline tells the metrics.
+impl Metrics {
+    /// An event of `kind` arrived at `arrival_ms`, `delay_s` after its own
+    /// time when it has one.
+    pub fn arrived(&self, kind: EventKind, arrival_ms: i64, delay_s: Option<f64>) {
+        self.received[kind].inc();
+        self.last_event.set(arrival_ms as f64 / 1000.0);
+        if let Some(delay) = delay_s {
+            self.event_delay.observe(delay);
+        }
     }
 
-    pub fn received(&self, kind: EventKind) -> &IntCounter {
-        &self.received[kind.label_index()]
+    pub fn connected(&self) {
+        self.connects.inc();
     }
 
-    pub fn error(&self, error: EventError) -> &IntCounter {
-        &self.errors[error as usize]
+    pub fn subscribed(&self) {
+        self.subscriptions.inc();
+    }
+
+    /// A disconnect (or refused CONNACK) of `reason`, on `node` when the
+    /// event names one: the node's own series while fewer than `max_nodes`
+    /// have been seen, else `node="other"`'s.
+    pub fn disconnected(&mut self, reason: Reason, node: Option<&str>, max_nodes: usize) {
+        self.disconnects[reason].inc();
+        let Some(node) = node else { return };
+        if !self.nodes.contains_key(node) && self.nodes.len() < max_nodes {
+            let counters = self.node_counters(node);
+            self.nodes.insert(node.into(), counters);
+        }
+        if let Some(counters) = self.nodes.get(node) {
+            counters[reason].inc();
+            return;
+        }
+        if self.other_node.is_none() {
+            tracing::warn!(
+                node = %node.escape_debug(),
+                max_nodes,
+                "more broker nodes than --node.max-nodes: this and later ones count as node=\"other\""
+            );
+            self.other_node = Some(self.node_counters("other"));
+        }
+        if let Some(other) = &self.other_node {
+            other[reason].inc();
+        }
+    }
+
+    /// The `mqtt_node_disconnects_total` series of `node`, one per reason,
+    /// all at 0.
+    fn node_counters(&self, node: &str) -> ByReason<IntCounter> {
+        let node = label_value(node);
+        By::from_fn(|r: Reason| {
+            self.node_disconnects
+                .with_label_values(&[&node, r.as_str()])
+        })
+    }
+
+    /// A connection that ended for `reason` lived `seconds`.
+    pub fn lived(&self, reason: Reason, seconds: f64) {
+        self.connection_duration[reason].observe(seconds);
+    }
+
+    /// A client entered the flapping state of `kind`; `now` are flapping.
+    pub fn flapping_entered(&self, kind: FlapKind, now: usize) {
+        self.flapping_detections[kind].inc();
+        self.flapping_now(kind, now);
+    }
+
+    /// `now` clients are flapping by `kind`.
+    pub fn flapping_now(&self, kind: FlapKind, now: usize) {
+        self.flapping_clients[kind].set(i64::try_from(now).unwrap_or(i64::MAX));
+    }
+
+    /// The flapping table holds `clients`; `evicted` and `expired` more
+    /// states were dropped since the last call.
+    pub fn tracked(&self, clients: usize, evicted: u64, expired: u64) {
+        self.tracked_clients
+            .set(i64::try_from(clients).unwrap_or(i64::MAX));
+        self.tracked_evicted.inc_by(evicted);
+        self.tracked_expired.inc_by(expired);
+    }
+
+    /// `untracked` more connects found the lifetime table full, and
+    /// `overflowed` more disconnects went to the top list's sketch.
+    pub fn overflowed(&self, untracked: u64, overflowed: u64) {
+        self.connections_untracked.inc_by(untracked);
+        self.top_overflowed.inc_by(overflowed);
+    }
+
+    /// A Mosquitto log line that is not a connection event.
+    pub fn ignored_log_line(&self) {
+        self.ignored_mosquitto_log.inc();
+    }
+
+    /// An event's time was clamped to the allowed skew.
+    pub fn clamped(&self) {
+        self.event_time_clamped.inc();
+    }
+
+    /// A delivery was rejected as `error`.
+    pub fn rejected(&self, error: EventError) {
+        self.errors[error].inc();
     }
 
     /// Makes the `mqtt_client_flapping` series those of `clients`, in
     /// place: a scrape in between never sees the family empty.
-    pub fn set_top_flapping(&self, previous: &[Series], clients: &[FlappingClient]) -> Vec<Series> {
+    pub fn set_top_flapping(&mut self, clients: &[FlappingClient]) {
         let now = clients
             .iter()
             .map(|c| {
                 (
                     [label_value(&c.clientid), c.kind.to_string()],
-                    c.count as i64,
+                    i64::try_from(c.count).unwrap_or(i64::MAX),
                 )
             })
             .collect();
-        replace_series(&self.client_flapping, previous, now)
+        replace_series(&self.client_flapping, &mut self.flapping_series, now);
     }
 
-    /// Makes the `mqtt_client_top_disconnects` series those of the first
-    /// `listed` clients of each reason in `top`, in place (so
-    /// a scrape in between never sees the family empty).
-    pub fn set_top_disconnects(
-        &self,
-        previous: &[Series],
-        top: &[TopReason],
-        listed: usize,
-    ) -> Vec<Series> {
+    /// Makes the `mqtt_client_top_disconnects` and
+    /// `mqtt_network_top_disconnects` series those of the first `devices`
+    /// clients and `networks` networks of each reason in `top`, in place
+    /// (so a scrape in between never sees a family empty), and sets the
+    /// per-reason device counts and saturation.
+    pub fn set_top(&mut self, top: &[TopReason], devices: usize, networks: usize) {
         // the client ID is already its label value (core::top keeps it so)
-        let now = listed_series(top, listed, |entry| {
+        let now = listed_series(top, devices, |entry| {
             entry
                 .clients
                 .iter()
                 .map(|c| (c.clientid.as_str(), c.count))
                 .collect()
         });
-        for gauge in self.disconnecting_clients.iter().chain(&self.top_saturated) {
-            gauge.set(0);
-        }
-        for entry in top {
-            if let Some(reason) = Reason::all().find(|r| r.as_str() == entry.reason) {
-                self.disconnecting_clients[reason.index()]
-                    .set(i64::try_from(entry.devices).unwrap_or(i64::MAX));
-                self.top_saturated[reason.index()].set(i64::from(entry.saturated));
-            }
-        }
-        replace_series(&self.client_top_disconnects, previous, now)
-    }
-}
-
-impl Metrics {
-    /// The `mqtt_node_disconnects_total` series of `node`, one per reason
-    /// (indexed by [`Reason::index`]), all at 0.
-    pub fn node_counters(&self, node: &str) -> Vec<IntCounter> {
-        let node = label_value(node);
-        Reason::all()
-            .map(|r| {
-                self.node_disconnects
-                    .with_label_values(&[&node, r.as_str()])
-            })
-            .collect()
-    }
-
-    /// `mqtt_client_connection_duration_seconds{reason}` for `reason`.
-    pub fn lived(&self, reason: Reason) -> &Histogram {
-        &self.connection_duration[reason.index()]
-    }
-
-    /// Makes the `mqtt_network_top_disconnects` series those of the first
-    /// `listed` networks of each reason in `top`, in place.
-    pub fn set_top_networks(
-        &self,
-        previous: &[Series],
-        top: &[TopReason],
-        listed: usize,
-    ) -> Vec<Series> {
-        let now = listed_series(top, listed, |entry| {
+        replace_series(
+            &self.client_top_disconnects,
+            &mut self.top_device_series,
+            now,
+        );
+        let now = listed_series(top, networks, |entry| {
             entry
                 .networks
                 .iter()
                 .map(|n| (n.network.as_str(), n.count))
                 .collect()
         });
-        replace_series(&self.network_top_disconnects, previous, now)
+        replace_series(
+            &self.network_top_disconnects,
+            &mut self.top_network_series,
+            now,
+        );
+        for gauge in self
+            .disconnecting_clients
+            .values()
+            .chain(self.top_saturated.values())
+        {
+            gauge.set(0);
+        }
+        for entry in top {
+            self.disconnecting_clients[entry.reason]
+                .set(i64::try_from(entry.devices).unwrap_or(i64::MAX));
+            self.top_saturated[entry.reason].set(i64::from(entry.saturated));
+        }
+    }
+}
+
+/// What the metrics hold, read back (for tests and tools that run the
+/// pipeline in process).
+impl Metrics {
+    pub fn connects(&self) -> u64 {
+        self.connects.get()
+    }
+
+    pub fn subscriptions(&self) -> u64 {
+        self.subscriptions.get()
+    }
+
+    /// Mosquitto log lines that were not connection events.
+    pub fn ignored_log_lines(&self) -> u64 {
+        self.ignored_mosquitto_log.get()
+    }
+
+    pub fn disconnects(&self, reason: Reason) -> u64 {
+        self.disconnects[reason].get()
+    }
+
+    pub fn received(&self, kind: EventKind) -> u64 {
+        self.received[kind].get()
+    }
+
+    pub fn errors(&self, error: EventError) -> u64 {
+        self.errors[error].get()
+    }
+
+    /// Clients flapping now by `kind`, and times one entered that state.
+    pub fn flapping(&self, kind: FlapKind) -> (i64, u64) {
+        (
+            self.flapping_clients[kind].get(),
+            self.flapping_detections[kind].get(),
+        )
+    }
+
+    /// Distinct clients with a disconnect of `reason` in the top window.
+    pub fn disconnecting_clients(&self, reason: Reason) -> i64 {
+        self.disconnecting_clients[reason].get()
+    }
+
+    /// Event times clamped, and client states expired, so far.
+    pub fn clamped_and_expired(&self) -> (u64, u64) {
+        (self.event_time_clamped.get(), self.tracked_expired.get())
+    }
+
+    /// The event delay histogram: its count and sum.
+    pub fn delays(&self) -> (u64, f64) {
+        (
+            self.event_delay.get_sample_count(),
+            self.event_delay.get_sample_sum(),
+        )
+    }
+
+    /// The lifetime histogram of `reason`.
+    pub fn lifetimes(&self, reason: Reason) -> &Histogram {
+        &self.connection_duration[reason]
+    }
+
+    /// The series of a listed family: `mqtt_client_flapping`,
+    /// `mqtt_client_top_disconnects` or `mqtt_network_top_disconnects`,
+    /// each as its labels (`name=value`, by name, space-separated) and
+    /// value, sorted.
+    pub fn listed(&self, family: &str) -> Vec<(String, i64)> {
+        let vec = match family {
+            "mqtt_client_flapping" => &self.client_flapping,
+            "mqtt_client_top_disconnects" => &self.client_top_disconnects,
+            "mqtt_network_top_disconnects" => &self.network_top_disconnects,
+            _ => return Vec::new(),
+        };
+        let mut series: Vec<(String, i64)> = prometheus::core::Collector::collect(vec)
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .map(|m| {
+                let mut labels: Vec<String> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| format!("{}={}", l.name(), l.value()))
+                    .collect();
+                labels.sort();
+                (labels.join(" "), m.get_gauge().get_value() as i64)
+            })
+            .collect();
+        series.sort();
+        series
     }
 }
 
@@ -457,28 +622,24 @@ fn listed_series<'a>(
 }
 
 /// The label values of one series of a two-label family, in its order.
-pub type Series = [String; 2];
+type Series = [String; 2];
 
 /// Sets every series of `now` on `family`, then removes the `previous` ones
 /// no longer among them, so a scrape in between never sees the family
-/// empty. Returns the series now set.
-fn replace_series(
-    family: &IntGaugeVec,
-    previous: &[Series],
-    now: Vec<(Series, i64)>,
-) -> Vec<Series> {
+/// empty; `previous` becomes the series now set.
+fn replace_series(family: &IntGaugeVec, previous: &mut Vec<Series>, now: Vec<(Series, i64)>) {
     for ([a, b], value) in &now {
         family
             .with_label_values(&[a.as_str(), b.as_str()])
             .set(*value);
     }
     let now: Vec<Series> = now.into_iter().map(|(labels, _)| labels).collect();
-    for labels in previous {
+    for labels in previous.iter() {
         if !now.contains(labels) {
             let _ = family.remove_label_values(&[labels[0].as_str(), labels[1].as_str()]);
         }
     }
-    now
+    *previous = now;
 }
 
 /// Registers the process collector (CPU, memory, file descriptors) on Linux.

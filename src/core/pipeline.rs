@@ -5,17 +5,17 @@
 //! panics on input: every rejected message increments exactly one
 //! `mqtt_exporter_event_errors_total{error}` series and changes nothing else.
 
-use std::collections::{HashMap, HashSet};
-
-use prometheus::IntCounter;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::core::event::{self, mosquitto_log, Event, EventError, EventKind, RawReason};
-use crate::core::flapping::{Detector, FlapKind, FlappingClient, Settings};
+use crate::core::flapping::{Detector, FlapKind, Settings};
+use crate::core::label_set::By;
 use crate::core::lifetime::Lifetimes;
-use crate::core::metrics::{Metrics, Series};
+use crate::core::metrics::Metrics;
 use crate::core::network::{self, Prefixes};
 use crate::core::reasons::{self, Aliases, Reason};
+use crate::core::snapshot::Snapshot;
 use crate::core::top::{TopClients, TopNetwork, TopReport, TopSettings};
 
 /// Pipeline settings.
@@ -85,30 +85,21 @@ pub struct Pipeline {
     detector: Detector,
     settings: PipelineSettings,
     unknown_reasons: HashSet<Box<str>>,
-    errors_logged: [bool; 5],
+    errors_logged: By<EventError, bool>,
     evicted_reported: u64,
     expired_reported: u64,
     overflowed_reported: u64,
-    /// The `mqtt_client_flapping` series set by the last tick.
-    top_series: Vec<Series>,
+    untracked_reported: u64,
     top: TopClients,
-    /// The `mqtt_client_top_disconnects` series set by the last tick.
-    top_disconnect_series: Vec<Series>,
     /// The source networks per reason, as `top` keeps devices: keyed by
     /// network, with client IDs for peers.
     networks: TopClients,
-    /// The `mqtt_network_top_disconnects` series set by the last tick.
-    network_series: Vec<Series>,
     /// The network of the event at hand, written without allocating.
     network_buf: String,
     /// When each connected client connected, for how long it lived.
     lifetimes: Lifetimes,
-    /// Each broker node's disconnect counters, by reason (at most
-    /// `max_nodes`), and those of every later node.
-    nodes: HashMap<Box<str>, Vec<IntCounter>>,
-    other_node: Option<Vec<IntCounter>>,
-    untracked_reported: u64,
-    top_report: Arc<TopReport>,
+    /// What the last tick published.
+    snapshot: Arc<Snapshot>,
 }
 
 impl Pipeline {
@@ -124,21 +115,16 @@ impl Pipeline {
             detector: Detector::new(settings.flapping.clone()),
             settings,
             unknown_reasons: HashSet::new(),
-            errors_logged: [false; 5],
+            errors_logged: By::default(),
             evicted_reported: 0,
             expired_reported: 0,
             overflowed_reported: 0,
-            top_series: Vec::new(),
+            untracked_reported: 0,
             top,
-            top_disconnect_series: Vec::new(),
             networks,
-            network_series: Vec::new(),
             network_buf: String::new(),
             lifetimes,
-            untracked_reported: 0,
-            nodes: HashMap::new(),
-            other_node: None,
-            top_report: Arc::default(),
+            snapshot: Arc::default(),
         }
     }
 
@@ -150,9 +136,9 @@ impl Pipeline {
         &self.detector
     }
 
-    /// The top clients per reason as of the last [`Pipeline::tick`].
-    pub fn top_report(&self) -> Arc<TopReport> {
-        Arc::clone(&self.top_report)
+    /// The lists as of the last [`Pipeline::tick`].
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot)
     }
 
     /// Handles one message that arrived at `arrival_ms` (ms since the epoch).
@@ -166,7 +152,7 @@ impl Pipeline {
             Some(event::parse(topic, payload))
         };
         let Some(parsed) = parsed else {
-            self.metrics.ignored_mosquitto_log.inc();
+            self.metrics.ignored_log_line();
             return Outcome::Ignored;
         };
         match parsed {
@@ -193,13 +179,10 @@ impl Pipeline {
     /// format, as Event Grid's deliveries are), as [`Pipeline::handle`]
     /// does once it has parsed a payload.
     pub fn record(&mut self, event: Event<'_>, arrival_ms: i64) -> Outcome {
-        let m = &self.metrics;
-        m.received(event.kind).inc();
-        m.last_event.set(arrival_ms as f64 / 1000.0);
-        if let Some(t) = event.time_ms {
-            m.event_delay
-                .observe(arrival_ms.saturating_sub(t).max(0) as f64 / 1000.0);
-        }
+        let delay = event
+            .time_ms
+            .map(|t| arrival_ms.saturating_sub(t).max(0) as f64 / 1000.0);
+        self.metrics.arrived(event.kind, arrival_ms, delay);
         let time = match event.time_ms {
             Some(t) => self.clamp(t, arrival_ms),
             None => arrival_ms,
@@ -209,7 +192,7 @@ impl Pipeline {
         let tracked = event.clientid != mosquitto_log::UNKNOWN_CLIENT;
         let reason = match event.kind {
             EventKind::Connected => {
-                m.connects.inc();
+                self.metrics.connected();
                 if tracked {
                     self.lifetimes.connected(&event.clientid, time);
                 }
@@ -219,7 +202,7 @@ impl Pipeline {
                 None
             }
             EventKind::Subscribed => {
-                m.subscriptions.inc();
+                self.metrics.subscribed();
                 None
             }
             EventKind::Disconnected => event.reason.as_ref().map(|r| self.classify(r)),
@@ -229,10 +212,8 @@ impl Pipeline {
             EventKind::Connack | EventKind::Unsubscribed | EventKind::Other => None,
         };
         if let Some(reason) = reason {
-            self.metrics.disconnect(reason).inc();
-            if let Some(node) = event.node.as_deref() {
-                self.node_counter(node, reason).inc();
-            }
+            self.metrics
+                .disconnected(reason, event.node.as_deref(), self.settings.max_nodes);
             if tracked && event.kind == EventKind::Disconnected {
                 // the event's own two times are one clock: their difference
                 // is the lifetime, whatever the skew to ours
@@ -241,7 +222,7 @@ impl Pipeline {
                     _ => (time, None),
                 };
                 if let Some(lived) = self.lifetimes.disconnected(&event.clientid, end, started) {
-                    self.metrics.lived(reason).observe(lived);
+                    self.metrics.lived(reason, lived);
                 }
             }
         }
@@ -269,9 +250,8 @@ impl Pipeline {
                 (FlapKind::Reconnect, entered.reconnect),
             ] {
                 if hit {
-                    self.metrics.flapping_detections[kind as usize].inc();
-                    self.metrics.flapping_clients[kind as usize]
-                        .set(self.detector.flapping(kind) as i64);
+                    self.metrics
+                        .flapping_entered(kind, self.detector.flapping(kind));
                     tracing::warn!(
                         clientid = %event.clientid,
                         kind = kind.as_str(),
@@ -288,32 +268,6 @@ impl Pipeline {
         }
     }
 
-    /// `mqtt_node_disconnects_total{node,reason}`: the node's own series
-    /// while there are fewer than `max_nodes`, else `node="other"`'s.
-    fn node_counter(&mut self, node: &str, reason: Reason) -> &IntCounter {
-        let r = reason.index();
-        if !self.nodes.contains_key(node) && self.nodes.len() < self.settings.max_nodes {
-            let counters = self.metrics.node_counters(node);
-            self.nodes.insert(node.into(), counters);
-        }
-        match self.nodes.get(node) {
-            Some(counters) => &counters[r],
-            None => {
-                if self.other_node.is_none() {
-                    tracing::warn!(
-                        node = %node.escape_debug(),
-                        max_nodes = self.settings.max_nodes,
-                        "more broker nodes than --node.max-nodes: this and later ones count as node=\"other\""
-                    );
-                }
-                let metrics = &self.metrics;
-                &self
-                    .other_node
-                    .get_or_insert_with(|| metrics.node_counters("other"))[r]
-            }
-        }
-    }
-
     /// Clamps an event time to within the allowed skew of its arrival, so a
     /// wrong clock cannot put one client's events outside every window or
     /// keep it flapping for years.
@@ -324,89 +278,66 @@ impl Pipeline {
             arrival_ms.saturating_add(skew),
         );
         if clamped != t {
-            self.metrics.event_time_clamped.inc();
+            self.metrics.clamped();
         }
         clamped
     }
 
-    /// [`Pipeline::tick`] and [`Pipeline::top_report`] in one call: what
-    /// the sources publish to the HTTP side every second.
-    pub fn tick_report(
-        &mut self,
-        now_ms: i64,
-        listed: usize,
-    ) -> (Vec<FlappingClient>, Arc<TopReport>) {
-        let flapping = self.tick(now_ms, listed);
-        (flapping, self.top_report())
-    }
-
-    /// Moves flapping windows to `now_ms` and refreshes the gauges that
-    /// depend on them. Returns the `listed` clients with the most events in
-    /// the window (most first); the work is bounded by `listed` and by what
-    /// changed since the last tick, not by how many clients are flapping.
-    pub fn tick(&mut self, now_ms: i64, listed: usize) -> Vec<FlappingClient> {
+    /// Moves flapping windows and the top lists to `now_ms`, refreshes the
+    /// gauges that depend on them, and returns the lists as one
+    /// [`Snapshot`]: the `listed` clients with the most flapping events
+    /// (most first), and the devices and networks that stand out per
+    /// reason. The work is bounded by `listed`, the top lists' sizes and
+    /// what changed since the last tick, not by how many clients there are.
+    pub fn tick(&mut self, now_ms: i64, listed: usize) -> Arc<Snapshot> {
         self.detector.advance(now_ms);
         for kind in FlapKind::ALL {
-            self.metrics.flapping_clients[kind as usize].set(self.detector.flapping(kind) as i64);
+            self.metrics
+                .flapping_now(kind, self.detector.flapping(kind));
         }
-        self.metrics
-            .tracked_clients
-            .set(self.detector.tracked() as i64);
-        let evicted = self.detector.evicted();
-        self.metrics
-            .tracked_evicted
-            .inc_by(evicted - self.evicted_reported);
-        self.evicted_reported = evicted;
-        let expired = self.detector.expired();
-        self.metrics
-            .tracked_expired
-            .inc_by(expired - self.expired_reported);
-        self.expired_reported = expired;
+        let (evicted, expired) = (self.detector.evicted(), self.detector.expired());
+        self.metrics.tracked(
+            self.detector.tracked(),
+            evicted - self.evicted_reported,
+            expired - self.expired_reported,
+        );
+        (self.evicted_reported, self.expired_reported) = (evicted, expired);
+        let (untracked, overflowed) = (self.lifetimes.untracked(), self.top.overflowed());
+        self.metrics.overflowed(
+            untracked - self.untracked_reported,
+            overflowed - self.overflowed_reported,
+        );
+        (self.untracked_reported, self.overflowed_reported) = (untracked, overflowed);
+
         let top = self.settings.top_flapping;
-        let mut clients = self.detector.top(listed.max(top));
-        self.top_series = self
-            .metrics
-            .set_top_flapping(&self.top_series, &clients[..top.min(clients.len())]);
-        clients.truncate(listed);
-        let untracked = self.lifetimes.untracked();
+        let mut flapping = self.detector.top(listed.max(top));
         self.metrics
-            .connections_untracked
-            .inc_by(untracked - self.untracked_reported);
-        self.untracked_reported = untracked;
-        let overflowed = self.top.overflowed();
-        self.metrics
-            .top_overflowed
-            .inc_by(overflowed - self.overflowed_reported);
-        self.overflowed_reported = overflowed;
-        let report = self.top.top(
-            now_ms,
-            self.settings.top_clients.max(crate::core::listed::TOP_API),
-        );
-        let mut report = report;
-        let networks = self.networks.top(
-            now_ms,
-            self.settings.top_networks.max(crate::core::listed::TOP_API),
-        );
+            .set_top_flapping(&flapping[..top.min(flapping.len())]);
+        flapping.truncate(listed);
+
+        let api = crate::core::listed::TOP_API;
+        let mut reasons = self.top.top(now_ms, self.settings.top_clients.max(api));
+        let networks = self
+            .networks
+            .top(now_ms, self.settings.top_networks.max(api));
         for entry in networks {
-            if let Some(at) = report.iter_mut().find(|r| r.reason == entry.reason) {
+            if let Some(at) = reasons.iter_mut().find(|r| r.reason == entry.reason) {
                 at.networks = entry.clients.into_iter().map(TopNetwork::from).collect();
             }
         }
-        self.top_disconnect_series = self.metrics.set_top_disconnects(
-            &self.top_disconnect_series,
-            &report,
+        self.metrics.set_top(
+            &reasons,
             self.settings.top_clients,
-        );
-        self.network_series = self.metrics.set_top_networks(
-            &self.network_series,
-            &report,
             self.settings.top_networks,
         );
-        self.top_report = Arc::new(TopReport {
-            window_seconds: self.settings.top.window_ms as f64 / 1000.0,
-            reasons: report,
+        self.snapshot = Arc::new(Snapshot {
+            flapping,
+            top: TopReport {
+                window_seconds: self.settings.top.window_ms as f64 / 1000.0,
+                reasons,
+            },
         });
-        clients
+        Arc::clone(&self.snapshot)
     }
 
     fn classify(&mut self, raw: &RawReason<'_>) -> Reason {
@@ -447,11 +378,11 @@ impl Pipeline {
     /// `mqtt_exporter_event_errors_total{error}`. Sources call it for what
     /// they cannot read themselves.
     pub fn reject(&mut self, error: EventError, topic: &[u8], len: usize) -> Outcome {
-        self.metrics.error(error).inc();
+        self.metrics.rejected(error);
         // fields are only built when the level is enabled: a garbage storm
         // costs no allocation per event at the default level
         let topic = &topic[..topic.len().min(256)];
-        if !std::mem::replace(&mut self.errors_logged[error as usize], true) {
+        if !std::mem::replace(&mut self.errors_logged[error], true) {
             tracing::warn!(error = error.label(), topic = %String::from_utf8_lossy(topic), bytes = len, "event rejected: {error} (further rejections of this kind are logged at debug)");
         } else {
             tracing::debug!(error = error.label(), topic = %String::from_utf8_lossy(topic), bytes = len, "event rejected");
@@ -495,14 +426,14 @@ mod tests {
             p.handle(b"$events/client_disconnected", payload.as_bytes(), t + 1500);
         }
         let m = p.metrics();
-        assert_eq!(m.disconnect(Reason::KeepaliveTimeout).get(), 1);
-        assert_eq!(m.disconnect(Reason::Takeovered).get(), 2);
-        assert_eq!(m.disconnect(Reason::TcpClosed).get(), 1);
-        assert_eq!(m.disconnect(Reason::Other).get(), 1);
-        assert_eq!(m.disconnect(Reason::Normal).get(), 0);
-        assert_eq!(m.received(EventKind::Disconnected).get(), 5);
-        assert_eq!(m.event_delay.get_sample_count(), 5);
-        assert!((m.event_delay.get_sample_sum() - 7.5).abs() < 1e-9);
+        assert_eq!(m.disconnects(Reason::KeepaliveTimeout), 1);
+        assert_eq!(m.disconnects(Reason::Takeovered), 2);
+        assert_eq!(m.disconnects(Reason::TcpClosed), 1);
+        assert_eq!(m.disconnects(Reason::Other), 1);
+        assert_eq!(m.disconnects(Reason::Normal), 0);
+        assert_eq!(m.received(EventKind::Disconnected), 5);
+        assert_eq!(m.delays().0, 5);
+        assert!((m.delays().1 - 7.5).abs() < 1e-9);
     }
 
     #[test]
@@ -523,7 +454,7 @@ mod tests {
             br#"{"clientid":"c","reason_code":129}"#,
             1,
         );
-        assert_eq!(p.metrics().disconnect(Reason::Other).get(), 5);
+        assert_eq!(p.metrics().disconnects(Reason::Other), 5);
         assert_eq!(p.unknown_reasons.len(), 3);
         assert!(p.unknown_reasons.contains("0x81"));
         assert!(p.unknown_reasons.contains(&long[..128]));
@@ -547,11 +478,11 @@ mod tests {
             Outcome::Rejected(EventError::InvalidJson)
         );
         let m = p.metrics();
-        assert_eq!(m.error(EventError::TooLarge).get(), 1);
-        assert_eq!(m.error(EventError::InvalidJson).get(), 1);
-        assert_eq!(m.error(EventError::MissingField).get(), 0);
-        assert!(Reason::all().all(|r| m.disconnect(r).get() == 0));
-        assert_eq!(m.received(EventKind::Disconnected).get(), 0);
+        assert_eq!(m.errors(EventError::TooLarge), 1);
+        assert_eq!(m.errors(EventError::InvalidJson), 1);
+        assert_eq!(m.errors(EventError::MissingField), 0);
+        assert!(Reason::all().all(|r| m.disconnects(r) == 0));
+        assert_eq!(m.received(EventKind::Disconnected), 0);
     }
 
     #[test]
@@ -570,8 +501,8 @@ mod tests {
         let ok = br#"{"event":"client.connack","clientid":"c","reason_code":"success"}"#;
         p.handle(b"emqx/events/connack", ok, 6);
         let m = p.metrics();
-        assert_eq!(m.disconnect(Reason::ClientIdInvalid).get(), 1);
-        assert_eq!(m.received(EventKind::Other).get(), 2);
+        assert_eq!(m.disconnects(Reason::ClientIdInvalid), 1);
+        assert_eq!(m.received(EventKind::Other), 2);
     }
 
     #[test]
@@ -591,23 +522,21 @@ mod tests {
                 t + i * 1000,
             );
         }
-        assert_eq!(p.metrics().flapping_detections[0].get(), 1);
-        assert_eq!(p.metrics().flapping_clients[0].get(), 1);
-        let list = p.tick(t + 3000, 1000);
+        assert_eq!(p.metrics().flapping(FlapKind::Takeover).1, 1);
+        assert_eq!(p.metrics().flapping(FlapKind::Takeover).0, 1);
+        let list = p.tick(t + 3000, 1000).flapping.clone();
         assert_eq!(list.len(), 1);
         // kept per address, without the port
         assert_eq!(list[0].peers, vec!["10.0.0.1", "10.0.0.2"]);
-        let g = p
-            .metrics()
-            .client_flapping
-            .get_metric_with_label_values(&["shared-id", "takeover"])
-            .unwrap();
-        assert_eq!(g.get(), 3);
+        assert_eq!(
+            p.metrics().listed("mqtt_client_flapping"),
+            [("clientid=shared-id kind=takeover".to_string(), 3)]
+        );
         // five minutes after the first takeover the state clears
-        let list = p.tick(t + 300_000, 1000);
+        let list = p.tick(t + 300_000, 1000).flapping.clone();
         assert!(list.is_empty());
-        assert_eq!(p.metrics().flapping_clients[0].get(), 0);
-        assert_eq!(p.metrics().flapping_detections[0].get(), 1);
+        assert_eq!(p.metrics().flapping(FlapKind::Takeover).0, 0);
+        assert_eq!(p.metrics().flapping(FlapKind::Takeover).1, 1);
     }
 
     #[test]
@@ -627,32 +556,28 @@ mod tests {
         let payload = disconnect("gw-1", "tcp_closed", "10.1.1.1:9", t);
         p.handle(b"$events/client_disconnected", payload.as_bytes(), t);
         p.tick(t + 1000, 10);
-        let series = |reason: &str, id: &str| {
-            p.metrics()
-                .client_top_disconnects
-                .get_metric_with_label_values(&[reason, id])
-                .unwrap()
-                .get()
-        };
-        assert_eq!(series("keepalive_timeout", "gw-1"), 7);
-        assert_eq!(series("keepalive_timeout", "gw-2"), 4);
-        assert_eq!(series("keepalive_timeout", "gw-3"), 4);
         // only devices that stand out: one-off devices and gw-1's single
         // tcp_closed are counted among the devices, never listed
-        let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
-        assert_eq!(families[0].get_metric().len(), 3);
-        let devices =
-            |p: &Pipeline, reason: Reason| p.metrics().disconnecting_clients[reason.index()].get();
+        let series = |p: &Pipeline, family| p.metrics().listed(family);
+        assert_eq!(
+            series(&p, "mqtt_client_top_disconnects"),
+            [
+                ("clientid=gw-1 reason=keepalive_timeout".to_string(), 7),
+                ("clientid=gw-2 reason=keepalive_timeout".to_string(), 4),
+                ("clientid=gw-3 reason=keepalive_timeout".to_string(), 4),
+            ]
+        );
+        let devices = |p: &Pipeline, reason: Reason| p.metrics().disconnecting_clients(reason);
         assert_eq!(devices(&p, Reason::KeepaliveTimeout), 23);
         assert_eq!(devices(&p, Reason::TcpClosed), 1);
         assert_eq!(devices(&p, Reason::Normal), 0);
-        let report = p.top_report();
+        let report = p.snapshot().top.clone();
         assert_eq!(report.window_seconds, 300.0);
-        assert_eq!(report.reasons[0].reason, "keepalive_timeout");
+        assert_eq!(report.reasons[0].reason, Reason::KeepaliveTimeout);
         assert_eq!(report.reasons[0].devices, 23);
         assert_eq!(report.reasons[0].clients.len(), 3);
         assert_eq!(report.reasons[0].clients[0].peers, ["10.1.1.1"]);
-        assert_eq!(report.reasons[1].reason, "tcp_closed");
+        assert_eq!(report.reasons[1].reason, Reason::TcpClosed);
         assert!(report.reasons[1].clients.is_empty());
         // the networks: 15 from 10.1.1.0/24, 20 from 10.0.0.0/24, each
         // with some of its devices
@@ -667,21 +592,23 @@ mod tests {
             ["gw-1", "gw-2", "gw-3"]
         );
         assert!(report.reasons[1].networks.is_empty());
-        let network = |reason: &str, net: &str| {
-            p.metrics()
-                .network_top_disconnects
-                .get_metric_with_label_values(&[reason, net])
-                .unwrap()
-                .get()
-        };
-        assert_eq!(network("keepalive_timeout", "10.0.0.0/24"), 20);
-        assert_eq!(network("keepalive_timeout", "10.1.1.0/24"), 15);
+        assert_eq!(
+            series(&p, "mqtt_network_top_disconnects"),
+            [
+                (
+                    "network=10.0.0.0/24 reason=keepalive_timeout".to_string(),
+                    20
+                ),
+                (
+                    "network=10.1.1.0/24 reason=keepalive_timeout".to_string(),
+                    15
+                ),
+            ]
+        );
         p.tick(t + 400_000, 10);
-        let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
-        assert_eq!(families[0].get_metric().len(), 0);
-        let families = prometheus::core::Collector::collect(&p.metrics().network_top_disconnects);
-        assert_eq!(families[0].get_metric().len(), 0);
-        assert!(p.top_report().reasons.is_empty());
+        assert_eq!(series(&p, "mqtt_client_top_disconnects"), []);
+        assert_eq!(series(&p, "mqtt_network_top_disconnects"), []);
+        assert!(p.snapshot().top.reasons.is_empty());
         assert_eq!(devices(&p, Reason::KeepaliveTimeout), 0);
     }
 
@@ -777,12 +704,12 @@ mod tests {
         let payload = disconnect("unknown-start", "keepalive_timeout", "10.0.0.1:1", t);
         p.handle(b"$events/client_disconnected", payload.as_bytes(), t);
         let lived = |r: Reason| {
-            let h = p.metrics().lived(r);
+            let h = p.metrics().lifetimes(r);
             (h.get_sample_count(), h.get_sample_sum())
         };
         assert_eq!(lived(Reason::TcpClosed), (3, 1050.0));
         assert_eq!(lived(Reason::KeepaliveTimeout), (1, 3.0));
-        let tcp = prometheus::core::Metric::metric(p.metrics().lived(Reason::TcpClosed));
+        let tcp = prometheus::core::Metric::metric(p.metrics().lifetimes(Reason::TcpClosed));
         let buckets: Vec<(f64, u64)> = tcp
             .get_histogram()
             .get_bucket()
@@ -800,7 +727,7 @@ mod tests {
         // one client an hour ahead: clamped to arrival + 60 s and counted
         let ahead = disconnect("clock-ahead", "takenover", "10.0.0.9:1", t + 3_600_000);
         p.handle(b"$events/client_disconnected", ahead.as_bytes(), t);
-        assert_eq!(p.metrics().event_time_clamped.get(), 1);
+        assert_eq!(p.metrics().clamped_and_expired().0, 1);
         // four real takeovers of another client within one second are flagged
         for i in 0..4 {
             let payload = disconnect("victim", "takenover", "10.0.0.1:1", t + 250 * i);
@@ -810,11 +737,11 @@ mod tests {
                 t + 250 * i,
             );
         }
-        assert_eq!(p.metrics().flapping_detections[0].get(), 1);
-        let list = p.tick(t + 1000, 1000);
+        assert_eq!(p.metrics().flapping(FlapKind::Takeover).1, 1);
+        let list = p.tick(t + 1000, 1000).flapping.clone();
         assert_eq!(list.len(), 1);
         assert_eq!((list[0].clientid.as_str(), list[0].count), ("victim", 4));
-        assert_eq!(p.metrics().event_time_clamped.get(), 1);
+        assert_eq!(p.metrics().clamped_and_expired().0, 1);
     }
 
     #[test]
@@ -826,16 +753,16 @@ mod tests {
             let payload = disconnect("from-2100", "takenover", "10.0.0.1:1", y2100 + i);
             p.handle(b"$events/client_disconnected", payload.as_bytes(), t + i);
         }
-        assert_eq!(p.metrics().event_time_clamped.get(), 3);
-        assert_eq!(p.tick(t + 10, 1000)[0].last_seen, t + 2 + 60_000);
+        assert_eq!(p.metrics().clamped_and_expired().0, 3);
+        assert_eq!(p.tick(t + 10, 1000).flapping[0].last_seen, t + 2 + 60_000);
         // clamped to arrival + 60 s, so gone 60 s after a normal flap would be
-        assert_eq!(p.tick(t + 60_000 + 299_999, 1000).len(), 1);
-        assert!(p.tick(t + 60_000 + 300_000, 1000).is_empty());
-        assert_eq!(p.metrics().flapping_clients[0].get(), 0);
+        assert_eq!(p.tick(t + 60_000 + 299_999, 1000).flapping.len(), 1);
+        assert!(p.tick(t + 60_000 + 300_000, 1000).flapping.is_empty());
+        assert_eq!(p.metrics().flapping(FlapKind::Takeover).0, 0);
         // and dated 1970: clamped the other way, also counted
         let old = disconnect("from-1970", "normal", "10.0.0.1:1", 5);
         p.handle(b"$events/client_disconnected", old.as_bytes(), t);
-        assert_eq!(p.metrics().event_time_clamped.get(), 4);
+        assert_eq!(p.metrics().clamped_and_expired().0, 4);
     }
 
     #[test]
@@ -851,34 +778,26 @@ mod tests {
             }
         }
         let m = p.metrics();
-        assert_eq!(m.disconnect(Reason::Takeovered).get(), 3 * clients as u64);
-        assert_eq!(m.flapping_detections[0].get(), clients as u64);
-        let list = p.tick(t + 3000, 1000);
+        assert_eq!(m.disconnects(Reason::Takeovered), 3 * clients as u64);
+        assert_eq!(m.flapping(FlapKind::Takeover).1, clients as u64);
+        let list = p.tick(t + 3000, 1000).flapping.clone();
         assert_eq!(list.len(), 1000);
         assert!(list.iter().all(|c| c.count == 3));
         assert_eq!(list[0].clientid, "dev-00000");
-        assert_eq!(p.metrics().flapping_clients[0].get(), clients);
+        assert_eq!(p.metrics().flapping(FlapKind::Takeover).0, clients);
         assert_eq!(p.detector().tracked(), clients as usize);
         // the series set is exactly the top 20, with no reset in between
-        let series = prometheus::core::Collector::collect(&p.metrics().client_flapping)[0]
-            .get_metric()
-            .len();
-        assert_eq!(series, 20);
+        assert_eq!(p.metrics().listed("mqtt_client_flapping").len(), 20);
         // after the window and the skew margin, every state is given back
         let mut now = t + 3000 + 300_000 + 60_000 + 1000;
         for _ in 0..3 {
             p.tick(now, 1000);
             now += 1000;
         }
-        assert_eq!(p.metrics().flapping_clients[0].get(), 0);
+        assert_eq!(p.metrics().flapping(FlapKind::Takeover).0, 0);
         assert_eq!(p.detector().tracked(), 0);
-        assert_eq!(p.metrics().tracked_expired.get(), clients as u64);
-        assert_eq!(
-            prometheus::core::Collector::collect(&p.metrics().client_flapping)[0]
-                .get_metric()
-                .len(),
-            0
-        );
+        assert_eq!(p.metrics().clamped_and_expired().1, clients as u64);
+        assert_eq!(p.metrics().listed("mqtt_client_flapping"), []);
     }
 
     #[test]
@@ -897,19 +816,16 @@ mod tests {
             }
         }
         p.tick(2_000, 1000);
-        let families = prometheus::core::Collector::collect(&p.metrics().client_flapping);
-        let mut labels: Vec<String> = families[0]
-            .get_metric()
-            .iter()
-            .map(|m| {
-                m.get_label()
-                    .iter()
-                    .find(|l| l.name() == "clientid")
-                    .map(|l| l.value().to_string())
-                    .unwrap_or_default()
-            })
-            .collect();
-        labels.sort();
+        let ids = |family| -> Vec<String> {
+            p.metrics()
+                .listed(family)
+                .iter()
+                .filter_map(|(labels, _)| labels.strip_prefix("clientid="))
+                .filter_map(|rest| rest.split(' ').next())
+                .map(str::to_string)
+                .collect()
+        };
+        let labels = ids("mqtt_client_flapping");
         assert_eq!(labels.len(), 2, "two IDs with one prefix stay apart");
         for label in &labels {
             assert_eq!(label.chars().count(), 128 + 1 + 16, "{label}");
@@ -917,19 +833,7 @@ mod tests {
         }
         assert_ne!(labels[0], labels[1]);
         // the top-devices series label each device exactly the same way
-        let families = prometheus::core::Collector::collect(&p.metrics().client_top_disconnects);
-        let mut top: Vec<String> = families[0]
-            .get_metric()
-            .iter()
-            .filter_map(|m| {
-                m.get_label()
-                    .iter()
-                    .find(|l| l.name() == "clientid")
-                    .map(|l| l.value().to_string())
-            })
-            .collect();
-        top.sort();
-        assert_eq!(top, labels);
+        assert_eq!(ids("mqtt_client_top_disconnects"), labels);
         // a short ID is its own label value
         assert_eq!(crate::core::label::label_value("dev-1"), "dev-1");
         assert_eq!(
@@ -957,8 +861,8 @@ mod tests {
             p.handle(b"t/disconnected", payload.as_bytes(), 1);
         }
         let m = p.metrics();
-        assert_eq!(m.disconnect(Reason::Kicked).get(), 2);
-        assert_eq!(m.disconnect(Reason::Takeovered).get(), 1);
-        assert_eq!(m.disconnect(Reason::Other).get(), 1);
+        assert_eq!(m.disconnects(Reason::Kicked), 2);
+        assert_eq!(m.disconnects(Reason::Takeovered), 1);
+        assert_eq!(m.disconnects(Reason::Other), 1);
     }
 }

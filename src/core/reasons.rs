@@ -313,6 +313,42 @@ impl Reason {
     }
 }
 
+impl crate::core::label_set::Label for Reason {
+    const ALL: &'static [Reason] = &[
+        Reason::Normal,
+        Reason::Takeovered,
+        Reason::Kicked,
+        Reason::KeepaliveTimeout,
+        Reason::NotAuthenticated,
+        Reason::NotAuthorized,
+        Reason::TcpClosed,
+        Reason::PingWithoutConnect,
+        Reason::AuthenticationExpired,
+        Reason::TooManyConnection,
+        Reason::GoAway,
+        Reason::ClientIdTooLong,
+        Reason::ClientIdRequired,
+        Reason::ClientIdInvalid,
+        Reason::BadWillMessage,
+        Reason::ServerInternalError,
+        Reason::Other,
+    ];
+
+    fn index(self) -> usize {
+        Reason::index(self)
+    }
+
+    fn as_label(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -1,7 +1,7 @@
 //! What the sources and the feed tell the HTTP edge: one [`Health`] per
 //! source (ready or not, in words, and why the last attempt failed), and
-//! the snapshots of the flapping list and the top clients per reason,
-//! beside the Prometheus registry they all share. Plain shared state
+//! the last tick's [`Snapshot`] of every list, beside the Prometheus
+//! registry they all share. Plain shared state
 //! (atomics and locks held only to swap a value), so no edge waits on
 //! another.
 //!
@@ -13,15 +13,13 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus::Registry;
 
-use crate::core::flapping::FlappingClient;
-use crate::core::top::TopReport;
+use crate::core::snapshot::Snapshot;
 
-/// The shared state: the registry, each source's health, the snapshots.
+/// The shared state: the registry, each source's health, the lists.
 pub struct Status {
     registry: Registry,
     sources: Arc<Sources>,
-    flapping: RwLock<Arc<Vec<FlappingClient>>>,
-    top: RwLock<Arc<TopReport>>,
+    snapshot: RwLock<Arc<Snapshot>>,
 }
 
 /// Every source's health, and who waits for all of them to be ready.
@@ -128,8 +126,7 @@ impl Status {
         Status {
             registry,
             sources: Arc::default(),
-            flapping: RwLock::new(Arc::new(Vec::new())),
-            top: RwLock::new(Arc::default()),
+            snapshot: RwLock::default(),
         }
     }
 
@@ -198,28 +195,16 @@ impl Status {
         self.sources.all_ready()
     }
 
-    pub fn set_flapping(&self, clients: Vec<FlappingClient>) {
-        if let Ok(mut guard) = self.flapping.write() {
-            *guard = Arc::new(clients);
+    /// Publishes the lists of the last tick.
+    pub fn set_snapshot(&self, snapshot: Arc<Snapshot>) {
+        if let Ok(mut guard) = self.snapshot.write() {
+            *guard = snapshot;
         }
     }
 
-    pub fn flapping(&self) -> Arc<Vec<FlappingClient>> {
-        self.flapping
-            .read()
-            .map(|guard| Arc::clone(&guard))
-            .unwrap_or_default()
-    }
-
-    pub fn set_top(&self, top: Arc<TopReport>) {
-        if let Ok(mut guard) = self.top.write() {
-            *guard = top;
-        }
-    }
-
-    /// The top clients per reason as of the last tick.
-    pub fn top(&self) -> Arc<TopReport> {
-        self.top
+    /// The lists as of the last tick.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
             .read()
             .map(|guard| Arc::clone(&guard))
             .unwrap_or_default()

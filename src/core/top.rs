@@ -122,7 +122,7 @@ pub struct TopClient {
 /// The top clients of one reason.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TopReason {
-    pub reason: &'static str,
+    pub reason: Reason,
     /// Distinct client IDs with a disconnect of this reason in the window
     /// (an estimate once a doorkeeper or summary has overflowed).
     pub devices: u64,
@@ -669,7 +669,7 @@ impl TopClients {
             let saturated =
                 saturated || (clients.is_empty() && live.iter().any(|b| b.reasons[r].admitted > 0));
             out.push(TopReason {
-                reason: reason.as_str(),
+                reason,
                 devices,
                 saturated,
                 clients,
@@ -737,14 +737,14 @@ mod tests {
         top.observe(Reason::TcpClosed, "z", None, 2_000);
         let list = top.top(2_000, 3);
         assert_eq!(list.len(), 2);
-        assert_eq!(list[0].reason, "keepalive_timeout");
+        assert_eq!(list[0].reason, Reason::KeepaliveTimeout);
         assert_eq!(list[0].devices, 5);
         assert_eq!(listed(&list), [("a", 5, 0), ("b", 3, 0), ("c", 3, 0)]);
         // peers are kept from the disconnect that admitted the client on
         assert_eq!(list[0].clients[0].peers, ["10.0.0.0:1", "10.0.0.1:1"]);
         assert_eq!(list[0].clients[0].last_seen, 1_004);
         // one disconnect: counted among the devices, never listed
-        assert_eq!(list[1].reason, "tcp_closed");
+        assert_eq!(list[1].reason, Reason::TcpClosed);
         assert_eq!(list[1].devices, 1);
         assert!(list[1].clients.is_empty());
     }

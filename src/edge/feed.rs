@@ -164,9 +164,8 @@ impl Feed {
     /// Advances the windows and publishes the (bounded) flapping and top
     /// lists.
     fn tick(&self) {
-        let (flapping, top) = self.pipeline.lock().tick_report(now_ms(), listed::FLAPPING);
-        self.status.set_flapping(flapping);
-        self.status.set_top(top);
+        let snapshot = self.pipeline.lock().tick(now_ms(), listed::FLAPPING);
+        self.status.set_snapshot(snapshot);
     }
 }
 
@@ -251,7 +250,8 @@ mod tests {
         trigger.fire();
         task.await.unwrap_or_else(|e| panic!("{e}"));
         let listed: Vec<String> = status
-            .flapping()
+            .snapshot()
+            .flapping
             .iter()
             .map(|c| c.clientid.to_string())
             .collect();

@@ -3,6 +3,7 @@
 //! None may add a series beyond the closed sets, and the exposition must stay
 //! valid for a real Prometheus parser (`promtool check metrics`).
 
+use mqtt_disconnect_exporter::core::flapping::FlapKind;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -128,10 +129,10 @@ fn a_million_random_reasons_and_client_ids_add_no_series() {
     }
     p.tick(t0 + n as i64, 1000);
     let m = p.metrics();
-    assert_eq!(m.disconnect(Reason::Other).get(), n);
-    assert_eq!(m.disconnect(Reason::Takeovered).get(), conflicts);
-    assert_eq!(m.event_time_clamped.get(), 0);
-    assert_eq!(m.flapping_clients[0].get(), 50);
+    assert_eq!(m.disconnects(Reason::Other), n);
+    assert_eq!(m.disconnects(Reason::Takeovered), conflicts);
+    assert_eq!(m.clamped_and_expired().0, 0);
+    assert_eq!(m.flapping(FlapKind::Takeover).0, 50);
     assert!(distinct.len() > 900_000, "{} distinct IDs", distinct.len());
     assert_eq!(p.detector().tracked(), 100_000);
     assert!(p.detector().evicted() >= (distinct.len() - 100_000) as u64);
@@ -182,7 +183,10 @@ fn hostile_label_values_keep_the_exposition_valid() {
     p.tick(t0 + 100, 1000);
     let text = exposition(&registry);
     assert_eq!(series(&text, "mqtt_client_flapping"), hostile.len());
-    assert_eq!(p.metrics().flapping_clients[0].get(), hostile.len() as i64);
+    assert_eq!(
+        p.metrics().flapping(FlapKind::Takeover).0,
+        hostile.len() as i64
+    );
     assert!(!text.contains("\nmqtt_fake 1"), "injected a sample");
     assert!(text.contains(r#"clientid="quote\"inside""#), "{text}");
     assert!(text.contains(r#"clientid="new\nline""#));
@@ -233,14 +237,14 @@ fn random_bytes_never_panic_and_every_rejection_is_counted() {
         }
     }
     let m = p.metrics();
-    let errors: u64 = EventError::ALL.iter().map(|e| m.error(*e).get()).sum();
+    let errors: u64 = EventError::ALL.iter().map(|e| m.errors(*e)).sum();
     assert_eq!(errors, rejected);
     let received: u64 = mqtt_disconnect_exporter::core::event::EventKind::COUNTED
         .iter()
-        .map(|k| m.received(*k).get())
+        .map(|k| m.received(*k))
         .sum();
     assert_eq!(received, accepted);
-    assert_eq!(m.ignored_mosquitto_log.get(), ignored);
+    assert_eq!(m.ignored_log_lines(), ignored);
     assert!(ignored > 1_000, "{ignored} random log lines ignored");
     assert_eq!(accepted + rejected + ignored, 50_000);
     let text = exposition(&registry);

@@ -88,21 +88,44 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
     use mqtt_disconnect_exporter::edge::mqtt::metrics::MqttMetrics;
     let registry = prometheus::Registry::new();
     register_process_collector(&registry).unwrap();
-    let metrics = Metrics::new(&registry).unwrap();
+    let mut metrics = Metrics::new(&registry).unwrap();
     // the per-client families have no series until a client is listed
-    metrics
-        .client_flapping
-        .with_label_values(&["c", "takeover"])
-        .set(1);
-    metrics
-        .client_top_disconnects
-        .with_label_values(&["normal", "c"])
-        .set(1);
-    metrics.node_counters("emqx@10.0.0.1");
-    metrics
-        .network_top_disconnects
-        .with_label_values(&["normal", "192.0.2.0/24"])
-        .set(1);
+    use mqtt_disconnect_exporter::core::flapping::{FlapKind, FlappingClient};
+    use mqtt_disconnect_exporter::core::reasons::Reason;
+    use mqtt_disconnect_exporter::core::top::{TopClient, TopNetwork, TopReason};
+    metrics.set_top_flapping(&[FlappingClient {
+        clientid: "c".into(),
+        kind: FlapKind::Takeover,
+        count: 3,
+        window_seconds: 60.0,
+        peers: Vec::new(),
+        first_seen: 0,
+        last_seen: 0,
+    }]);
+    metrics.set_top(
+        &[TopReason {
+            reason: Reason::Normal,
+            devices: 1,
+            saturated: false,
+            clients: vec![TopClient {
+                clientid: "c".into(),
+                count: 3,
+                error: 0,
+                peers: Vec::new(),
+                last_seen: 0,
+            }],
+            networks: vec![TopNetwork {
+                network: "192.0.2.0/24".into(),
+                count: 3,
+                error: 0,
+                clients: Vec::new(),
+                last_seen: 0,
+            }],
+        }],
+        5,
+        5,
+    );
+    metrics.disconnected(Reason::Normal, Some("emqx@10.0.0.1"), 32);
     WebMetrics::new(&registry).unwrap();
     MqttMetrics::new(&registry, &["a/#".to_string()]).unwrap();
     mqtt_disconnect_exporter::edge::ingest::IngestMetrics::new(&registry).unwrap();

@@ -1,6 +1,7 @@
 //! Every captured fixture through the pure pipeline: no sockets, exact counts.
 
 use crate::common;
+use mqtt_disconnect_exporter::core::flapping::FlapKind;
 
 use common::{fixture, FIXTURES};
 use mqtt_disconnect_exporter::core::event::EventKind;
@@ -49,16 +50,16 @@ fn all_fixtures_together_give_exact_totals() {
             .iter()
             .find(|(r, _)| *r == reason)
             .map_or(0, |(_, n)| *n);
-        assert_eq!(m.disconnect(reason).get(), expected, "{reason}");
+        assert_eq!(m.disconnects(reason), expected, "{reason}");
     }
-    assert_eq!(m.connects.get(), 4);
-    assert_eq!(m.subscriptions.get(), 3);
-    assert_eq!(m.received(EventKind::Disconnected).get(), 11);
-    assert_eq!(m.received(EventKind::Connected).get(), 4);
-    assert_eq!(m.received(EventKind::Subscribed).get(), 3);
-    assert_eq!(m.received(EventKind::Other).get(), 2);
+    assert_eq!(m.connects(), 4);
+    assert_eq!(m.subscriptions(), 3);
+    assert_eq!(m.received(EventKind::Disconnected), 11);
+    assert_eq!(m.received(EventKind::Connected), 4);
+    assert_eq!(m.received(EventKind::Subscribed), 3);
+    assert_eq!(m.received(EventKind::Other), 2);
     // four different client IDs took over once each: nobody is flapping
-    assert_eq!(m.flapping_clients[0].get(), 0);
+    assert_eq!(m.flapping(FlapKind::Takeover).0, 0);
 }
 
 /// NanoMQ publishes on `$SYS`, which Mosquitto does not let a client publish
@@ -78,9 +79,9 @@ fn nanomq_events_count_under_their_reasons() {
         assert!(matches!(out, Outcome::Accepted { .. }), "{file}: {out:?}");
     }
     let m = p.metrics();
-    assert_eq!(m.connects.get(), 1);
-    assert_eq!(m.disconnect(Reason::GoAway).get(), 1); // 0x8B server shutting down
-    assert_eq!(m.disconnect(Reason::Takeovered).get(), 1); // 0x8E session taken over
-    assert_eq!(m.received(EventKind::Disconnected).get(), 2);
-    assert_eq!(m.disconnect(Reason::Other).get(), 0);
+    assert_eq!(m.connects(), 1);
+    assert_eq!(m.disconnects(Reason::GoAway), 1); // 0x8B server shutting down
+    assert_eq!(m.disconnects(Reason::Takeovered), 1); // 0x8E session taken over
+    assert_eq!(m.received(EventKind::Disconnected), 2);
+    assert_eq!(m.disconnects(Reason::Other), 0);
 }

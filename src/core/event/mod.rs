@@ -140,6 +140,31 @@ impl EventError {
     ];
 }
 
+impl crate::core::label_set::Label for EventError {
+    const ALL: &'static [EventError] = &EventError::ALL;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn as_label(self) -> &'static str {
+        self.label()
+    }
+}
+
+/// The `kind` label values: a CONNACK event has `other`'s.
+impl crate::core::label_set::Label for EventKind {
+    const ALL: &'static [EventKind] = &EventKind::COUNTED;
+
+    fn index(self) -> usize {
+        self.label_index()
+    }
+
+    fn as_label(self) -> &'static str {
+        self.label()
+    }
+}
+
 fn kind_from_event_field(event: &str) -> EventKind {
     match event {
         "client.connected" => EventKind::Connected,

@@ -53,6 +53,30 @@ impl FlapKind {
     }
 }
 
+impl crate::core::label_set::Label for FlapKind {
+    const ALL: &'static [FlapKind] = &FlapKind::ALL;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn as_label(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl serde::Serialize for FlapKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for FlapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Detector settings; validated by the caller (thresholds >= 2, windows > 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -101,7 +125,7 @@ impl Settings {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FlappingClient {
     pub clientid: String,
-    pub kind: &'static str,
+    pub kind: FlapKind,
     /// Events of this kind in the window.
     pub count: usize,
     pub window_seconds: f64,
@@ -574,7 +598,7 @@ impl Detector {
 fn describe(flap: &Flap, kind: FlapKind, settings: &Settings) -> FlappingClient {
     FlappingClient {
         clientid: flap.clientid.to_string(),
-        kind: kind.as_str(),
+        kind,
         count: flap.times.len(),
         window_seconds: settings.window(kind) as f64 / 1000.0,
         peers: flap.peers.iter().map(|p| p.to_string()).collect(),

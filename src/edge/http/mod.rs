@@ -44,8 +44,8 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::core::flapping::FlappingClient;
 use crate::core::reasons::Reason;
+use crate::core::snapshot::Snapshot;
 use crate::core::status::Status;
 use crate::core::top::{TopReason, TopReport};
 use crate::edge::ingest::{self, Ingest};
@@ -555,15 +555,11 @@ fn route(req: &Request<Incoming>, status: &Status, telemetry_path: &str) -> Resp
         return metrics(status.registry());
     }
     match path {
-        "/" => html(landing_page(
-            telemetry_path,
-            &status.flapping(),
-            &status.top(),
-        )),
+        "/" => html(landing_page(telemetry_path, &status.snapshot())),
         "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
         "/-/ready" => ready(status),
-        "/api/v1/flapping" => json(&*status.flapping()),
-        "/api/v1/top" => top(req.uri().query(), &status.top()),
+        "/api/v1/flapping" => json(&status.snapshot().flapping),
+        "/api/v1/top" => top(req.uri().query(), &status.snapshot().top),
         _ => text(StatusCode::NOT_FOUND, "Not found.\n"),
     }
 }
@@ -614,12 +610,12 @@ fn top(query: Option<&str>, report: &TopReport) -> Response<Full<Bytes>> {
     let reasons = report
         .reasons
         .iter()
-        .filter(|r| r.reason == reason.as_str())
+        .filter(|r| r.reason == reason)
         .cloned()
         .collect::<Vec<_>>();
     let reasons = if reasons.is_empty() {
         vec![TopReason {
-            reason: reason.as_str(),
+            reason,
             devices: 0,
             saturated: false,
             clients: Vec::new(),
@@ -725,7 +721,8 @@ fn escape_invisible_json(json: &str) -> String {
     out
 }
 
-fn landing_page(telemetry_path: &str, flapping: &[FlappingClient], top: &TopReport) -> String {
+fn landing_page(telemetry_path: &str, snapshot: &Snapshot) -> String {
+    let (flapping, top) = (&snapshot.flapping, &snapshot.top);
     let mut top_rows = String::new();
     for entry in &top.reasons {
         if entry.clients.is_empty() && entry.saturated {
@@ -826,21 +823,24 @@ pub fn telemetry_path(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::flapping::{FlapKind, FlappingClient};
 
     #[test]
     fn landing_page_escapes_client_ids() {
         let page = landing_page(
             "/metrics",
-            &[FlappingClient {
-                clientid: "<script>x</script>".into(),
-                kind: "takeover",
-                count: 3,
-                window_seconds: 300.0,
-                peers: vec!["1.2.3.4:5".into()],
-                first_seen: 0,
-                last_seen: 1,
-            }],
-            &TopReport::default(),
+            &Snapshot {
+                flapping: vec![FlappingClient {
+                    clientid: "<script>x</script>".into(),
+                    kind: FlapKind::Takeover,
+                    count: 3,
+                    window_seconds: 300.0,
+                    peers: vec!["1.2.3.4:5".into()],
+                    first_seen: 0,
+                    last_seen: 1,
+                }],
+                top: TopReport::default(),
+            },
         );
         assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(!page.contains("<script>"));
@@ -852,16 +852,18 @@ mod tests {
         let sneaky = "dev\u{0}\u{1b}[31m\u{202e}lanigiro\u{2066}";
         let page = landing_page(
             "/metrics",
-            &[FlappingClient {
-                clientid: sneaky.into(),
-                kind: "takeover",
-                count: 3,
-                window_seconds: 300.0,
-                peers: vec![],
-                first_seen: 0,
-                last_seen: 1,
-            }],
-            &TopReport::default(),
+            &Snapshot {
+                flapping: vec![FlappingClient {
+                    clientid: sneaky.into(),
+                    kind: FlapKind::Takeover,
+                    count: 3,
+                    window_seconds: 300.0,
+                    peers: vec![],
+                    first_seen: 0,
+                    last_seen: 1,
+                }],
+                top: TopReport::default(),
+            },
         );
         assert!(
             page.contains("<td>dev\\u{0}\\u{1b}[31m\\u{202e}lanigiro\\u{2066}</td>"),

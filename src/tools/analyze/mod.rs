@@ -171,7 +171,11 @@ pub fn analyze<R: BufRead>(
         }
         if clock >= last_tick.saturating_add(1000) {
             last_tick = clock;
-            merge(&mut flaps, pipeline.tick(clock, usize::MAX), max_peers);
+            merge(
+                &mut flaps,
+                &pipeline.tick(clock, usize::MAX).flapping,
+                max_peers,
+            );
         }
     }
     if progress.is_some() {
@@ -179,20 +183,20 @@ pub fn analyze<R: BufRead>(
     }
     merge(
         &mut flaps,
-        pipeline.tick(clock.max(0), usize::MAX),
+        &pipeline.tick(clock.max(0), usize::MAX).flapping,
         max_peers,
     );
 
     let m = pipeline.metrics();
     for kind in EventKind::COUNTED {
-        let n = m.received(kind).get();
+        let n = m.received(kind);
         report.events += n;
         if n > 0 {
             report.by_kind.insert(kind.label(), n);
         }
     }
     for reason in Reason::all() {
-        let n = m.disconnect(reason).get();
+        let n = m.disconnects(reason);
         if n > 0 {
             report.disconnects.insert(reason, n);
         }
@@ -209,22 +213,22 @@ pub fn analyze<R: BufRead>(
 
 fn merge(
     into: &mut BTreeMap<(String, &'static str), FlapReport>,
-    now: Vec<FlappingClient>,
+    now: &[FlappingClient],
     max_peers: usize,
 ) {
     for c in now {
         let entry = into
-            .entry((c.clientid.clone(), c.kind))
+            .entry((c.clientid.clone(), c.kind.as_str()))
             .or_insert_with(|| FlapReport {
                 clientid: c.clientid.clone(),
-                kind: c.kind,
+                kind: c.kind.as_str(),
                 count: 0,
                 peers: Vec::new(),
             });
         entry.count = entry.count.max(c.count);
-        for p in c.peers {
-            if entry.peers.len() < max_peers && !entry.peers.contains(&p) {
-                entry.peers.push(p);
+        for p in &c.peers {
+            if entry.peers.len() < max_peers && !entry.peers.contains(p) {
+                entry.peers.push(p.clone());
             }
         }
     }

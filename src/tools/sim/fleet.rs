@@ -322,13 +322,24 @@ mod tests {
         }
         let m = p.metrics();
         for reason in Reason::all().filter(|r| *r != Reason::Other) {
-            assert!(m.disconnect(reason).get() > 0, "{reason} is zero");
+            assert!(m.disconnects(reason) > 0, "{reason} is zero");
         }
-        assert_eq!(m.disconnect(Reason::Other).get(), 0);
-        assert_eq!(m.flapping_clients[0].get(), 1, "one takeover-flapping ID");
-        assert_eq!(m.flapping_clients[1].get(), 1, "one reconnect loop");
+        assert_eq!(m.disconnects(Reason::Other), 0);
+        assert_eq!(
+            m.flapping(crate::core::flapping::FlapKind::Takeover).0,
+            1,
+            "one takeover-flapping ID"
+        );
+        assert_eq!(
+            m.flapping(crate::core::flapping::FlapKind::Reconnect).0,
+            1,
+            "one reconnect loop"
+        );
         let list = p.detector().flapping_clients();
-        let takeover = list.iter().find(|c| c.kind == "takeover").unwrap();
+        let takeover = list
+            .iter()
+            .find(|c| c.kind == crate::core::flapping::FlapKind::Takeover)
+            .unwrap();
         assert_eq!(takeover.clientid, "shared-id-00");
         assert_eq!(takeover.peers.len(), 2);
         assert!(!list.iter().any(|c| c.clientid == "self-repair-01"));
@@ -365,11 +376,11 @@ mod tests {
             }
         }
         p.tick(t0 + 299_999, 1000);
-        let report = p.top_report();
+        let report = p.snapshot().top.clone();
         let keepalive = report
             .reasons
             .iter()
-            .find(|r| r.reason == "keepalive_timeout")
+            .find(|r| r.reason == crate::core::reasons::Reason::KeepaliveTimeout)
             .unwrap();
         // every listed count is the device's exact count
         for c in &keepalive.clients {
