@@ -43,10 +43,11 @@ fn main() {
                 vec![listener],
                 server_status,
                 http::Settings {
+                    listen: Vec::new(),
                     telemetry_path: "/metrics".into(),
                     web_config: None,
-                    ingest: None,
                 },
+                None,
                 web,
                 stop,
             )

@@ -1,17 +1,14 @@
 //! The exporter's validated configuration: the settings of each part,
 //! composed. Each part owns its own settings type (each source's, in
-//! [`SourceSettings`]; [`WebConfig`] for the HTTP edge; [`PipelineSettings`]
+//! [`SourceSettings`]; [`http::Settings`](crate::edge::http::Settings) for the web side; [`PipelineSettings`]
 //! for the core); [`Config`] holds the list of sources and one of each
 //! other, and [`ConfigError`] is how any of them is refused, naming the
 //! flag. The flags are read into these types on top,
 //! by [`crate::cli`] (`cli/settings.rs`), and nothing here knows the flags'
 //! parser.
 
-use std::path::PathBuf;
-
 use crate::core::pipeline::PipelineSettings;
 use crate::edge::files::FileError;
-use crate::edge::listen::ListenAddress;
 use crate::edge::mqtt::broker_tls::TlsError;
 use crate::edge::process::{LogFormat, LogLevel};
 use crate::edge::source::SourceSettings;
@@ -48,15 +45,6 @@ impl From<TlsError> for ConfigError {
     }
 }
 
-/// Everything the HTTP edge needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebConfig {
-    pub listen: Vec<ListenAddress>,
-    pub telemetry_path: String,
-    /// `--web.config.file`, checked at start and re-read by the HTTP edge.
-    pub config_file: Option<PathBuf>,
-}
-
 /// The validated configuration of `serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -64,7 +52,7 @@ pub struct Config {
     /// `--mqtt.disable`, HTTP ingest with `--webhook.token-file`, a file per
     /// `--file.path`.
     pub sources: Vec<SourceSettings>,
-    pub web: WebConfig,
+    pub web: crate::edge::http::Settings,
     pub pipeline: PipelineSettings,
     pub log_level: LogLevel,
     pub log_format: LogFormat,

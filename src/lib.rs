@@ -106,11 +106,8 @@ pub async fn run(
     let http = tokio::spawn(http::run(
         listeners,
         Arc::clone(&status),
-        http::Settings {
-            telemetry_path: config.web.telemetry_path.clone(),
-            web_config: config.web.config_file.clone(),
-            ingest: routes,
-        },
+        config.web,
+        routes,
         web,
         shutdown,
     ));

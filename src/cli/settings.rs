@@ -11,7 +11,7 @@ use super::{
     AnalyzeArgs, BrokerArgs, DemoArgs, EventArgs, FileArgs, RulesArgs, ServeArgs, SimulateArgs,
     TlsArgs, WebArgs,
 };
-use crate::config::{invalid, Config, ConfigError, WebConfig};
+use crate::config::{invalid, Config, ConfigError};
 use crate::core::flapping::Settings;
 use crate::core::network::Prefixes;
 use crate::core::pipeline::PipelineSettings;
@@ -170,16 +170,16 @@ impl BrokerArgs {
 
 impl WebArgs {
     /// The web flags, with the web config file checked.
-    pub fn settings(&self) -> Result<WebConfig, ConfigError> {
+    pub fn settings(&self) -> Result<crate::edge::http::Settings, ConfigError> {
         let args = self;
         if let Some(path) = &args.config_file {
             crate::edge::http::web_config::load(path)
                 .map_err(|e| files::content("--web.config.file", path, e))?;
         }
-        Ok(WebConfig {
+        Ok(crate::edge::http::Settings {
             listen: args.listen_addresses.clone(),
             telemetry_path: args.telemetry_path.clone(),
-            config_file: args.config_file.clone(),
+            web_config: args.config_file.clone(),
         })
     }
 }

@@ -1,55 +1,80 @@
 //! The HTTP edge's own metrics: connections it closed and why, password
 //! checks it turned away, and re-reads of the web config. Each is declared
-//! once, as a field, registered with its declaration.
+//! once, as a field, registered with its declaration; the causes of a
+//! close are a label set ([`Close`]).
 
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
-use crate::core::metrics::{counter, counters, registered};
+use super::admission::Refused;
+use super::web_config::ReloadCounters;
+use crate::core::label_set::{By, Label};
+use crate::core::metrics::{counter, registered};
 
-/// The HTTP edge's self-metrics.
-pub struct WebMetrics {
-    /// Connections closed at once: the peer held its most connections.
-    pub rejected_per_peer: IntCounter,
-    /// Connections closed at once: the server held its most connections.
-    pub rejected_total: IntCounter,
-    /// Connections closed because no request started in time.
-    pub idle_closed: IntCounter,
-    /// Connections whose TLS handshake failed (plain HTTP to the HTTPS
-    /// port, an untrusted or missing client certificate, ...).
-    pub tls_failed: IntCounter,
+/// Why the server closed a connection before serving a request: the
+/// `cause` of `mqtt_exporter_http_connections_closed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// The peer held its most connections.
+    PeerLimit,
+    /// The server held its most connections.
+    ConnectionLimit,
+    /// No request started in time.
+    NoRequest,
+    /// The TLS handshake failed (plain HTTP to the HTTPS port, an
+    /// untrusted or missing client certificate, ...).
+    TlsHandshake,
     /// The oldest connection without a complete request, closed to make
     /// room for a new one at the connection limit.
-    pub evicted: IntCounter,
-    /// Requests answered 429 at once: every password check was busy.
-    pub auth_throttled: IntCounter,
-    /// `mqtt_exporter_web_config_reloads_total{result}`.
-    pub reloads: IntCounterVec,
+    Evicted,
 }
 
-/// The causes of `mqtt_exporter_http_connections_closed_total`, in the
-/// order of [`WebMetrics`]' fields.
-const CLOSE_CAUSES: [&str; 5] = [
-    "peer_limit",
-    "connection_limit",
-    "no_request",
-    "tls_handshake",
-    "evicted",
-];
+impl Label for Close {
+    const ALL: &'static [Close] = &[
+        Close::PeerLimit,
+        Close::ConnectionLimit,
+        Close::NoRequest,
+        Close::TlsHandshake,
+        Close::Evicted,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn as_label(self) -> &'static str {
+        match self {
+            Close::PeerLimit => "peer_limit",
+            Close::ConnectionLimit => "connection_limit",
+            Close::NoRequest => "no_request",
+            Close::TlsHandshake => "tls_handshake",
+            Close::Evicted => "evicted",
+        }
+    }
+}
+
+/// The HTTP self-metrics.
+pub struct WebMetrics {
+    closed: By<Close, IntCounter>,
+    /// Requests answered 429 at once: every password check was busy.
+    auth_throttled: IntCounter,
+    /// `mqtt_exporter_web_config_reloads_total{result}`.
+    reloads: IntCounterVec,
+}
 
 impl WebMetrics {
     /// Creates the HTTP self-metrics and registers them on `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<WebMetrics> {
         let r = registry;
-        let [rejected_per_peer, rejected_total, idle_closed, tls_failed, evicted]: [IntCounter; 5] =
-            counters(
-                r,
-                "mqtt_exporter_http_connections_closed_total",
-                "HTTP connections closed by the server before a request was served, by cause.",
-                "cause",
-                CLOSE_CAUSES.into_iter(),
-            )?
-            .try_into()
-            .map_err(|_| prometheus::Error::Msg("five close causes".into()))?;
+        let closed = registered(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "mqtt_exporter_http_connections_closed_total",
+                    "HTTP connections closed by the server before a request was served, by cause.",
+                ),
+                &["cause"],
+            )?,
+        )?;
         let reloads = registered(
             r,
             IntCounterVec::new(
@@ -64,11 +89,7 @@ impl WebMetrics {
             reloads.with_label_values(&[result]);
         }
         Ok(WebMetrics {
-            rejected_per_peer,
-            rejected_total,
-            idle_closed,
-            tls_failed,
-            evicted,
+            closed: By::from_fn(|c: Close| closed.with_label_values(&[c.as_label()])),
             auth_throttled: counter(
                 r,
                 "mqtt_exporter_http_auth_throttled_total",
@@ -76,5 +97,29 @@ impl WebMetrics {
             )?,
             reloads,
         })
+    }
+
+    /// A connection was not admitted.
+    pub fn refused(&self, refused: Refused) {
+        let cause = match refused {
+            Refused::PeerLimit => Close::PeerLimit,
+            Refused::ConnectionLimit => Close::ConnectionLimit,
+        };
+        self.closed[cause].inc();
+    }
+
+    /// The counter of closes for `cause`, for a connection's task to keep.
+    pub fn closes(&self, cause: Close) -> IntCounter {
+        self.closed[cause].clone()
+    }
+
+    /// The counter of requests answered 429 by the password-check bound.
+    pub fn throttled(&self) -> IntCounter {
+        self.auth_throttled.clone()
+    }
+
+    /// The web config's reload counters.
+    pub fn reload_counters(&self) -> ReloadCounters {
+        ReloadCounters::of(&self.reloads)
     }
 }

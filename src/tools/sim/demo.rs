@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use std::process::ExitCode;
 
-use crate::config::{Config, WebConfig};
+use crate::config::Config;
 use crate::core::pipeline::PipelineSettings;
 use crate::core::status::Status;
 use crate::edge::mqtt::session::{Protocol, ProtocolChoice};
@@ -109,7 +109,7 @@ pub struct DemoOptions {
     pub clients: usize,
     /// Steady disconnects per second.
     pub rate: u32,
-    pub web: WebConfig,
+    pub web: crate::edge::http::Settings,
     pub pipeline: PipelineSettings,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
