@@ -31,14 +31,25 @@ fn main() -> ExitCode {
             Ok(settings) => analyze::main(&args.file, args.format, settings),
             Err(e) => usage(e),
         },
-        Some(Command::Simulate(args)) => match (args.options(password), args.webhook()) {
-            (Ok(sim), Ok(Some(hook))) => {
-                sim::webhook::main(sim, hook, args.json, args.log.level, args.log.format)
-            }
-            (Ok(sim), Ok(None)) => {
-                sim::publish::main(sim, args.json, args.log.level, args.log.format)
-            }
-            (Err(e), _) | (_, Err(e)) => usage(e),
+        Some(Command::Simulate(args)) => match args.webhook() {
+            Ok(Some(hook)) => sim::webhook::main(
+                args.plan(),
+                hook,
+                args.json,
+                args.log.level,
+                args.log.format,
+            ),
+            Ok(None) => match args.target(password) {
+                Ok(target) => sim::publish::main(
+                    args.plan(),
+                    target,
+                    args.json,
+                    args.log.level,
+                    args.log.format,
+                ),
+                Err(e) => usage(e),
+            },
+            Err(e) => usage(e),
         },
         Some(Command::Demo(args)) => match args.options() {
             Ok(options) => sim::demo::main(&options),

@@ -29,7 +29,8 @@ use crate::edge::mqtt::Settings as MqttSettings;
 use crate::edge::source::SourceSettings;
 use crate::tools::rules::{self, RulesOptions};
 use crate::tools::sim::demo::DemoOptions;
-use crate::tools::sim::publish::SimConfig;
+use crate::tools::sim::pace::Plan;
+use crate::tools::sim::publish::Target;
 use crate::tools::sim::webhook::WebhookConfig;
 
 impl ServeArgs {
@@ -295,18 +296,25 @@ impl RulesArgs {
 }
 
 impl SimulateArgs {
-    /// What `simulate` publishes, and where: the broker reached as the
-    /// exporter reaches it (credentials and TLS included).
-    pub fn options(&self, password_env: Option<String>) -> Result<SimConfig, ConfigError> {
-        let default_id = format!("mqtt-disconnect-exporter-simulator-{}", std::process::id());
-        Ok(SimConfig {
-            broker: self.broker.settings(&self.tls, password_env, &default_id)?,
-            topic_prefix: self.topic_prefix.trim_end_matches('/').to_string(),
+    /// What the simulated fleet does, wherever it is sent.
+    pub fn plan(&self) -> Plan {
+        Plan {
             scenario: self.scenario,
             rate: self.rate,
             clients: self.clients,
             duration: self.duration,
             seed: self.seed,
+        }
+    }
+
+    /// Where `simulate` publishes: the broker reached as the exporter
+    /// reaches it (credentials and TLS included). `simulate --webhook`
+    /// never reads it.
+    pub fn target(&self, password_env: Option<String>) -> Result<Target, ConfigError> {
+        let default_id = format!("mqtt-disconnect-exporter-simulator-{}", std::process::id());
+        Ok(Target {
+            broker: self.broker.settings(&self.tls, password_env, &default_id)?,
+            topic_prefix: self.topic_prefix.trim_end_matches('/').to_string(),
         })
     }
 }

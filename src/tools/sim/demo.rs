@@ -23,7 +23,8 @@ use crate::edge::process::{LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
 use crate::edge::source::SourceSettings;
 use crate::tools::sim::fleet::Scenario;
-use crate::tools::sim::publish::{self, SimConfig};
+use crate::tools::sim::pace::Plan;
+use crate::tools::sim::publish::{self, Target};
 
 /// Topic prefix the demo fleet publishes on.
 pub const TOPIC_PREFIX: &str = "demo/events";
@@ -156,9 +157,11 @@ pub async fn run(args: &DemoOptions, shutdown: Shutdown) -> Result<(), DemoError
         log_level: args.log_level,
         log_format: args.log_format,
     };
-    let sim = SimConfig {
+    let target = Target {
         broker: embedded_broker(broker, "demo-fleet"),
         topic_prefix: TOPIC_PREFIX.into(),
+    };
+    let plan = Plan {
         scenario: Scenario::Demo,
         rate: args.rate,
         clients: args.clients,
@@ -184,7 +187,7 @@ pub async fn run(args: &DemoOptions, shutdown: Shutdown) -> Result<(), DemoError
         _ = ready => {}
         _ = waiting.recv() => {}
     }
-    let summary = publish::run(sim, shutdown).await;
+    let summary = publish::run(plan, target, shutdown).await;
     tracing::info!(published = summary.published, "demo fleet stopped");
     match exporter.await {
         Ok(served) => served.map_err(DemoError::from),

@@ -7,8 +7,20 @@ use std::time::Duration;
 
 use crate::core::clock::now_ms;
 use crate::edge::shutdown::Shutdown;
-use crate::tools::sim::fleet::{Fleet, SimEvent};
-use crate::tools::sim::publish::SimConfig;
+use crate::tools::sim::fleet::{Fleet, Scenario, SimEvent};
+
+/// What the fleet does, whatever it is sent to: a broker (`simulate`), an
+/// HTTP route (`simulate --webhook`) or the demo's embedded broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub scenario: Scenario,
+    /// Steady disconnects per second (each with a reconnect).
+    pub rate: u32,
+    pub clients: usize,
+    /// Stop after this long; `None` runs until shutdown.
+    pub duration: Option<Duration>,
+    pub seed: u64,
+}
 
 /// Step between two fleet ticks.
 const STEP: Duration = Duration::from_millis(50);
@@ -24,7 +36,7 @@ pub struct Paced {
 }
 
 impl Paced {
-    pub fn new(cfg: &SimConfig) -> Paced {
+    pub fn new(cfg: &Plan) -> Paced {
         Paced {
             fleet: Fleet::new(cfg.scenario, cfg.clients, cfg.seed, now_ms()),
             rate: cfg.rate,

@@ -21,23 +21,16 @@ use crate::edge::mqtt::connect_options;
 use crate::edge::mqtt::settings::BrokerConfig;
 use crate::edge::process::{init_tracing, run_until_signal, LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
-use crate::tools::sim::fleet::{Scenario, SimEvent};
-use crate::tools::sim::pace::Paced;
+use crate::tools::sim::fleet::SimEvent;
+use crate::tools::sim::pace::{Paced, Plan};
 
-/// What to publish, where.
+/// Where to publish.
 #[derive(Debug, Clone)]
-pub struct SimConfig {
-    /// Where to publish: address, client ID, credentials, TLS.
+pub struct Target {
+    /// Address, client ID, credentials, TLS.
     pub broker: BrokerConfig,
     /// Topic prefix; events go to `<prefix>/<kind>` (`$events` for TDMQ style).
     pub topic_prefix: String,
-    pub scenario: Scenario,
-    /// Steady disconnects per second (each with a reconnect).
-    pub rate: u32,
-    pub clients: usize,
-    /// Stop after this long; `None` runs until shutdown.
-    pub duration: Option<Duration>,
-    pub seed: u64,
 }
 
 /// What was published and acknowledged.
@@ -53,10 +46,16 @@ pub struct Summary {
 /// The `simulate` subcommand: connects like the exporter (credentials and
 /// TLS included), publishes, prints the summary (as JSON with `json`); exit
 /// 1 if the broker did not acknowledge everything.
-pub fn main(sim: SimConfig, json: bool, log_level: LogLevel, log_format: LogFormat) -> ExitCode {
+pub fn main(
+    plan: Plan,
+    target: Target,
+    json: bool,
+    log_level: LogLevel,
+    log_format: LogFormat,
+) -> ExitCode {
     init_tracing(log_level, log_format);
     let Some(summary) = run_until_signal(|shutdown| async move {
-        Ok::<_, std::convert::Infallible>(run(sim, shutdown).await)
+        Ok::<_, std::convert::Infallible>(run(plan, target, shutdown).await)
     }) else {
         return ExitCode::FAILURE;
     };
@@ -109,8 +108,8 @@ pub fn write_counts(summary: &Summary, out: &mut dyn Write) -> std::io::Result<(
 
 /// Publishes until the duration passes or `shutdown` fires, then waits (up to
 /// 30 s) for every PUBACK and disconnects.
-pub async fn run(cfg: SimConfig, mut shutdown: Shutdown) -> Summary {
-    let mut options = match connect_options(&cfg.broker) {
+pub async fn run(plan: Plan, target: Target, mut shutdown: Shutdown) -> Summary {
+    let mut options = match connect_options(&target.broker) {
         Ok(options) => options,
         Err(e) => {
             tracing::error!(error = %e, "cannot prepare the broker connection");
@@ -139,12 +138,12 @@ pub async fn run(cfg: SimConfig, mut shutdown: Shutdown) -> Summary {
         }
     });
 
-    let mut paced = Paced::new(&cfg);
+    let mut paced = Paced::new(&plan);
     let mut summary = Summary::default();
     let mut buf: Vec<SimEvent> = Vec::new();
     'outer: while paced.next(&mut shutdown, &mut buf).await {
         for event in buf.drain(..) {
-            let topic = format!("{}/{}", cfg.topic_prefix, event.kind);
+            let topic = format!("{}/{}", target.topic_prefix, event.kind);
             let sent = tokio::select! {
                 _ = shutdown.recv() => break 'outer,
                 sent = client.publish(topic, QoS::AtLeastOnce, false, event.payload) => sent,

@@ -19,8 +19,8 @@ use crate::core::reasons::{self, Reason};
 use crate::edge::process::{init_tracing, run_until_signal, LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::SimEvent;
-use crate::tools::sim::pace::Paced;
-use crate::tools::sim::publish::{print, write_counts, SimConfig, Summary};
+use crate::tools::sim::pace::{Paced, Plan};
+use crate::tools::sim::publish::{print, write_counts, Summary};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -82,7 +82,7 @@ pub struct WebhookSummary {
 /// The `simulate --webhook` subcommand: posts, prints the summary (as JSON
 /// with `json`); exit 1 unless every request was answered 200.
 pub fn main(
-    sim: SimConfig,
+    plan: Plan,
     hook: WebhookConfig,
     json: bool,
     log_level: LogLevel,
@@ -90,7 +90,7 @@ pub fn main(
 ) -> ExitCode {
     init_tracing(log_level, log_format);
     let Some(summary) = run_until_signal(|shutdown| async move {
-        Ok::<_, std::convert::Infallible>(run(sim, hook, shutdown).await)
+        Ok::<_, std::convert::Infallible>(run(plan, hook, shutdown).await)
     }) else {
         return ExitCode::FAILURE;
     };
@@ -221,7 +221,7 @@ fn body(format: Format, elements: &[String]) -> Vec<u8> {
 
 /// Posts the fleet until the duration passes or `shutdown` fires, then
 /// waits for every answer.
-pub async fn run(cfg: SimConfig, hook: WebhookConfig, mut shutdown: Shutdown) -> WebhookSummary {
+pub async fn run(plan: Plan, hook: WebhookConfig, mut shutdown: Shutdown) -> WebhookSummary {
     let (tx, rx) = mpsc::channel::<Vec<u8>>(hook.connections.max(1) * 4);
     let rx = Arc::new(Mutex::new(rx));
     let answers = Arc::new(std::sync::Mutex::new(BTreeMap::<u16, u64>::new()));
@@ -233,7 +233,7 @@ pub async fn run(cfg: SimConfig, hook: WebhookConfig, mut shutdown: Shutdown) ->
             Arc::clone(&answers),
         )));
     }
-    let mut paced = Paced::new(&cfg);
+    let mut paced = Paced::new(&plan);
     let mut summary = WebhookSummary::default();
     let mut buf: Vec<SimEvent> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
