@@ -5,8 +5,9 @@
 //! Metrics keep their pre-resolved series in a `By`, so the hot path is an
 //! index and an atomic add.
 //!
-//! A leaf: it names no other module, and the types it indexes implement
-//! [`Label`] beside their own definitions.
+//! A leaf: it names no other module. The types it indexes implement
+//! [`Label`] beside their own definitions, and name their `By` there
+//! (`ByReason` in `reasons.rs`, `ByKind` in `flapping`).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -29,11 +30,6 @@ pub struct By<L: Label, T> {
     values: Box<[T]>,
     label: PhantomData<L>,
 }
-
-/// One `T` per canonical reason.
-pub type ByReason<T> = By<crate::core::reasons::Reason, T>;
-/// One `T` per flapping kind.
-pub type ByKind<T> = By<crate::core::flapping::FlapKind, T>;
 
 impl<L: Label, T> By<L, T> {
     /// `f(value)` for every value, in label order.
@@ -97,37 +93,5 @@ impl<L: Label, T> Index<L> for By<L, T> {
 impl<L: Label, T> IndexMut<L> for By<L, T> {
     fn index_mut(&mut self, label: L) -> &mut T {
         &mut self.values[label.index()]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::event::{EventError, EventKind};
-    use crate::core::flapping::FlapKind;
-    use crate::core::reasons::Reason;
-
-    /// `ALL[v.index()]` is `v` (or has its label), for every label set.
-    fn indexes_agree<L: Label + PartialEq + fmt::Debug>() {
-        for (i, v) in L::ALL.iter().enumerate() {
-            assert_eq!(v.index(), i, "{v:?}");
-        }
-        let by: By<L, usize> = By::from_fn(L::index);
-        for v in L::ALL {
-            assert_eq!(by[*v], v.index());
-        }
-    }
-
-    #[test]
-    fn every_label_set_indexes_its_own_values() {
-        indexes_agree::<Reason>();
-        indexes_agree::<FlapKind>();
-        indexes_agree::<EventError>();
-        indexes_agree::<EventKind>();
-        assert_eq!(Reason::ALL.len(), 17);
-        assert_eq!(EventKind::Connack.index(), EventKind::Other.index());
-        let mut by: ByKind<u32> = By::default();
-        by[FlapKind::Reconnect] += 2;
-        assert_eq!(format!("{by:?}"), r#"{"takeover": 0, "reconnect": 2}"#);
     }
 }

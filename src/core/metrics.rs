@@ -17,10 +17,10 @@ use prometheus::{
 use std::collections::HashMap;
 
 use crate::core::event::{EventError, EventKind};
-use crate::core::flapping::{FlapKind, FlappingClient};
+use crate::core::flapping::{ByKind, FlapKind, FlappingClient};
 use crate::core::label::label_value;
-use crate::core::label_set::{By, ByKind, ByReason, Label};
-use crate::core::reasons::{Reason, TABLE};
+use crate::core::label_set::{By, Label};
+use crate::core::reasons::{ByReason, Reason, TABLE};
 use crate::core::top::TopReason;
 
 /// Registers `metric` on `registry` and returns it: a metric is declared
@@ -651,4 +651,35 @@ pub fn register_process_collector(registry: &Registry) -> prometheus::Result<()>
     #[cfg(not(target_os = "linux"))]
     let _ = registry;
     Ok(())
+}
+
+#[cfg(test)]
+mod label_set_tests {
+    use super::*;
+    use crate::core::label_set::By;
+    use std::fmt;
+
+    /// `ALL[v.index()]` is `v` (or has its label), for every label set.
+    fn indexes_agree<L: Label + PartialEq + fmt::Debug>() {
+        for (i, v) in L::ALL.iter().enumerate() {
+            assert_eq!(v.index(), i, "{v:?}");
+        }
+        let by: By<L, usize> = By::from_fn(L::index);
+        for v in L::ALL {
+            assert_eq!(by[*v], v.index());
+        }
+    }
+
+    #[test]
+    fn every_label_set_indexes_its_own_values() {
+        indexes_agree::<Reason>();
+        indexes_agree::<FlapKind>();
+        indexes_agree::<EventError>();
+        indexes_agree::<EventKind>();
+        assert_eq!(Reason::ALL.len(), 17);
+        assert_eq!(EventKind::Connack.index(), EventKind::Other.index());
+        let mut by: ByKind<u32> = By::default();
+        by[FlapKind::Reconnect] += 2;
+        assert_eq!(format!("{by:?}"), r#"{"takeover": 0, "reconnect": 2}"#);
+    }
 }

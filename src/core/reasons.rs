@@ -313,6 +313,9 @@ impl Reason {
     }
 }
 
+/// One `T` per canonical reason.
+pub type ByReason<T> = crate::core::label_set::By<Reason, T>;
+
 impl crate::core::label_set::Label for Reason {
     const ALL: &'static [Reason] = &[
         Reason::Normal,

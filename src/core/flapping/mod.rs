@@ -53,6 +53,9 @@ impl FlapKind {
     }
 }
 
+/// One `T` per flapping kind.
+pub type ByKind<T> = crate::core::label_set::By<FlapKind, T>;
+
 impl crate::core::label_set::Label for FlapKind {
     const ALL: &'static [FlapKind] = &FlapKind::ALL;
 
