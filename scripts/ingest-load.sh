@@ -2,7 +2,7 @@
 # HTTP ingest under load, against the MQTT path in the same run.
 #
 # One release exporter with --mqtt.disable and a token file; `simulate
-# --webhook` posts a fleet at a fixed rate for a fixed time in each format:
+# --ingest` posts a fleet at a fixed rate for a fixed time in each format:
 # Event Grid and JSON in batches of 1,000, EMQX one event a request on
 # keep-alive connections. For each: events/s counted, and the exporter's CPU
 # per event (from /proc), and /metrics latency (200 scrapes, p50/p99) while
@@ -23,7 +23,7 @@ INFLIGHT=1000 . scripts/bench-env.sh
 
 token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 echo "$token" > "$dir/tokens"
-"$exe" --mqtt.disable --webhook.token-file "$dir/tokens" --web.listen-address "127.0.0.1:$web" --log.level warn &
+"$exe" --mqtt.disable --ingest.token-file "$dir/tokens" --web.listen-address "127.0.0.1:$web" --log.level warn &
 exporter=$!
 wait_for 30 ready
 
@@ -38,8 +38,8 @@ for format in eventgrid json emqx; do
   start=$(date +%s.%N)
   # the load generator runs niced: on 2 cores it would otherwise decide
   # the scrape latency measured here, not the exporter
-  timeout $LIMIT nice -n 10 "$exe" simulate --webhook "http://127.0.0.1:$web" --format "$format" \
-    --webhook.token-file "$dir/tokens" --webhook.connections 8 --rate "$RATE" \
+  timeout $LIMIT nice -n 10 "$exe" simulate --ingest "http://127.0.0.1:$web" --format "$format" \
+    --ingest.token-file "$dir/tokens" --ingest.connections 8 --rate "$RATE" \
     --clients 200000 --duration "${SECONDS_EACH}s" --seed 3 --json > "$dir/sim-$format.json" &
   sim=$!
   # /metrics latency while the load runs

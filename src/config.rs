@@ -49,7 +49,7 @@ impl From<TlsError> for ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// One entry per enabled source, never empty: MQTT unless
-    /// `--mqtt.disable`, HTTP ingest with `--webhook.token-file`, a file per
+    /// `--mqtt.disable`, HTTP ingest with `--ingest.token-file`, a file per
     /// `--file.path`.
     pub sources: Vec<SourceSettings>,
     pub web: crate::edge::http::Settings,

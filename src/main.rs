@@ -31,8 +31,8 @@ fn main() -> ExitCode {
             Ok(settings) => analyze::main(&args.file, args.format, settings),
             Err(e) => usage(e),
         },
-        Some(Command::Simulate(args)) => match args.webhook() {
-            Ok(Some(hook)) => sim::webhook::main(
+        Some(Command::Simulate(args)) => match args.post() {
+            Ok(Some(hook)) => sim::post::main(
                 args.plan(),
                 hook,
                 args.json,

@@ -104,7 +104,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]
-    pub webhook: WebhookArgs,
+    pub ingest: IngestArgs,
     #[command(flatten)]
     pub file: FileArgs,
     #[command(flatten)]
@@ -144,23 +144,25 @@ pub struct FileArgs {
 
 /// Events pushed over HTTP.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Webhook")]
-pub struct WebhookArgs {
+#[command(next_help_heading = "HTTP ingest")]
+pub struct IngestArgs {
     /// Turns HTTP ingestion on (POST /api/v1/ingest/json, emqx, aws-iot, eventgrid): a
     /// file of tokens, one a line (16 characters or more), re-read when it
     /// changes. A request carries one as `Authorization: Bearer TOKEN` or
     /// `?token=TOKEN`.
     #[arg(
-        long = "webhook.token-file",
-        env = "MQTT_EXPORTER_WEBHOOK_TOKEN_FILE",
+        long = "ingest.token-file",
+        alias = "webhook.token-file",
+        env = "MQTT_EXPORTER_INGEST_TOKEN_FILE",
         value_name = "FILE"
     )]
     pub token_file: Option<PathBuf>,
 
     /// Largest ingest request body; a larger one is answered 413.
     #[arg(
-        long = "webhook.max-body-size",
-        env = "MQTT_EXPORTER_WEBHOOK_MAX_BODY_SIZE",
+        long = "ingest.max-body-size",
+        alias = "webhook.max-body-size",
+        env = "MQTT_EXPORTER_INGEST_MAX_BODY_SIZE",
         default_value_t = 1024 * 1024,
         value_name = "BYTES",
         value_parser = at_least_1
@@ -213,22 +215,27 @@ pub struct SimulateArgs {
     pub json: bool,
     /// Post the fleet over HTTP to this exporter (http://host:port) instead
     /// of publishing to a broker; the MQTT flags are then unused.
-    #[arg(long, value_name = "URL")]
-    pub webhook: Option<String>,
+    #[arg(long, alias = "webhook", value_name = "URL")]
+    pub ingest: Option<String>,
     /// The body each request carries, as the sender of that kind posts it.
-    #[arg(long = "format", value_enum, default_value_t = crate::tools::sim::webhook::Format::Json)]
-    pub body_format: crate::tools::sim::webhook::Format,
-    /// A file holding the webhook token to send (its first token).
-    #[arg(long = "webhook.token-file", value_name = "FILE")]
-    pub webhook_token_file: Option<PathBuf>,
+    #[arg(long = "format", value_enum, default_value_t = crate::tools::sim::post::Format::Json)]
+    pub body_format: crate::tools::sim::post::Format,
+    /// A file holding the ingest token to send (its first token).
+    #[arg(
+        long = "ingest.token-file",
+        alias = "webhook.token-file",
+        value_name = "FILE"
+    )]
+    pub ingest_token_file: Option<PathBuf>,
     /// Keep-alive connections posting at once.
     #[arg(
-        long = "webhook.connections",
+        long = "ingest.connections",
+        alias = "webhook.connections",
         default_value_t = 4,
         value_name = "N",
         value_parser = at_least_1
     )]
-    pub webhook_connections: usize,
+    pub ingest_connections: usize,
     #[command(flatten)]
     pub broker: BrokerArgs,
     #[command(flatten)]
@@ -554,7 +561,7 @@ pub struct SubscriptionArgs {
     pub protocol: ProtocolChoice,
 
     /// Run with no MQTT source: events come only over HTTP
-    /// (--webhook.token-file) or from files (--file.path).
+    /// (--ingest.token-file) or from files (--file.path).
     #[arg(
         long = "mqtt.disable",
         env = "MQTT_EXPORTER_MQTT_DISABLE",

@@ -5,6 +5,7 @@
 //! flags are checked. This is the only place that knows both the flags
 //! and the settings.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
@@ -30,8 +31,8 @@ use crate::edge::source::SourceSettings;
 use crate::tools::rules::{self, RulesOptions};
 use crate::tools::sim::demo::DemoOptions;
 use crate::tools::sim::pace::Plan;
+use crate::tools::sim::post::PostConfig;
 use crate::tools::sim::publish::Target;
-use crate::tools::sim::webhook::WebhookConfig;
 
 impl ServeArgs {
     /// Reads the files `args` name and checks their combinations;
@@ -47,14 +48,16 @@ impl ServeArgs {
             .broker
             .settings(&args.tls, password_env, &default_client_id(hostname))?;
         let sub = &args.subscription;
-        let ingest = args
-            .webhook
-            .token_file
-            .as_ref()
-            .map(|token_file| IngestSettings {
-                token_file: token_file.clone(),
-                max_body_size: args.webhook.max_body_size,
-            });
+        // the old spelling's variable is still read, after the new one
+        let token_file = args.ingest.token_file.clone().or_else(|| {
+            std::env::var_os("MQTT_EXPORTER_WEBHOOK_TOKEN_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let ingest = token_file.map(|token_file| IngestSettings {
+            token_file,
+            max_body_size: args.ingest.max_body_size,
+        });
         if let Some(ingest) = &ingest {
             // read now: a file without a token fails at start
             Tokens::load(&ingest.token_file)?;
@@ -79,7 +82,7 @@ impl ServeArgs {
             return Err(invalid(
                 "--mqtt.disable",
                 "true",
-                "with no MQTT source, --webhook.token-file (HTTP ingestion) or --file.path must give another",
+                "with no MQTT source, --ingest.token-file (HTTP ingestion) or --file.path must give another",
             ));
         }
         Ok(Config {
@@ -308,7 +311,7 @@ impl SimulateArgs {
     }
 
     /// Where `simulate` publishes: the broker reached as the exporter
-    /// reaches it (credentials and TLS included). `simulate --webhook`
+    /// reaches it (credentials and TLS included). `simulate --ingest`
     /// never reads it.
     pub fn target(&self, password_env: Option<String>) -> Result<Target, ConfigError> {
         let default_id = format!("mqtt-disconnect-exporter-simulator-{}", std::process::id());
@@ -320,16 +323,16 @@ impl SimulateArgs {
 }
 
 impl SimulateArgs {
-    /// Where `simulate --webhook` posts, and with which token; `None`
-    /// without `--webhook`.
-    pub fn webhook(&self) -> Result<Option<WebhookConfig>, ConfigError> {
-        let Some(raw) = &self.webhook else {
+    /// Where `simulate --ingest` posts, and with which token; `None`
+    /// without `--ingest`.
+    pub fn post(&self) -> Result<Option<PostConfig>, ConfigError> {
+        let Some(raw) = &self.ingest else {
             return Ok(None);
         };
-        let url = url::Url::parse(raw).map_err(|e| invalid("--webhook", raw, e))?;
+        let url = url::Url::parse(raw).map_err(|e| invalid("--ingest", raw, e))?;
         if url.scheme() != "http" {
             return Err(invalid(
-                "--webhook",
+                "--ingest",
                 raw,
                 "only http:// is posted to (put a TLS proxy in front for https)",
             ));
@@ -337,29 +340,27 @@ impl SimulateArgs {
         let host = match url.host() {
             Some(url::Host::Ipv6(a)) => a.to_string(),
             Some(h) => h.to_string(),
-            None => return Err(invalid("--webhook", raw, "no host")),
+            None => return Err(invalid("--ingest", raw, "no host")),
         };
-        let token = match &self.webhook_token_file {
+        let token = match &self.ingest_token_file {
             Some(path) => {
-                let bytes = files::read("--webhook.token-file", path)?;
+                let bytes = files::read("--ingest.token-file", path)?;
                 let text = String::from_utf8_lossy(&bytes);
                 let first = text
                     .lines()
                     .map(str::trim)
                     .find(|l| !l.is_empty() && !l.starts_with('#'))
-                    .ok_or_else(|| {
-                        files::content("--webhook.token-file", path, "no token in it")
-                    })?;
+                    .ok_or_else(|| files::content("--ingest.token-file", path, "no token in it"))?;
                 Some(first.to_string())
             }
             None => None,
         };
-        Ok(Some(WebhookConfig {
+        Ok(Some(PostConfig {
             host,
             port: url.port_or_known_default().unwrap_or(80),
             token,
             format: self.body_format,
-            connections: self.webhook_connections,
+            connections: self.ingest_connections,
         }))
     }
 }
@@ -414,6 +415,54 @@ mod tests {
             Err(e) => e.to_string(),
             Ok(cli) => cli.serve.config(None, "host").unwrap_err().to_string(),
         }
+    }
+
+    #[test]
+    fn the_old_webhook_spellings_still_parse_as_ingest() {
+        let new = args(&["--ingest.token-file", "t", "--ingest.max-body-size", "99"]);
+        let old = args(&["--webhook.token-file", "t", "--webhook.max-body-size", "99"]);
+        assert_eq!(new.ingest.token_file, Some(PathBuf::from("t")));
+        assert_eq!(old.ingest.token_file, new.ingest.token_file);
+        assert_eq!(
+            (old.ingest.max_body_size, new.ingest.max_body_size),
+            (99, 99)
+        );
+        let sim = |flags: [&str; 6]| {
+            let mut argv = vec!["mqtt-disconnect-exporter", "simulate"];
+            argv.extend(flags);
+            match Cli::try_parse_from(argv).unwrap().command {
+                Some(crate::cli::Command::Simulate(s)) => {
+                    (s.ingest, s.ingest_token_file, s.ingest_connections)
+                }
+                _ => panic!("not simulate"),
+            }
+        };
+        let new = sim([
+            "--ingest",
+            "http://h:1",
+            "--ingest.token-file",
+            "t",
+            "--ingest.connections",
+            "3",
+        ]);
+        let old = sim([
+            "--webhook",
+            "http://h:1",
+            "--webhook.token-file",
+            "t",
+            "--webhook.connections",
+            "3",
+        ]);
+        assert_eq!(
+            new,
+            (Some("http://h:1".into()), Some(PathBuf::from("t")), 3)
+        );
+        assert_eq!(old, new);
+        // the old spellings are not in the help
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("webhook.token-file"), "{help}");
     }
 
     #[test]

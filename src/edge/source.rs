@@ -29,7 +29,7 @@ use crate::edge::{file, mqtt};
 pub enum SourceSettings {
     /// Subscribed to a broker's event topics (`--mqtt.*`).
     Mqtt(Box<mqtt::Settings>),
-    /// Events pushed over HTTP (`--webhook.token-file`).
+    /// Events pushed over HTTP (`--ingest.token-file`).
     Ingest(ingest::Settings),
     /// A log file followed like `tail -F` (`--file.path`).
     File(file::Settings),

@@ -1,4 +1,4 @@
-//! Events pushed over HTTP (`--webhook.token-file`), through curl: every
+//! Events pushed over HTTP (`--ingest.token-file`), through curl: every
 //! route with payloads as the vendors document them (`tests/fixtures/webhook/
 //! SOURCES.md`), the answers that make senders behave (401, 413, 400, a bad
 //! element kept out of a good batch), the token never in the log, the
@@ -49,7 +49,7 @@ fn bearer() -> String {
 
 fn http_only(dir: &Path, extra: &[&str]) -> Exporter {
     let tokens = token_file(dir);
-    let mut args = vec!["--mqtt.disable", "--webhook.token-file", tokens.as_str()];
+    let mut args = vec!["--mqtt.disable", "--ingest.token-file", tokens.as_str()];
     args.extend_from_slice(extra);
     Exporter::start(&args)
 }
@@ -151,7 +151,7 @@ fn answers_make_senders_behave_and_the_token_is_never_logged() {
     let dir = temp("answers");
     let exporter = http_only(
         &dir,
-        &["--webhook.max-body-size", "2048", "--log.level", "debug"],
+        &["--ingest.max-body-size", "2048", "--log.level", "debug"],
     );
     let port = exporter.web_port;
     let good =
@@ -167,7 +167,7 @@ fn answers_make_senders_behave_and_the_token_is_never_logged() {
     );
     let path = "/api/v1/ingest/json?token=ingest-token-0123456789abcdeX";
     assert_eq!(post(port, path, good.as_bytes(), &[]), 401);
-    // over --webhook.max-body-size
+    // over --ingest.max-body-size
     let big = format!("[{}]", vec![good; 20].join(","));
     assert!(big.len() > 2048);
     assert_eq!(
@@ -293,7 +293,7 @@ fn mqtt_and_http_at_once_flap_one_client_seen_on_both() {
         "it-ingest-both",
         "--mqtt.topic",
         "$events/#",
-        "--webhook.token-file",
+        "--ingest.token-file",
         &tokens,
     ]);
     exporter.wait_ready();
@@ -333,13 +333,13 @@ fn mqtt_disable_needs_a_token_file_and_a_file_without_a_token_is_refused() {
     let out = common::run_exporter(&["--mqtt.disable"]);
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--webhook.token-file"), "{err}");
+    assert!(err.contains("--ingest.token-file"), "{err}");
     let dir = temp("refused");
     let empty = dir.join("empty");
     std::fs::write(&empty, "# nothing\n").unwrap();
     let out = common::run_exporter(&[
         "--mqtt.disable",
-        "--webhook.token-file",
+        "--ingest.token-file",
         empty.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(64));
@@ -539,14 +539,14 @@ fn the_readme_maps_every_event_grid_reason() {
     );
 }
 
-/// `simulate --webhook` in every format against one exporter: it counts
+/// `simulate --ingest` in every format against one exporter: it counts
 /// exactly what the simulator says it sent, and every request is answered
 /// 200 on keep-alive connections.
 #[test]
 fn the_exporter_counts_exactly_what_simulate_posted_in_every_format() {
     let dir = temp("simulate");
     let tokens = token_file(&dir);
-    let exporter = Exporter::start(&["--mqtt.disable", "--webhook.token-file", &tokens]);
+    let exporter = Exporter::start(&["--mqtt.disable", "--ingest.token-file", &tokens]);
     exporter.wait_ready();
     let url = format!("http://127.0.0.1:{}", exporter.web_port);
     let mut expected: std::collections::BTreeMap<String, f64> = Default::default();
@@ -554,11 +554,11 @@ fn the_exporter_counts_exactly_what_simulate_posted_in_every_format() {
     for format in ["json", "emqx", "eventgrid", "aws-iot"] {
         let out = common::run_exporter(&[
             "simulate",
-            "--webhook",
+            "--ingest",
             &url,
             "--format",
             format,
-            "--webhook.token-file",
+            "--ingest.token-file",
             &tokens,
             "--rate",
             "400",

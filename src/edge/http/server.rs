@@ -271,7 +271,7 @@ async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Byte
     // a complete request: this connection can no longer be evicted
     handler.proof.proven();
     if let (Some(ingest), true) = (&handler.ingest, ingest::is_ingest(req.uri().path())) {
-        // a webhook token, never the scrape credentials, lets a sender in
+        // a ingest token, never the scrape credentials, lets a sender in
         let mut response = ingest.handle(req).await;
         if let Some(web) = &handler.web {
             add_headers(&mut response, web);

@@ -2,7 +2,7 @@
 //! be subscribed to (EMQX's webhook, AWS IoT rule actions, pipelines that
 //! POST JSON lines), handed to the same pipeline as the MQTT source's.
 //!
-//! `POST /api/v1/ingest/<route>`, with a token from `--webhook.token-file`
+//! `POST /api/v1/ingest/<route>`, with a token from `--ingest.token-file`
 //! as `Authorization: Bearer TOKEN` or `?token=TOKEN`. The web config's
 //! basic-auth users cannot post, and a token cannot read `/metrics`.
 //! Answers, so that senders behave:
@@ -11,7 +11,7 @@
 //!   rest are kept, so one bad event cannot make a sender retry a batch
 //!   forever;
 //! - 400 only for a body that is not JSON at all; 401 without a valid
-//!   token; 413 over `--webhook.max-body-size`; 405 for another method;
+//!   token; 413 over `--ingest.max-body-size`; 405 for another method;
 //! - 503 with `Retry-After` when too many requests already wait for the
 //!   pipeline ([`WAITING`]), so a fast sender is pushed back and the MQTT
 //!   source is not starved.
@@ -57,7 +57,7 @@ pub const WAITING: usize = 64;
 /// Where the ingest routes live.
 pub const PREFIX: &str = "/api/v1/ingest/";
 
-/// `--webhook.*`.
+/// `--ingest.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub token_file: PathBuf,
@@ -283,7 +283,7 @@ impl Ingest {
         if !self.authorized(&req) {
             return text(
                 StatusCode::UNAUTHORIZED,
-                "A valid webhook token is needed.\n",
+                "A valid ingest token is needed.\n",
             );
         }
         let declared = req
@@ -516,7 +516,7 @@ fn json_response(value: &serde_json::Value) -> Response<Full<Bytes>> {
 fn too_large(max: usize) -> Response<Full<Bytes>> {
     text(
         StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("The body is over --webhook.max-body-size ({max} bytes).\n"),
+        &format!("The body is over --ingest.max-body-size ({max} bytes).\n"),
     )
 }
 

@@ -1,4 +1,4 @@
-//! The webhook tokens (`--webhook.token-file`): one a line, blank lines and
+//! The ingest tokens (`--ingest.token-file`): one a line, blank lines and
 //! `#` comments skipped. The file is re-read when its size or time changes,
 //! looked at (one `stat`) at most once a second; a file that turns unreadable or
 //! empty keeps the tokens read last, and says so once. A token is compared
@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use crate::edge::files::{self, FileError};
 
-const FLAG: &str = "--webhook.token-file";
+const FLAG: &str = "--ingest.token-file";
 
 /// The tokens in force, and the file they come from.
 pub struct Tokens {
@@ -65,11 +65,11 @@ impl Tokens {
                 Ok(tokens) => {
                     state.tokens = tokens;
                     state.said = false;
-                    tracing::info!(file = %self.path.display(), "webhook token file re-read");
+                    tracing::info!(file = %self.path.display(), "ingest token file re-read");
                 }
                 Err(e) => {
                     if !std::mem::replace(&mut state.said, true) {
-                        tracing::error!(error = %e, "cannot re-read the webhook token file; the tokens read last stay in force");
+                        tracing::error!(error = %e, "cannot re-read the ingest token file; the tokens read last stay in force");
                     }
                 }
             }

@@ -5,5 +5,5 @@
 pub mod demo;
 pub mod fleet;
 pub mod pace;
+pub mod post;
 pub mod publish;
-pub mod webhook;

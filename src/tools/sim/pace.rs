@@ -1,6 +1,6 @@
 //! The simulator's clock: the fleet advanced every 50 ms with as many
 //! steady disconnects as `--rate` owes by then, until `--duration` passes
-//! or shutdown fires. `simulate` (to a broker) and `simulate --webhook`
+//! or shutdown fires. `simulate` (to a broker) and `simulate --ingest`
 //! (over HTTP) share it.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::{Fleet, Scenario, SimEvent};
 
 /// What the fleet does, whatever it is sent to: a broker (`simulate`), an
-/// HTTP route (`simulate --webhook`) or the demo's embedded broker.
+/// HTTP route (`simulate --ingest`) or the demo's embedded broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub scenario: Scenario,

@@ -67,7 +67,7 @@ pub fn main(
 }
 
 /// Prints a simulator's summary on stdout: as JSON with `json`, else as
-/// `text` writes it. `simulate` and `simulate --webhook` share it.
+/// `text` writes it. `simulate` and `simulate --ingest` share it.
 pub fn print<S: serde::Serialize>(
     summary: &S,
     json: bool,

@@ -1,6 +1,6 @@
-//! `simulate --webhook URL`: the same fleet as `simulate`, posted over HTTP
+//! `simulate --ingest URL`: the same fleet as `simulate`, posted over HTTP
 //! to the exporter's ingest routes (or anything that speaks them), in the
-//! body each sender uses ([`Format`]), on `--webhook.connections` keep-alive
+//! body each sender uses ([`Format`]), on `--ingest.connections` keep-alive
 //! connections. The summary says what was sent, by kind and by the reason
 //! the exporter will count, and what was answered, by status code.
 
@@ -61,7 +61,7 @@ impl Format {
 
 /// Where and how to post.
 #[derive(Debug, Clone)]
-pub struct WebhookConfig {
+pub struct PostConfig {
     /// `http://host:port` of the exporter (the route is added).
     pub host: String,
     pub port: u16,
@@ -72,18 +72,18 @@ pub struct WebhookConfig {
 
 /// What was sent and answered.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct WebhookSummary {
+pub struct PostSummary {
     pub sent: Summary,
     pub requests: u64,
     /// Answers by status code (0: no answer).
     pub answers: BTreeMap<u16, u64>,
 }
 
-/// The `simulate --webhook` subcommand: posts, prints the summary (as JSON
+/// The `simulate --ingest` subcommand: posts, prints the summary (as JSON
 /// with `json`); exit 1 unless every request was answered 200.
 pub fn main(
     plan: Plan,
-    hook: WebhookConfig,
+    hook: PostConfig,
     json: bool,
     log_level: LogLevel,
     log_format: LogFormat,
@@ -101,7 +101,7 @@ pub fn main(
     ExitCode::SUCCESS
 }
 
-fn write_summary(s: &WebhookSummary, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_summary(s: &PostSummary, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "posted {} events in {} requests",
@@ -221,7 +221,7 @@ fn body(format: Format, elements: &[String]) -> Vec<u8> {
 
 /// Posts the fleet until the duration passes or `shutdown` fires, then
 /// waits for every answer.
-pub async fn run(plan: Plan, hook: WebhookConfig, mut shutdown: Shutdown) -> WebhookSummary {
+pub async fn run(plan: Plan, hook: PostConfig, mut shutdown: Shutdown) -> PostSummary {
     let (tx, rx) = mpsc::channel::<Vec<u8>>(hook.connections.max(1) * 4);
     let rx = Arc::new(Mutex::new(rx));
     let answers = Arc::new(std::sync::Mutex::new(BTreeMap::<u16, u64>::new()));
@@ -234,7 +234,7 @@ pub async fn run(plan: Plan, hook: WebhookConfig, mut shutdown: Shutdown) -> Web
         )));
     }
     let mut paced = Paced::new(&plan);
-    let mut summary = WebhookSummary::default();
+    let mut summary = PostSummary::default();
     let mut buf: Vec<SimEvent> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
     let mut n = 0u64;
@@ -280,7 +280,7 @@ pub async fn run(plan: Plan, hook: WebhookConfig, mut shutdown: Shutdown) -> Web
 
 /// One keep-alive connection: posts bodies until there are no more.
 async fn worker(
-    hook: WebhookConfig,
+    hook: PostConfig,
     bodies: Arc<Mutex<mpsc::Receiver<Vec<u8>>>>,
     answers: Arc<std::sync::Mutex<BTreeMap<u16, u64>>>,
 ) {
@@ -306,7 +306,7 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 /// Posts one body on the connection (made, or made again, as needed);
 /// the status code, 0 when none came.
 async fn post(
-    hook: &WebhookConfig,
+    hook: &PostConfig,
     sender: &mut Option<Sender>,
     path: &str,
     content_type: &str,
@@ -345,7 +345,7 @@ async fn post(
     0
 }
 
-async fn connect(hook: &WebhookConfig) -> Option<Sender> {
+async fn connect(hook: &PostConfig) -> Option<Sender> {
     let stream = tokio::net::TcpStream::connect((hook.host.as_str(), hook.port))
         .await
         .ok()?;
