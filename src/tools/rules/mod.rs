@@ -13,6 +13,7 @@
 
 use std::fmt::Write as _;
 
+use crate::core::flapping::FlapKind;
 use crate::core::listed::TOP_PAGE;
 use crate::core::reasons::{Reason, Severity};
 use crate::core::top::STANDOUT_MIN;
@@ -200,9 +201,37 @@ pub enum Kind {
     Expr(fn(&RulesOptions) -> String),
 }
 
+/// What an alert watches: the runbook's section and the promtool cases
+/// are chosen by this value, never by the alert's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum About {
+    /// The rate of its `reason`.
+    Reason,
+    /// Clients flapping by this kind.
+    Flapping(FlapKind),
+    /// The exporter itself.
+    Exporter(Watch),
+}
+
+/// What an exporter alert watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// Scrapes fail.
+    Down,
+    /// No target is discovered.
+    Absent,
+    /// The broker session is down.
+    BrokerDisconnected,
+    /// Connected, but no event arrives.
+    NoEvents,
+    /// Events are rejected.
+    EventErrors,
+}
+
 pub struct Alert {
     pub name: &'static str,
     pub reason: Option<Reason>,
+    pub about: About,
     pub kind: Kind,
     /// `for:`, in seconds.
     pub for_: u64,
@@ -383,11 +412,10 @@ impl Alert {
         if !self.description.contains("CLIENT_IDS") {
             return None;
         }
-        let kind = if self.name == "MQTTReconnectFlapping" {
-            "reconnect"
-        } else {
-            "takeover"
+        let About::Flapping(kind) = self.about else {
+            return None;
         };
+        let kind = kind.as_str();
         let selector = o.selector.to_string();
         let mut matchers = Vec::new();
         if !selector.is_empty() {
@@ -473,6 +501,7 @@ pub fn alerts() -> Vec<Alert> {
     let spike = |name, reason, floor, for_: u64, summary| Alert {
         name,
         reason: Some(reason),
+        about: About::Reason,
         kind: Kind::Spike {
             floor,
             window: 5 * M,
@@ -486,6 +515,7 @@ pub fn alerts() -> Vec<Alert> {
     let page = |name, reason, summary| Alert {
         name,
         reason: Some(reason),
+        about: About::Reason,
         kind: Kind::Spike {
             floor: 0.0,
             window: 2 * M,
@@ -496,9 +526,10 @@ pub fn alerts() -> Vec<Alert> {
         description: SPIKE_TEXT,
         names_devices: true,
     };
-    let exporter = |name, kind, for_: u64, summary, description| Alert {
+    let exporter = |name, about, kind, for_: u64, summary, description| Alert {
         name,
         reason: None,
+        about,
         kind: Kind::Expr(kind),
         for_: for_ * M,
         severity: Severity::Warning,
@@ -525,6 +556,7 @@ pub fn alerts() -> Vec<Alert> {
         Alert {
             name: "MQTTClientIdConflictFlapping",
             reason: Some(Reason::Takeovered),
+            about: About::Flapping(FlapKind::Takeover),
             kind: Kind::Expr(|o| {
                 format!(
                     "sum by (job) (mqtt_flapping_clients{}) > 0",
@@ -590,6 +622,7 @@ pub fn alerts() -> Vec<Alert> {
         Alert {
             name: "MQTTBrokerGoAway",
             reason: Some(Reason::GoAway),
+            about: About::Reason,
             kind: Kind::Sustained {
                 min: 10,
                 window: 10 * M,
@@ -606,6 +639,7 @@ pub fn alerts() -> Vec<Alert> {
         },
         exporter(
             "MQTTReconnectFlapping",
+            About::Flapping(FlapKind::Reconnect),
             |o| {
                 format!(
                     "sum by (job) (mqtt_flapping_clients{}) > 0",
@@ -622,6 +656,7 @@ pub fn alerts() -> Vec<Alert> {
         ),
         exporter(
             "MQTTExporterDown",
+            About::Exporter(Watch::Down),
             |o| format!("up{} == 0", o.sel("")),
             5,
             "The MQTT disconnect exporter cannot be scraped",
@@ -630,6 +665,7 @@ pub fn alerts() -> Vec<Alert> {
         ),
         exporter(
             "MQTTExporterAbsent",
+            About::Exporter(Watch::Absent),
             |o| format!("absent(up{})", o.sel("")),
             15,
             "The MQTT disconnect exporter has disappeared from Prometheus",
@@ -640,6 +676,7 @@ pub fn alerts() -> Vec<Alert> {
         ),
         exporter(
             "MQTTExporterBrokerDisconnected",
+            About::Exporter(Watch::BrokerDisconnected),
             |o| format!("mqtt_exporter_broker_up{} == 0", o.sel("")),
             5,
             "The MQTT disconnect exporter has no session to the broker",
@@ -649,6 +686,7 @@ pub fn alerts() -> Vec<Alert> {
         ),
         exporter(
             "MQTTExporterNoEvents",
+            About::Exporter(Watch::NoEvents),
             |o| {
                 format!(
                     "sum by (job, instance) (rate(mqtt_exporter_events_received_total{}[{}])) \
@@ -668,6 +706,7 @@ pub fn alerts() -> Vec<Alert> {
         ),
         exporter(
             "MQTTExporterEventErrors",
+            About::Exporter(Watch::EventErrors),
             |o| {
                 let (s, r) = (o.sel(""), o.d(10 * M));
                 let errors = format!("rate(mqtt_exporter_event_errors_total{s}[{r}])");

@@ -11,7 +11,10 @@
 use std::fmt::Write as _;
 
 use super::selector::escape;
-use super::{alerts, q, recording_rules, scenarios, Alert, Kind, RulesOptions, RATE_1H, RATE_5M};
+use super::{
+    alerts, q, recording_rules, scenarios, About, Alert, Kind, RulesOptions, Watch, RATE_1H,
+    RATE_5M,
+};
 
 /// The seed of the shipped week-long scenarios.
 pub const SEED: u64 = 1;
@@ -165,7 +168,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
     };
     let isolated = || vec![(series.clone(), "0x20 1x20 2x20 3x20".to_string())];
     let single = || vec![(series.clone(), "0x30 1x60".to_string())];
-    match (&a.kind, a.name) {
+    match (&a.kind, a.about) {
         (Kind::Spike { .. }, _) => vec![
             fires(
                 "storm after a quiet hour",
@@ -284,12 +287,8 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 "55m",
             ),
         ],
-        (Kind::Expr(_), "MQTTClientIdConflictFlapping" | "MQTTReconnectFlapping") => {
-            let kind = if a.name == "MQTTReconnectFlapping" {
-                "reconnect"
-            } else {
-                "takeover"
-            };
+        (Kind::Expr(_), About::Flapping(kind)) => {
+            let kind = kind.as_str();
             let gauge = s("mqtt_flapping_clients", &format!("kind=\"{kind}\""));
             let client = |id: &str| {
                 s(
@@ -342,7 +341,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 ),
             ]
         }
-        (Kind::Expr(_), "MQTTExporterDown") => vec![
+        (Kind::Expr(_), About::Exporter(Watch::Down)) => vec![
             fires(
                 "scrapes fail",
                 vec![(up.clone(), "1x10 0x20".into())],
@@ -356,7 +355,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 "25m",
             ),
         ],
-        (Kind::Expr(_), "MQTTExporterAbsent") => vec![
+        (Kind::Expr(_), About::Exporter(Watch::Absent)) => vec![
             fires(
                 "only another job's target is there",
                 vec![(
@@ -378,7 +377,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 "10m",
             ),
         ],
-        (Kind::Expr(_), "MQTTExporterBrokerDisconnected") => vec![
+        (Kind::Expr(_), About::Exporter(Watch::BrokerDisconnected)) => vec![
             fires(
                 "broker session down",
                 vec![(broker_up.clone(), "1x10 0x20".into())],
@@ -392,7 +391,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 "25m",
             ),
         ],
-        (Kind::Expr(_), "MQTTExporterNoEvents") => vec![
+        (Kind::Expr(_), About::Exporter(Watch::NoEvents)) => vec![
             fires(
                 "connected but silent",
                 vec![
@@ -412,7 +411,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 "85m",
             ),
         ],
-        (Kind::Expr(_), "MQTTExporterEventErrors") => vec![
+        (Kind::Expr(_), About::Exporter(Watch::EventErrors)) => vec![
             fires(
                 "many rejected events",
                 vec![
@@ -433,7 +432,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
             ),
         ],
         // an alert without cases fails the drift test: its file lacks it
-        (Kind::Expr(_), _) => Vec::new(),
+        (Kind::Expr(_), About::Reason) => Vec::new(),
     }
 }
 

@@ -6,7 +6,8 @@
 
 use std::fmt::Write as _;
 
-use super::{alerts, RulesOptions, RATE_5M};
+use super::{alerts, About, RulesOptions, Watch, RATE_5M};
+use crate::core::flapping::FlapKind;
 use crate::core::reasons::{Reason, TABLE};
 
 /// Things to check for each reason, written once here; meaning and action come from the table.
@@ -91,9 +92,9 @@ fn confirm(reason: Reason) -> &'static str {
 }
 
 /// What to do for the alerts that are not about one reason.
-fn alert_section(name: &str) -> &'static str {
-    match name {
-        "MQTTReconnectFlapping" => {
+fn alert_section(about: About) -> &'static str {
+    match about {
+        About::Flapping(FlapKind::Reconnect) => {
             "Client IDs disconnecting 15 or more times within a minute, \
             for any reason. `/api/v1/flapping` and the \"MQTT flapping\" \
             dashboard list them with their peer addresses; \
@@ -103,36 +104,37 @@ fn alert_section(name: &str) -> &'static str {
             in a loop are the usual causes. Inhibited while the broker \
             says go_away."
         }
-        "MQTTExporterDown" => {
+        About::Exporter(Watch::Down) => {
             "Prometheus cannot scrape the exporter. Check the process, its \
             `--web.listen-address`, its web config (TLS, basic auth) and \
             the scrape job."
         }
-        "MQTTExporterAbsent" => {
+        About::Exporter(Watch::Absent) => {
             "No target matches the rules' selector (by default \
             `job=\"mqtt-disconnect-exporter\"`): the exporter was removed \
             or its scrape job or ServiceMonitor changed. If the job has \
             another name, generate the rules for it: \
             `mqtt-disconnect-exporter rules --rules.selector 'job=\"NAME\"'`."
         }
-        "MQTTExporterBrokerDisconnected" => {
+        About::Exporter(Watch::BrokerDisconnected) => {
             "The exporter's log says why it cannot connect (refused \
             credentials, TLS, DNS). While it lasts, no event is counted; \
             with a persistent session, QoS 1 events queue at the broker up \
             to its queue limit."
         }
-        "MQTTExporterNoEvents" => {
+        About::Exporter(Watch::NoEvents) => {
             "Connected but nothing arrives. Check `/-/ready` (a refused \
             subscription is logged as an error naming the topic), the EMQX \
             rule or `sys_topics.sys_event_messages`, and the exporter \
             user's ACL."
         }
-        "MQTTExporterEventErrors" => {
+        About::Exporter(Watch::EventErrors) => {
             "`mqtt_exporter_event_errors_total{error}` says why events are \
             rejected; the first rejection of each kind is logged at warn \
             with its topic."
         }
-        _ => "",
+        // an alert about a reason reads that reason's section
+        About::Reason | About::Flapping(FlapKind::Takeover) => "",
     }
 }
 
@@ -186,7 +188,7 @@ pub fn runbook_md(o: &RulesOptions) -> String {
             "- Severity: {}\n- {}\n- {}\n",
             o.severity(a.severity()),
             a.summary,
-            alert_section(a.name)
+            alert_section(a.about)
         );
     }
     out
@@ -214,7 +216,7 @@ mod tests {
                 a.anchor()
             );
             assert!(
-                !alert_section(a.name).is_empty() || a.reason.is_some(),
+                !alert_section(a.about).is_empty() || a.reason.is_some(),
                 "{}",
                 a.name
             );
