@@ -1,11 +1,11 @@
 //! The exporter's validated configuration: the settings of each part,
 //! composed. Each part owns its own settings type (each source's, in
-//! [`SourceSettings`]; [`http::Settings`](crate::edge::http::Settings) for the web side; [`PipelineSettings`]
-//! for the core); [`Config`] holds the list of sources and one of each
-//! other, and [`ConfigError`] is how any of them is refused, naming the
-//! flag. The flags are read into these types on top,
-//! by [`crate::cli`] (`cli/settings.rs`), and nothing here knows the flags'
-//! parser.
+//! [`SourceSettings`]; [`http::Settings`](crate::edge::http::Settings) for
+//! the web side; [`PipelineSettings`] for the core); [`Config`] holds the
+//! list of sources and one of each other, and [`ConfigError`] is how any
+//! of them is refused, naming the flag. The flags are read into these
+//! types on top, by [`crate::cli`] (`cli/settings.rs`), and nothing here
+//! knows the flags' parser.
 
 use crate::core::pipeline::PipelineSettings;
 use crate::edge::files::FileError;

@@ -13,22 +13,28 @@
 //! - [`config`]: the settings of each part, composed into a
 //!   [`config::Config`], and [`config::ConfigError`].
 //! - [`tools`]: the other subcommands, each taking its own options.
-//!   [`tools::analyze`], [`tools::sim`] (fleet, publish, demo),
+//!   [`tools::analyze`], [`tools::sim`] (fleet, its pace and plan,
+//!   publish to a broker, post to the ingest routes, demo),
 //!   [`tools::rules`], [`tools::dashboards`].
 //! - [`edge`]: the I/O shells. [`edge::source`] (what a source is, and the
 //!   list `run` starts), the sources [`edge::mqtt`] (settings, session
 //!   logic, rumqttc link, TLS files, metrics), [`edge::ingest`] (events
 //!   pushed over HTTP) and [`edge::file`] (a log file followed like
 //!   `tail -F`); [`edge::feed`] (the one pipeline, shared by the sources),
-//!   [`edge::http`] (hyper; its web config), [`edge::listen`] (addresses
-//!   and sockets), [`edge::files`] (reading the files flags name),
-//!   [`edge::shutdown`] (signals), [`edge::process`] (runtime, logs).
+//!   [`edge::http`] (hyper: admission, the server, the pages, its web
+//!   config, its metrics), [`edge::listen`] (addresses and sockets),
+//!   [`edge::files`] (reading the files flags name), [`edge::shutdown`]
+//!   (signals), [`edge::process`] (runtime, logs).
 //! - [`core`]: the pure core. [`core::reasons`] (the reference table),
-//!   [`core::event`] (parse one message; its JSON scanner), [`core::flapping`]
-//!   (per-client windows; its client table), [`core::pipeline`] (one message
-//!   in, metrics out), [`core::metrics`], [`core::status`] (each source's
-//!   health and the lists' snapshots), [`core::clock`], [`core::duration`]. No tokio, rumqttc or
-//!   hyper; time is data.
+//!   [`core::event`] (parse one message or line; its JSON scanner),
+//!   [`core::flapping`] (per-client windows; its client table),
+//!   [`core::top`] (the devices and networks that stand out),
+//!   [`core::network`], [`core::lifetime`], [`core::pipeline`] (one message
+//!   in, metrics out, one [`core::snapshot::Snapshot`] a tick),
+//!   [`core::metrics`] (with [`core::label_set`], label sets as types),
+//!   [`core::status`] (each source's health and the last snapshot),
+//!   [`core::clock`], [`core::duration`]. No tokio, rumqttc or hyper; time
+//!   is data.
 //!
 //! [`run`] is the one entry point of the `serve` mode.
 

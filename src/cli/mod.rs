@@ -5,8 +5,8 @@
 //! `.` and `-` read as `_` (e.g. `--mqtt.url` / `MQTT_EXPORTER_MQTT_URL`).
 //! clap parses every value into its type here (durations, the broker URL,
 //! addresses, bounded numbers), so a bad value is refused with clap's one
-//! line naming the flag; [`crate::config`] only reads files and checks
-//! combinations. Flags come in groups, each under its own `--help` heading,
+//! line naming the flag; `cli/settings.rs` reads files and checks
+//! combinations, into the settings types of [`crate::config`]. Flags come in groups, each under its own `--help` heading,
 //! and each subcommand takes only the groups it uses. The README's flag table
 //! is [`markdown_flags`], checked by a test.
 

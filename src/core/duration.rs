@@ -56,3 +56,21 @@ pub fn positive(raw: &str) -> Result<Duration, String> {
     }
     Ok(d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let duration = parse;
+        assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(duration("2d").unwrap(), Duration::from_secs(172_800));
+        assert!(duration("5").is_err());
+        assert!(duration("m").is_err());
+        assert!(duration("5y").is_err());
+        assert!(duration("-5s").is_err());
+        assert!(duration("99999999999999999999s").is_err());
+    }
+}

@@ -1,7 +1,8 @@
 //! The feed: the one pipeline, shared by every source. Each source (MQTT,
 //! HTTP ingest, a followed log file) gets an [`Inlet`] and hands its deliveries to
 //! the pipeline through it, on its own task; the feed's own task ticks
-//! every second and publishes the flapping and top-clients snapshots to
+//! every second and publishes the tick's one
+//! [`Snapshot`](crate::core::snapshot::Snapshot) of every list to
 //! [`Status`]. See ARCHITECTURE.md, "Sources and the one pipeline".
 //!
 //! Turns keep sources apart: a source holds the pipeline for at most

@@ -112,3 +112,31 @@ fn listen(addr: SocketAddr, dual_stack: bool) -> std::io::Result<TcpListener> {
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(s: &str) -> Result<ListenAddress, String> {
+        s.parse()
+    }
+
+    #[test]
+    fn addresses_parse_and_print_as_given() {
+        let at = |host: Option<&str>, port| ListenAddress {
+            host: host.map(String::from),
+            port,
+        };
+        assert_eq!(address(":9883").unwrap(), at(None, 9883));
+        assert_eq!(address("[::1]:1").unwrap(), at(Some("::1"), 1));
+        assert_eq!(
+            address("exporter.local:9883").unwrap(),
+            at(Some("exporter.local"), 9883)
+        );
+        assert_eq!(address("[::1]:1").unwrap().to_string(), "[::1]:1");
+        assert_eq!(address(":2").unwrap().to_string(), ":2");
+        for bad in ["9883", "::1:9883", "[x]:1", "a b:1", "h:99999", "h:"] {
+            assert!(address(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,8 +1,12 @@
 //! The integration tests, in one binary so the link step happens once: a
 //! module per concern, and one set of helpers in [`common`] (start a real
-//! Mosquitto, start the exporter, build a payload, kill a child on drop).
-//! Everything runs on 127.0.0.1 against real Mosquitto, Prometheus,
-//! Alertmanager, promtool and openssl, which `scripts/test.sh` installs.
+//! Mosquitto, start the exporter as a process or `run` in this process,
+//! build a payload, read an exposition, kill a child on drop). Everything
+//! runs on 127.0.0.1 or ::1: in process where no tool is needed, else
+//! against the real Mosquitto, Prometheus, Alertmanager, promtool, amtool,
+//! openssl, podman, systemd-analyze and chromium that `scripts/test.sh`
+//! installs (a test needing one is ignored by plain `cargo test`, and names
+//! it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

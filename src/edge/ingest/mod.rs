@@ -45,6 +45,7 @@ use parking_lot::Mutex;
 use crate::core::clock::now_ms;
 use crate::core::event::eventgrid::{self, Item};
 use crate::core::event::EventError;
+use crate::core::label_set::{By, Label};
 use crate::core::metrics::registered;
 use crate::core::recent::Recent;
 use crate::edge::feed::Inlet;
@@ -105,6 +106,18 @@ impl Route {
 }
 
 /// The answers, a closed set (the `code` label).
+impl Label for Route {
+    const ALL: &'static [Route] = &Route::ALL;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn as_label(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 const CODES: [StatusCode; 7] = [
     StatusCode::OK,
     StatusCode::BAD_REQUEST,
@@ -182,7 +195,7 @@ pub const DEDUP_IDS: usize = 200_000;
 pub struct IngestMetrics {
     /// `mqtt_exporter_ingest_requests_total{route,code}`, by route, then
     /// code, in the order of [`Route::ALL`] and [`CODES`].
-    requests: Vec<Vec<IntCounter>>,
+    requests: By<Route, Vec<IntCounter>>,
     /// `mqtt_exporter_ingest_duplicates_total`.
     duplicates: IntCounter,
 }
@@ -200,15 +213,12 @@ impl IngestMetrics {
                 &["route", "code"],
             )?,
         )?;
-        let requests = Route::ALL
-            .iter()
-            .map(|r| {
-                CODES
-                    .iter()
-                    .map(|c| family.with_label_values(&[r.as_str(), c.as_str()]))
-                    .collect()
-            })
-            .collect();
+        let requests = By::from_fn(|r: Route| {
+            CODES
+                .iter()
+                .map(|c| family.with_label_values(&[r.as_str(), c.as_str()]))
+                .collect()
+        });
         let duplicates = registered(
             registry,
             IntCounter::new(
@@ -224,8 +234,8 @@ impl IngestMetrics {
 
     fn answered(&self, route: Route, code: StatusCode) {
         let at = CODES.iter().position(|c| *c == code);
-        if let (Some(at), Some(row)) = (at, self.requests.get(route as usize)) {
-            row[at].inc();
+        if let Some(counter) = at.and_then(|at| self.requests[route].get(at)) {
+            counter.inc();
         }
     }
 }

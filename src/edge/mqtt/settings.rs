@@ -240,3 +240,23 @@ pub fn default_client_id(hostname: &str) -> String {
         format!("mqtt-disconnect-exporter-{host}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_parse_with_their_default_ports() {
+        let broker_url = |s: &str| s.parse::<BrokerUrl>();
+        let url = |host: &str, port, tls| BrokerUrl {
+            host: host.into(),
+            port,
+            tls,
+            has_credentials: false,
+        };
+        assert_eq!(broker_url("mqtt://b:1884").unwrap(), url("b", 1884, false));
+        assert_eq!(broker_url("mqtts://b").unwrap(), url("b", 8883, true));
+        assert_eq!(broker_url("mqtt://[::1]:1").unwrap(), url("::1", 1, false));
+        assert!(broker_url("mqtt://b:0").is_err());
+    }
+}
