@@ -332,28 +332,6 @@ fn wrong_passwords_cannot_burn_the_cpu_or_delay_a_good_scraper() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Holds slowloris connections from `from` (64 at a time, as the per-address
-/// cap allows), re-opening each when it is closed, until `until`.
-async fn slowloris(from: [u8; 4], port: u16, until: Instant) {
-    use tokio::io::AsyncWriteExt;
-    while Instant::now() < until {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        if socket.bind((from, 0).into()).is_ok() {
-            if let Ok(mut s) = socket.connect(([127, 0, 0, 1], port).into()).await {
-                let mut ok = s
-                    .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-                    .await
-                    .is_ok();
-                while ok && Instant::now() < until {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    ok = s.write_all(b"a").await.is_ok();
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[test]
 fn slowloris_from_forty_addresses_cannot_starve_scrapes() {
     let exporter = Exporter::start(&[
@@ -374,7 +352,11 @@ fn slowloris_from_forty_addresses_cannot_starve_scrapes() {
             let mut tasks = Vec::new();
             for a in 0..40u8 {
                 for _ in 0..64 {
-                    tasks.push(tokio::spawn(slowloris([127, 0, 1, 1 + a], port, until)));
+                    tasks.push(tokio::spawn(common::slowloris(
+                        [127, 0, 1, 1 + a],
+                        port,
+                        until,
+                    )));
                 }
             }
             for t in tasks {

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{get, metric, Broker, Exporter};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 const IDLE: usize = 2_000;
 const SLOWLORIS: usize = 1_000;
@@ -29,23 +29,6 @@ async fn idle(port: u16, until: Instant) {
             let mut buf = [0u8; 64];
             let left = until.saturating_duration_since(Instant::now());
             let _ = tokio::time::timeout(left, s.read(&mut buf)).await;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Sends a request line, then one header byte every 500 ms; re-opens when cut off.
-async fn slowloris(port: u16, until: Instant) {
-    while Instant::now() < until {
-        if let Ok(mut s) = connect(port).await {
-            let mut ok = s
-                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-                .await
-                .is_ok();
-            while ok && Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                ok = s.write_all(b"a").await.is_ok();
-            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -71,7 +54,7 @@ fn one_host_holding_thousands_of_connections_cannot_starve_scrapes() {
                 tasks.push(tokio::spawn(idle(port, until)));
             }
             for _ in 0..SLOWLORIS {
-                tasks.push(tokio::spawn(slowloris(port, until)));
+                tasks.push(tokio::spawn(common::slowloris([127, 0, 0, 2], port, until)));
             }
             for t in tasks {
                 let _ = t.await;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::common::in_process::InProcess;
 use crate::common::{self, fixture, metric, Broker, Exporter};
 
 const TOKEN: &str = "ingest-token-0123456789abcdef";
@@ -47,17 +48,27 @@ fn bearer() -> String {
     format!("Authorization: Bearer {TOKEN}")
 }
 
-fn http_only(dir: &Path, extra: &[&str]) -> Exporter {
+/// The exporter with HTTP ingest only, run in this process.
+fn http_only(dir: &Path, extra: &[&str]) -> InProcess {
+    let tokens = token_file(dir);
+    let mut args = vec!["--mqtt.disable", "--ingest.token-file", tokens.as_str()];
+    args.extend_from_slice(extra);
+    InProcess::on_free_port(&args)
+}
+
+/// The same as its own process, for a test that reads its log.
+fn http_only_process(dir: &Path, extra: &[&str]) -> Exporter {
     let tokens = token_file(dir);
     let mut args = vec!["--mqtt.disable", "--ingest.token-file", tokens.as_str()];
     args.extend_from_slice(extra);
     Exporter::start(&args)
 }
 
-fn requests(exporter: &Exporter, route: &str, code: u16) -> Option<f64> {
-    exporter.value(&format!(
-        r#"mqtt_exporter_ingest_requests_total{{code="{code}",route="{route}"}}"#
-    ))
+fn requests(metrics: &str, route: &str, code: u16) -> Option<f64> {
+    metric(
+        metrics,
+        &format!(r#"mqtt_exporter_ingest_requests_total{{code="{code}",route="{route}"}}"#),
+    )
 }
 
 #[test]
@@ -140,16 +151,16 @@ fn every_route_counts_vendor_payloads_exactly() {
         v(r#"mqtt_exporter_events_received_total{kind="connected"}"#),
         Some(2.0)
     );
-    assert_eq!(requests(&exporter, "json", 200), Some(2.0));
-    assert_eq!(requests(&exporter, "emqx", 200), Some(3.0));
-    assert_eq!(requests(&exporter, "aws-iot", 200), Some(2.0));
+    assert_eq!(requests(&exporter.metrics(), "json", 200), Some(2.0));
+    assert_eq!(requests(&exporter.metrics(), "emqx", 200), Some(3.0));
+    assert_eq!(requests(&exporter.metrics(), "aws-iot", 200), Some(2.0));
 }
 
 #[test]
 #[ignore = "needs curl; scripts/test.sh runs it"]
 fn answers_make_senders_behave_and_the_token_is_never_logged() {
     let dir = temp("answers");
-    let exporter = http_only(
+    let exporter = http_only_process(
         &dir,
         &["--ingest.max-body-size", "2048", "--log.level", "debug"],
     );
@@ -213,17 +224,13 @@ fn answers_make_senders_behave_and_the_token_is_never_logged() {
         Some(3.0),
         "{text}"
     );
-    let errors: f64 = text
-        .lines()
-        .filter(|l| l.starts_with("mqtt_exporter_event_errors_total{"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum();
+    let errors = common::error_sum(&text);
     assert_eq!(errors, 2.0, "{text}");
-    assert_eq!(requests(&exporter, "json", 401), Some(3.0));
-    assert_eq!(requests(&exporter, "json", 413), Some(1.0));
-    assert_eq!(requests(&exporter, "json", 400), Some(1.0));
-    assert_eq!(requests(&exporter, "json", 200), Some(2.0));
-    assert_eq!(requests(&exporter, "aws-iot", 200), Some(2.0));
+    assert_eq!(requests(&exporter.metrics(), "json", 401), Some(3.0));
+    assert_eq!(requests(&exporter.metrics(), "json", 413), Some(1.0));
+    assert_eq!(requests(&exporter.metrics(), "json", 400), Some(1.0));
+    assert_eq!(requests(&exporter.metrics(), "json", 200), Some(2.0));
+    assert_eq!(requests(&exporter.metrics(), "aws-iot", 200), Some(2.0));
     let log = std::fs::read_to_string(&exporter.log).unwrap();
     assert!(!log.contains(TOKEN), "the token is in the log:\n{log}");
     assert!(
@@ -476,7 +483,7 @@ fn event_grid_handshakes_both_schemas_and_repeats_dropped_exactly_once() {
         Some(3.0),
         "{text}"
     );
-    assert_eq!(requests(&exporter, "eventgrid", 200), Some(6.0));
+    assert_eq!(requests(&exporter.metrics(), "eventgrid", 200), Some(6.0));
 }
 
 #[test]
@@ -546,7 +553,7 @@ fn the_readme_maps_every_event_grid_reason() {
 fn the_exporter_counts_exactly_what_simulate_posted_in_every_format() {
     let dir = temp("simulate");
     let tokens = token_file(&dir);
-    let exporter = Exporter::start(&["--mqtt.disable", "--ingest.token-file", &tokens]);
+    let exporter = InProcess::on_free_port(&["--mqtt.disable", "--ingest.token-file", &tokens]);
     exporter.wait_ready();
     let url = format!("http://127.0.0.1:{}", exporter.web_port);
     let mut expected: std::collections::BTreeMap<String, f64> = Default::default();
@@ -699,6 +706,9 @@ fn a_sender_faster_than_the_pipeline_gets_503_with_retry_after() {
         exporter.value(r#"mqtt_client_disconnects_total{reason="keepalive_timeout"}"#),
         Some(65.0 + served_early)
     );
-    assert_eq!(requests(&exporter, "json", 200), Some(65.0 + served_early));
-    assert_eq!(requests(&exporter, "json", 503), Some(1.0));
+    assert_eq!(
+        requests(&exporter.metrics(), "json", 200),
+        Some(65.0 + served_early)
+    );
+    assert_eq!(requests(&exporter.metrics(), "json", 503), Some(1.0));
 }

@@ -141,11 +141,7 @@ fn real_clients_are_counted_from_mosquittos_log() {
         Some(8.0),
         "{text}"
     );
-    let errors: f64 = text
-        .lines()
-        .filter(|l| l.starts_with("mqtt_exporter_event_errors_total{"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum();
+    let errors = crate::common::error_sum(&text);
     assert_eq!(errors, 0.0);
     // <unknown> is counted but never tracked: four client IDs are
     exporter.wait_value("mqtt_exporter_tracked_clients", 4.0);

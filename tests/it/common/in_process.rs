@@ -18,6 +18,8 @@ use mqtt_disconnect_exporter::edge::shutdown::{self, Trigger};
 pub struct InProcess {
     /// Every address it listens on, in the order given.
     pub addresses: Vec<SocketAddr>,
+    /// The first one's port.
+    pub web_port: u16,
     /// What the sources report: readiness, the last error, the snapshots.
     pub status: Arc<Status>,
     trigger: Trigger,
@@ -59,11 +61,45 @@ impl InProcess {
             .recv_timeout(Duration::from_secs(20))
             .expect("the exporter to bind its listeners");
         InProcess {
+            web_port: addresses.first().map_or(0, SocketAddr::port),
             addresses,
             status,
             trigger,
             thread: Some(thread),
         }
+    }
+}
+
+impl InProcess {
+    /// Runs the exporter with `args` and `--web.listen-address 127.0.0.1:0`.
+    pub fn on_free_port(args: &[&str]) -> InProcess {
+        let mut all = args.to_vec();
+        all.extend(["--web.listen-address", "127.0.0.1:0"]);
+        InProcess::start(&all)
+    }
+
+    /// Waits until every source is ready.
+    pub fn wait_ready(&self) {
+        super::wait_for("the exporter to be ready", Duration::from_secs(20), || {
+            self.status.is_ready().then_some(())
+        });
+    }
+
+    pub fn metrics(&self) -> String {
+        super::scrape(self.web_port)
+    }
+
+    /// Value of one series, e.g. `mqtt_client_disconnects_total{reason="normal"}`.
+    pub fn value(&self, series: &str) -> Option<f64> {
+        super::metric(&self.metrics(), series)
+    }
+
+    /// Waits until `series` equals `want`; panics with the last value and
+    /// each source's state.
+    pub fn wait_value(&self, series: &str, want: f64) {
+        super::wait_series(self.web_port, series, want, || {
+            format!("{:?}", self.status.sources())
+        });
     }
 }
 

@@ -541,9 +541,7 @@ impl Exporter {
     }
 
     pub fn metrics(&self) -> String {
-        let (code, body) = get(self.web_port, "/metrics").expect("scrape");
-        assert_eq!(code, 200);
-        body
+        scrape(self.web_port)
     }
 
     /// Value of one series, e.g. `mqtt_client_disconnects_total{reason="normal"}`.
@@ -551,23 +549,12 @@ impl Exporter {
         metric(&self.metrics(), series)
     }
 
-    /// Waits until `series` equals `want`, then returns; panics with the last value.
+    /// Waits until `series` equals `want`, then returns; panics with the
+    /// last value and the log.
     pub fn wait_value(&self, series: &str, want: f64) {
-        let limit = Duration::from_secs(20);
-        let start = Instant::now();
-        loop {
-            let got = self.value(series);
-            if got == Some(want) {
-                return;
-            }
-            if start.elapsed() > limit {
-                panic!(
-                    "{series}: want {want}, got {got:?} after {limit:?}\nlog:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_series(self.web_port, series, want, || {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        });
     }
 
     /// SIGKILL: no goodbye to the broker.
@@ -597,6 +584,64 @@ impl Drop for Exporter {
             let _ = child.wait();
         }
         let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// The sum of every `mqtt_exporter_event_errors_total` series in `text`.
+pub fn error_sum(text: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with("mqtt_exporter_event_errors_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Holds one slowloris connection after another from the address `from`
+/// to 127.0.0.1:`port`: a request line, then one header byte every 500 ms,
+/// re-opened when the server closes it, until `until`.
+pub async fn slowloris(from: [u8; 4], port: u16, until: Instant) {
+    use tokio::io::AsyncWriteExt;
+    while Instant::now() < until {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if socket.bind((from, 0).into()).is_ok() {
+            if let Ok(mut s) = socket.connect(([127, 0, 0, 1], port).into()).await {
+                let mut ok = s
+                    .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    .await
+                    .is_ok();
+                while ok && Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    ok = s.write_all(b"a").await.is_ok();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/metrics` of the exporter on `port`, which must answer 200.
+pub fn scrape(port: u16) -> String {
+    let (code, body) = get(port, "/metrics").expect("scrape");
+    assert_eq!(code, 200);
+    body
+}
+
+/// Waits (up to 20 s) until `series` on the exporter at `port` equals
+/// `want`; panics with the last value and `log()`.
+pub fn wait_series(port: u16, series: &str, want: f64, log: impl Fn() -> String) {
+    let limit = Duration::from_secs(20);
+    let start = Instant::now();
+    loop {
+        let got = metric(&scrape(port), series);
+        if got == Some(want) {
+            return;
+        }
+        if start.elapsed() > limit {
+            panic!(
+                "{series}: want {want}, got {got:?} after {limit:?}\nlog:\n{}",
+                log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
