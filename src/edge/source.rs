@@ -8,7 +8,9 @@
 //! metrics. `run` starts every entry of [`Config::sources`], in order, with
 //! [`SourceSettings::start`], then awaits them all; nothing else names a
 //! source. Adding one is its own folder under `edge/`, one arm here, and
-//! its flag group.
+//! its flag group. A source built outside the crate (a test's, an
+//! embedder's) implements [`Source`] and is listed as
+//! [`SourceSettings::Plugged`]: one file, and that one arm.
 //!
 //! [`Config::sources`]: crate::config::Config::sources
 
@@ -33,7 +35,37 @@ pub enum SourceSettings {
     Ingest(ingest::Settings),
     /// A log file followed like `tail -F` (`--file.path`).
     File(file::Settings),
+    /// A source given as a value: no flag names it.
+    Plugged(Plugged),
 }
+
+/// A source, as one value: what the built-in arms do, for a source that
+/// lives outside the crate.
+pub trait Source: Send + Sync {
+    /// The name `/-/ready` and the log give it.
+    fn name(&self) -> String;
+    /// Registers its metrics and returns its task (not yet running) and
+    /// routes, as [`SourceSettings::start`] does.
+    fn start(&self, cx: Context<'_>) -> Result<Started, StartError>;
+}
+
+/// A [`Source`] in the list; two are equal when they are the same value.
+#[derive(Clone)]
+pub struct Plugged(pub Arc<dyn Source>);
+
+impl std::fmt::Debug for Plugged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Plugged").field(&self.0.name()).finish()
+    }
+}
+
+impl PartialEq for Plugged {
+    fn eq(&self, other: &Plugged) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Plugged {}
 
 /// What a source is handed at start.
 pub struct Context<'a> {
@@ -63,6 +95,8 @@ pub enum StartError {
     },
     #[error("cannot start HTTP ingestion: {0}")]
     Ingest(#[from] IngestError),
+    #[error("cannot start the {name} source: {why}")]
+    Plugged { name: String, why: String },
 }
 
 impl SourceSettings {
@@ -72,6 +106,7 @@ impl SourceSettings {
             SourceSettings::Mqtt(s) => format!("mqtt {}:{}", s.broker.host, s.broker.port),
             SourceSettings::Ingest(_) => "http ingest".to_string(),
             SourceSettings::File(s) => format!("file {}", s.path.display()),
+            SourceSettings::Plugged(s) => s.0.name(),
         }
     }
 
@@ -114,6 +149,7 @@ impl SourceSettings {
                     routes: None,
                 })
             }
+            SourceSettings::Plugged(source) => source.0.start(cx),
         }
     }
 }

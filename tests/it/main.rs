@@ -33,6 +33,7 @@ mod listen;
 mod mosquitto;
 mod mosquitto_log;
 mod mqtt311;
+mod plugged_source;
 mod security;
 mod storm;
 mod top;

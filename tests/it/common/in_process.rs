@@ -13,6 +13,7 @@ use clap::Parser;
 use mqtt_disconnect_exporter::cli::Cli;
 use mqtt_disconnect_exporter::core::status::Status;
 use mqtt_disconnect_exporter::edge::shutdown::{self, Trigger};
+use mqtt_disconnect_exporter::edge::source::SourceSettings;
 
 /// A running exporter, stopped (and waited for) on drop.
 pub struct InProcess {
@@ -29,12 +30,24 @@ pub struct InProcess {
 impl InProcess {
     /// Runs the exporter with `args` (the flags of `serve`) until dropped.
     pub fn start(args: &[&str]) -> InProcess {
+        InProcess::launch(args, None)
+    }
+
+    /// Runs the exporter with `args`, its sources replaced by `sources`.
+    pub fn with_sources(args: &[&str], sources: &[SourceSettings]) -> InProcess {
+        InProcess::launch(args, Some(sources.to_vec()))
+    }
+
+    fn launch(args: &[&str], sources: Option<Vec<SourceSettings>>) -> InProcess {
         let argv = std::iter::once(&"mqtt-disconnect-exporter").chain(args);
         let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("flags {args:?}: {e}"));
-        let config = cli
+        let mut config = cli
             .serve
             .config(None, "in-process")
             .unwrap_or_else(|e| panic!("flags {args:?}: {e}"));
+        if let Some(sources) = sources {
+            config.sources = sources;
+        }
         let (trigger, shutdown) = shutdown::channel();
         let status = Arc::new(Status::new(prometheus::Registry::new()));
         let (bound, addresses) = std::sync::mpsc::channel();
