@@ -136,7 +136,7 @@ fn the_devices_behind_a_spike_are_named_three_ways() {
         "{page}"
     );
     assert!(
-        page.contains("<tr><td><a href=\"/api/v1/top?reason=tcp_closed\">tcp_closed</a></td><td colspan=\"3\">no single device stands out: 1 devices, at most 2 disconnects each</td></tr>"),
+        page.contains("<tr><td><a href=\"/api/v1/top?reason=tcp_closed\">tcp_closed</a></td><td colspan=\"3\">no single device stands out: 1 device, at most 2 disconnects each</td></tr>"),
         "{page}"
     );
 }

@@ -204,6 +204,27 @@ fn escape_invisible_json(json: &str) -> String {
     out
 }
 
+/// One row of a top list on the landing page: the reason (linking to its
+/// `/api/v1/top`), who stands out, its count, and the others it was seen
+/// with (a device's peers, a network's devices), all escaped.
+fn listed_row(out: &mut String, reason: Reason, key: &str, count: u64, with: &[String]) {
+    let _ = write!(
+        out,
+        "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td>{}</td><td>{count}</td><td>{}</td></tr>",
+        escape(key),
+        escape(&with.join(", ")),
+    );
+}
+
+/// "1 device", "2 devices".
+fn devices(n: u64) -> String {
+    if n == 1 {
+        "1 device".to_string()
+    } else {
+        format!("{n} devices")
+    }
+}
+
 fn landing_page(telemetry_path: &str, snapshot: &Snapshot) -> String {
     let (flapping, top) = (&snapshot.flapping, &snapshot.top);
     let mut top_rows = String::new();
@@ -212,29 +233,22 @@ fn landing_page(telemetry_path: &str, snapshot: &Snapshot) -> String {
             let _ = write!(
                 top_rows,
                 "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td colspan=\"3\">\
-                 too many devices at once to single one out: {} devices in the window</td></tr>",
-                entry.devices,
+                 too many devices at once to single one out: {} in the window</td></tr>",
+                devices(entry.devices),
                 reason = entry.reason,
             );
         } else if entry.clients.is_empty() {
             let _ = write!(
                 top_rows,
                 "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td colspan=\"3\">\
-                 no single device stands out: {} devices, at most {} disconnects each</td></tr>",
-                entry.devices,
+                 no single device stands out: {}, at most {} disconnects each</td></tr>",
+                devices(entry.devices),
                 crate::core::top::STANDOUT_MIN - 1,
                 reason = entry.reason,
             );
         }
         for c in entry.clients.iter().take(crate::core::listed::TOP_LANDING) {
-            let _ = write!(
-                top_rows,
-                "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&c.clientid),
-                c.count,
-                escape(&c.peers.join(", ")),
-                reason = entry.reason,
-            );
+            listed_row(&mut top_rows, entry.reason, &c.clientid, c.count, &c.peers);
         }
     }
     if top_rows.is_empty() {
@@ -243,13 +257,12 @@ fn landing_page(telemetry_path: &str, snapshot: &Snapshot) -> String {
     let mut network_rows = String::new();
     for entry in &top.reasons {
         for n in entry.networks.iter().take(crate::core::listed::TOP_LANDING) {
-            let _ = write!(
-                network_rows,
-                "<tr><td><a href=\"/api/v1/top?reason={reason}\">{reason}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&n.network),
+            listed_row(
+                &mut network_rows,
+                entry.reason,
+                &n.network,
                 n.count,
-                escape(&n.clients.join(", ")),
-                reason = entry.reason,
+                &n.clients,
             );
         }
     }
