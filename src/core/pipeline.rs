@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::core::event::{self, mosquitto_log, Event, EventError, EventKind, RawReason};
+use crate::core::event::{self, mosquitto_log, Event, EventError, EventKind, Format, RawReason};
 use crate::core::flapping::{Detector, FlapKind, Settings};
 use crate::core::label_set::By;
 use crate::core::lifetime::Lifetimes;
@@ -141,15 +141,26 @@ impl Pipeline {
         Arc::clone(&self.snapshot)
     }
 
-    /// Handles one message that arrived at `arrival_ms` (ms since the epoch).
+    /// Handles one MQTT message that arrived at `arrival_ms` (ms since the
+    /// epoch), its format named by its topic ([`Format::of_topic`]).
     pub fn handle(&mut self, topic: &[u8], payload: &[u8], arrival_ms: i64) -> Outcome {
+        self.handle_as(Format::of_topic(topic), topic, payload, arrival_ms)
+    }
+
+    /// Handles one delivery whose source names its `format`.
+    pub fn handle_as(
+        &mut self,
+        format: Format,
+        topic: &[u8],
+        payload: &[u8],
+        arrival_ms: i64,
+    ) -> Outcome {
         if payload.len() > self.settings.max_payload_bytes {
             return self.reject(EventError::TooLarge, topic, payload.len());
         }
-        let parsed = if mosquitto_log::is_log_topic(topic) {
-            mosquitto_log::parse(payload).transpose()
-        } else {
-            Some(event::parse(topic, payload))
+        let parsed = match format {
+            Format::MosquittoLog => mosquitto_log::parse(payload).transpose(),
+            Format::Event => Some(event::parse(topic, payload)),
         };
         let Some(parsed) = parsed else {
             self.metrics.ignored_log_line();
@@ -166,13 +177,12 @@ impl Pipeline {
     /// EMQX file-sink record, `mosquitto_sub -v`), as [`Pipeline::handle`]
     /// handles a message.
     pub fn handle_line(&mut self, line: &[u8], arrival_ms: i64) -> Outcome {
-        let (topic, payload) = event::lines::split(line);
-        match payload {
-            event::lines::Payload::Borrowed(p) => self.handle(topic.as_bytes(), p, arrival_ms),
-            event::lines::Payload::Owned(p) => {
-                self.handle(topic.as_bytes(), p.as_bytes(), arrival_ms)
-            }
-        }
+        let (format, topic, payload) = event::lines::read(line);
+        let payload = match &payload {
+            event::lines::Payload::Borrowed(p) => p,
+            event::lines::Payload::Owned(p) => p.as_bytes(),
+        };
+        self.handle_as(format, topic.as_bytes(), payload, arrival_ms)
     }
 
     /// Handles one event already read (by a source that reads its own

@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use super::mosquitto_log;
+use super::{mosquitto_log, Format};
 
 /// One line's event payload: borrowed from the line, or unwrapped from a
 /// sink record.
@@ -21,11 +21,27 @@ pub enum Payload<'a> {
     Owned(String),
 }
 
+/// Reads one line as (its format, the topic, the payload).
+pub fn read(line: &[u8]) -> (Format, Cow<'_, str>, Payload<'_>) {
+    if let Some(text) = mosquitto_line(line) {
+        return (
+            Format::MosquittoLog,
+            Cow::Borrowed(MOSQUITTO_TOPIC),
+            Payload::Borrowed(text),
+        );
+    }
+    let (topic, payload) = split_event(line);
+    (Format::of_topic(topic.as_bytes()), topic, payload)
+}
+
 /// Splits one line into (topic, payload) by its format.
 pub fn split(line: &[u8]) -> (Cow<'_, str>, Payload<'_>) {
-    if let Some(text) = mosquitto_line(line) {
-        return (Cow::Borrowed(MOSQUITTO_TOPIC), Payload::Borrowed(text));
-    }
+    let (_, topic, payload) = read(line);
+    (topic, payload)
+}
+
+/// A line that is not Mosquitto's own log: (topic, payload).
+fn split_event(line: &[u8]) -> (Cow<'_, str>, Payload<'_>) {
     if line.first() == Some(&b'{') {
         // A sink record wrapping the event; cheap test before a full parse.
         if contains(line, b"\"payload\"") {

@@ -65,6 +65,28 @@ impl EventKind {
     }
 }
 
+/// What a delivery's payload is, named by the source that delivers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON event (TDMQ, EMQX, AWS IoT, NanoMQ), its kind from its own
+    /// fields or its topic.
+    Event,
+    /// One line of Mosquitto's own log.
+    MosquittoLog,
+}
+
+impl Format {
+    /// How an MQTT delivery names its format: by the topic it came on
+    /// (Mosquitto publishes its log on `$SYS/broker/log/<level>`).
+    pub fn of_topic(topic: &[u8]) -> Format {
+        if mosquitto_log::is_log_topic(topic) {
+            Format::MosquittoLog
+        } else {
+            Format::Event
+        }
+    }
+}
+
 /// The reason a payload carries: a name, or a numeric MQTT 5 reason code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawReason<'a> {
