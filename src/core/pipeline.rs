@@ -853,6 +853,35 @@ mod tests {
     }
 
     #[test]
+    fn an_aws_connect_that_failed_is_a_refused_connection_from_its_network() {
+        let mut p = pipeline();
+        let t = 1_717_651_190_811;
+        let failed =
+            include_bytes!("../../tests/fixtures/aws/connect_failed_authorization_failed.json");
+        for i in 0..3 {
+            let topic = format!("$aws/events/presence/connect_failed/sensor-{i}");
+            let outcome = p.handle(topic.as_bytes(), failed, t);
+            assert_eq!(
+                outcome,
+                Outcome::Accepted {
+                    kind: EventKind::Connack,
+                    reason: Some(Reason::NotAuthorized),
+                    time_ms: Some(t),
+                }
+            );
+        }
+        assert_eq!(p.metrics().disconnects(Reason::NotAuthorized), 3);
+        assert_eq!(p.metrics().connects(), 0);
+        let top = p.tick(t + 1000, 10).top.clone();
+        let nets: Vec<(&str, u64)> = top.reasons[0]
+            .networks
+            .iter()
+            .map(|n| (n.network.as_str(), n.count))
+            .collect();
+        assert_eq!(nets, [("192.0.2.0/24", 3)]);
+    }
+
+    #[test]
     fn operator_aliases_count_under_their_reason() {
         let registry = Registry::new();
         let settings = PipelineSettings {

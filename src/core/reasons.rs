@@ -143,7 +143,7 @@ pub static TABLE: [ReasonInfo; 17] = [
         severity: Severity::Warning,
         meaning: "Unauthorized, similar to HTTP status code 403.",
         action: "Insufficient permissions. The client is authenticated but lacks permission to connect or perform operations (such as publishing/subscribing to specific topics). Check the ACL policy configuration and grant necessary permissions to this client.",
-        aliases: &["forbidden_access", "unauthorized", "banned", "qos_not_supported", "http_origin_not_allowed", "client_authorization_error", "ip_forbidden"],
+        aliases: &["forbidden_access", "authorization_failed", "unauthorized", "banned", "qos_not_supported", "http_origin_not_allowed", "client_authorization_error", "ip_forbidden"],
         mqtt5_codes: &[0x87, 0x8A],
     },
     ReasonInfo {

@@ -194,7 +194,8 @@ fn kind_from_event_field(event: &str) -> EventKind {
         "session.subscribed" | "client.subscribed" => EventKind::Subscribed,
         "session.unsubscribed" | "client.unsubscribed" => EventKind::Unsubscribed,
         "client.connack" => EventKind::Connack,
-        // AWS IoT Core's eventType
+        // AWS IoT Core's eventType; a connect that failed is a refusal
+        "connect_failed" => EventKind::Connack,
         "connected" => EventKind::Connected,
         "disconnected" => EventKind::Disconnected,
         "subscribed" => EventKind::Subscribed,
@@ -218,7 +219,7 @@ fn kind_from_topic(topic: &str) -> Option<EventKind> {
         "client_disconnected" | "disconnected" => EventKind::Disconnected,
         "session_subscribed" | "client_subscribed" | "subscribed" => EventKind::Subscribed,
         "session_unsubscribed" | "client_unsubscribed" | "unsubscribed" => EventKind::Unsubscribed,
-        "client_connack" | "connack" => EventKind::Connack,
+        "client_connack" | "connack" | "connect_failed" => EventKind::Connack,
         _ => return None,
     })
 }
@@ -464,6 +465,24 @@ mod tests {
         assert_eq!(e.peer.as_deref(), Some("192.0.2.10"));
         let e = parse(b"$aws/events/subscriptions/unsubscribed/sensor-1", b"{}").unwrap();
         assert_eq!(e.kind, EventKind::Unsubscribed);
+        // a connect attempt that failed: a refused connection, with its
+        // address (AWS IoT developer guide, "Connect attempt failure event")
+        let e = parse(
+            b"$aws/events/presence/connect_failed/sensor-1",
+            include_bytes!("../../../tests/fixtures/aws/connect_failed_authorization_failed.json"),
+        )
+        .unwrap();
+        assert_eq!(e.kind, EventKind::Connack);
+        assert!(e.is_refused_connack());
+        assert_eq!(
+            e.reason,
+            Some(RawReason::Name(Cow::Borrowed("AUTHORIZATION_FAILED")))
+        );
+        assert_eq!(e.peer.as_deref(), Some("192.0.2.10"));
+        assert_eq!(
+            crate::core::reasons::classify("AUTHORIZATION_FAILED"),
+            crate::core::reasons::Reason::NotAuthorized
+        );
     }
 
     #[test]

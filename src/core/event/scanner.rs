@@ -98,7 +98,7 @@ impl Key {
             // AWS IoT Core lifecycle events spell theirs in camelCase
             "clientid" | "client_id" | "clientId" => Key::ClientId,
             "event" | "eventType" => Key::Event,
-            "reason" | "disconnectReason" => Key::Reason,
+            "reason" | "disconnectReason" | "connectFailureReason" => Key::Reason,
             "reason_code" => Key::ReasonCode,
             "peername" => Key::Peername,
             // NanoMQ spells the address IPv4 or IPv6
