@@ -63,6 +63,13 @@ impl Model {
                 out.insert((format!("client-{client}"), kind.as_str()), n);
             }
         }
+        // a client flapping by takeover is reported by takeover only
+        let takeovers: BTreeSet<String> = out
+            .keys()
+            .filter(|(_, k)| *k == "takeover")
+            .map(|(id, _)| id.clone())
+            .collect();
+        out.retain(|(id, k), _| *k == "takeover" || !takeovers.contains(id));
         out
     }
 }

@@ -8,6 +8,13 @@
 //! - **reconnect**: disconnects of any reason reach a threshold (default 15)
 //!   within a window (default 1m), EMQX's flapping-detect default.
 //!
+//! One shared client ID is one problem: a takeover's disconnects are
+//! disconnects too, so two devices kicking each other off fast would also
+//! loop by reconnect. While a client ID flaps by takeover it is reported by
+//! takeover only: it is not counted in [`Detector::flapping`] of reconnect,
+//! not listed as reconnect-flapping, and does not enter it; once its
+//! takeovers stop, a reconnect loop that goes on is reported again.
+//!
 //! Time is plain data: every call takes event time in milliseconds, and the
 //! detector's clock is the newest time it has been shown ([`Detector::advance`]
 //! moves it forward when no events arrive). Nothing here reads a clock or does
@@ -190,6 +197,8 @@ pub struct Detector {
     /// Earliest possible end of each flap (a min-heap, checked lazily).
     expiries: BinaryHeap<Expiry>,
     flapping: [usize; 2],
+    /// Client IDs flapping by both kinds (reported by takeover only).
+    both: usize,
     seq: u64,
     next_id: u64,
     /// The clock of [`Detector::advance`] (arrival time); event times never
@@ -210,6 +219,7 @@ impl Detector {
             ranking: BTreeSet::new(),
             expiries: BinaryHeap::new(),
             flapping: [0; 2],
+            both: 0,
             seq: 0,
             next_id: 0,
             now: i64::MIN,
@@ -235,7 +245,23 @@ impl Detector {
 
     /// Clients flapping now, of one kind.
     pub fn flapping(&self, kind: FlapKind) -> usize {
-        self.flapping[kind as usize]
+        match kind {
+            FlapKind::Takeover => self.flapping[kind as usize],
+            FlapKind::Reconnect => self.flapping[kind as usize] - self.both,
+        }
+    }
+
+    /// True for a reconnect flap of a client that flaps by takeover: the
+    /// takeover reports it.
+    fn folded(&self, key: u64, kind: FlapKind) -> bool {
+        kind == FlapKind::Reconnect && self.flaps.contains_key(&(key, FlapKind::Takeover))
+    }
+
+    fn other(kind: FlapKind) -> FlapKind {
+        match kind {
+            FlapKind::Takeover => FlapKind::Reconnect,
+            FlapKind::Reconnect => FlapKind::Takeover,
+        }
     }
 
     /// Records a connect's peer address for a client that already has
@@ -420,7 +446,10 @@ impl Detector {
             },
         );
         self.flapping[kind as usize] += 1;
-        true
+        if self.flaps.contains_key(&(key, Detector::other(kind))) {
+            self.both += 1;
+        }
+        !self.folded(key, kind)
     }
 
     /// Drops the flap's times at or before `floor` and moves it in the
@@ -439,6 +468,9 @@ impl Detector {
 
     fn end_flap(&mut self, key: u64, kind: FlapKind) {
         if let Some(flap) = self.flaps.remove(&(key, kind)) {
+            if self.flaps.contains_key(&(key, Detector::other(kind))) {
+                self.both -= 1;
+            }
             self.ranking
                 .remove(&(Reverse(flap.times.len()), flap.clientid, kind, key));
             self.flapping[kind as usize] -= 1;
@@ -540,8 +572,11 @@ impl Detector {
             let floor = self.now.saturating_sub(self.settings.window(kind));
             match self.prune(key, kind, floor) {
                 Some(len) if len == count => {
-                    if let Some(flap) = self.flaps.get(&(key, kind)) {
-                        out.push(describe(flap, kind, &self.settings));
+                    match self.flaps.get(&(key, kind)) {
+                        Some(flap) if !self.folded(key, kind) => {
+                            out.push(describe(flap, kind, &self.settings));
+                        }
+                        _ => {}
                     }
                     cursor = Some(rank);
                 }
@@ -563,6 +598,7 @@ impl Detector {
         let mut list: Vec<(FlapKind, FlappingClient)> = self
             .flaps
             .iter()
+            .filter(|((key, kind), _)| !self.folded(*key, *kind))
             .map(|((_, kind), flap)| {
                 let floor = self.now.saturating_sub(self.settings.window(*kind));
                 let mut c = describe(flap, *kind, &self.settings);
@@ -693,6 +729,49 @@ mod tests {
             list[0].peers,
             vec!["10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"]
         );
+    }
+
+    #[test]
+    fn a_shared_id_is_one_problem_reported_by_takeover_only() {
+        let mut d = detector();
+        // two devices kicking each other off every second: 20 takeovers
+        let mut entered = Vec::new();
+        for i in 0..20 {
+            let e = d.observe_disconnect("shared", true, None, i * 1000);
+            entered.push((e.takeover, e.reconnect));
+        }
+        // takeover entered at its 3rd; reconnect (15) never entered
+        assert_eq!(entered[2], (true, false));
+        assert!(entered.iter().all(|&(_, reconnect)| !reconnect));
+        assert_eq!(d.flapping(FlapKind::Takeover), 1);
+        assert_eq!(d.flapping(FlapKind::Reconnect), 0);
+        let listed: Vec<(String, FlapKind)> = d
+            .top(10)
+            .into_iter()
+            .map(|c| (c.clientid, c.kind))
+            .collect();
+        assert_eq!(listed, [("shared".to_string(), FlapKind::Takeover)]);
+        assert_eq!(d.flapping_clients().len(), 1);
+        // a loop of another reason on another ID is still a reconnect flap
+        for i in 0..15 {
+            d.observe_disconnect("looping", false, None, 20_000 + i * 1000);
+        }
+        assert_eq!(d.flapping(FlapKind::Reconnect), 1);
+        // once the takeovers have left their window, the shared ID's
+        // reconnect loop, if it goes on, is reported again
+        for i in 0..15 {
+            d.observe_disconnect("shared", false, None, 400_000 + i * 1000);
+        }
+        d.advance(415_000);
+        assert_eq!(d.flapping(FlapKind::Takeover), 0);
+        // ("looping" has left its minute by now)
+        assert_eq!(d.flapping(FlapKind::Reconnect), 1);
+        let listed: Vec<(String, FlapKind)> = d
+            .top(10)
+            .into_iter()
+            .map(|c| (c.clientid, c.kind))
+            .collect();
+        assert_eq!(listed, [("shared".to_string(), FlapKind::Reconnect)]);
     }
 
     #[test]

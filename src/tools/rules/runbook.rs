@@ -101,7 +101,9 @@ fn alert_section(about: About) -> &'static str {
             `/api/v1/top` shows which reasons they disconnect with. \
             A firmware release with a reconnect bug, a load balancer \
             cutting idle connections, or an expired credential retried \
-            in a loop are the usual causes. Inhibited while the broker \
+            in a loop are the usual causes. A client ID flapping by \
+            takeover is not counted here (it is one problem, a shared ID: \
+            see MQTTClientIdConflictFlapping). Inhibited while the broker \
             says go_away."
         }
         About::Exporter(Watch::Down) => {
