@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     PIPELINE.with(|p| {
         let mut p = p.borrow_mut();
         let errors = |p: &Pipeline| -> u64 {
-            EventError::ALL.iter().map(|e| p.metrics().error(*e).get()).sum()
+            EventError::ALL.iter().map(|e| p.metrics().errors(*e)).sum()
         };
         let before = errors(&p);
         let outcome = p.handle(topic, payload, 0);
