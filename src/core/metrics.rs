@@ -567,6 +567,26 @@ impl Metrics {
         )
     }
 
+    /// Disconnects counted per broker node and reason, each nonzero one
+    /// (the nodes past `--node.max-nodes` as `other`), by node.
+    pub fn nodes(&self) -> Vec<(String, Reason, u64)> {
+        let mut out: Vec<(String, Reason, u64)> = self
+            .nodes
+            .iter()
+            .map(|(node, counters)| (node.to_string(), counters))
+            .chain(self.other_node.iter().map(|c| ("other".to_string(), c)))
+            .flat_map(|(node, counters)| {
+                counters
+                    .iter()
+                    .filter(|(_, c)| c.get() > 0)
+                    .map(move |(reason, c)| (node.clone(), reason, c.get()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The lifetime histogram of `reason`.
     pub fn lifetimes(&self, reason: Reason) -> &Histogram {
         &self.connection_duration[reason]
