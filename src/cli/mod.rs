@@ -6,9 +6,10 @@
 //! clap parses every value into its type here (durations, the broker URL,
 //! addresses, bounded numbers), so a bad value is refused with clap's one
 //! line naming the flag; `cli/settings.rs` reads files and checks
-//! combinations, into the settings types of [`crate::config`]. Flags come in groups, each under its own `--help` heading,
-//! and each subcommand takes only the groups it uses. The README's flag table
-//! is [`markdown_flags`], checked by a test.
+//! combinations, into the settings types of [`crate::config`]. Flags come
+//! in groups, each under its own `--help` heading, and each subcommand takes
+//! only the groups it uses. The README's flag table is [`markdown_flags`],
+//! checked by a test.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -296,6 +297,18 @@ pub struct RulesArgs {
         value_parser = absolute_url
     )]
     pub dashboard_url: Option<String>,
+
+    /// How a page links to the exporter instance that saw the storm
+    /// (`SCHEME://INSTANCE/api/v1/top?reason=R`): https when its
+    /// --web.config.file serves TLS.
+    #[arg(
+        long = "rules.exporter-scheme",
+        env = "MQTT_EXPORTER_RULES_EXPORTER_SCHEME",
+        default_value = "http",
+        value_parser = ["http", "https"],
+        value_name = "SCHEME"
+    )]
+    pub exporter_scheme: String,
 
     /// A reason alert fires when its rate is this many times its usual rate
     /// (the same time on the two days before; the hour before in the first

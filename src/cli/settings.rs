@@ -284,6 +284,7 @@ impl RulesArgs {
             selector: args.selector.clone(),
             runbook_url: args.runbook_url.clone(),
             dashboard_url: args.dashboard_url.clone(),
+            exporter_scheme: args.exporter_scheme.clone(),
             critical: args.severity_critical.clone(),
             warning: args.severity_warning.clone(),
             info: args.severity_info.clone(),

@@ -370,17 +370,23 @@ impl Metrics {
 
     /// A disconnect (or refused CONNACK) of `reason`, on `node` when the
     /// event names one: the node's own series while fewer than `max_nodes`
-    /// have been seen, else `node="other"`'s.
-    pub fn disconnected(&mut self, reason: Reason, node: Option<&str>, max_nodes: usize) {
+    /// have been seen, else `node="other"`'s. Returns the node it was
+    /// counted on (`node` itself, or `other`).
+    pub fn disconnected<'a>(
+        &mut self,
+        reason: Reason,
+        node: Option<&'a str>,
+        max_nodes: usize,
+    ) -> Option<&'a str> {
         self.disconnects[reason].inc();
-        let Some(node) = node else { return };
+        let node = node?;
         if !self.nodes.contains_key(node) && self.nodes.len() < max_nodes {
             let counters = self.node_counters(node);
             self.nodes.insert(node.into(), counters);
         }
         if let Some(counters) = self.nodes.get(node) {
             counters[reason].inc();
-            return;
+            return Some(node);
         }
         if self.other_node.is_none() {
             tracing::warn!(
@@ -393,6 +399,7 @@ impl Metrics {
         if let Some(other) = &self.other_node {
             other[reason].inc();
         }
+        Some("other")
     }
 
     /// The `mqtt_node_disconnects_total` series of `node`, one per reason,

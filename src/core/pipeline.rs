@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use crate::core::event::{self, mosquitto_log, Event, EventError, EventKind, Format, RawReason};
 use crate::core::flapping::{Detector, FlapKind, Settings};
+use crate::core::label::{label_value, MAX_LABEL_CHARS};
 use crate::core::label_set::By;
 use crate::core::lifetime::Lifetimes;
 use crate::core::metrics::Metrics;
 use crate::core::network::{self, Prefixes};
 use crate::core::reasons::{self, Aliases, Reason};
 use crate::core::snapshot::Snapshot;
-use crate::core::top::{TopClients, TopNetwork, TopReport, TopSettings};
+use crate::core::top::{TopClients, TopNetwork, TopNode, TopReport, TopSettings};
 
 /// Pipeline settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,9 @@ pub struct Pipeline {
     /// The source networks per reason, as `top` keeps devices: keyed by
     /// network, with client IDs for peers.
     networks: TopClients,
+    /// The broker nodes per reason in the window (few: at most
+    /// `max_nodes` and `other`, so counts are exact).
+    nodes: TopClients,
     /// The network of the event at hand, written without allocating.
     network_buf: String,
     /// When each connected client connected, for how long it lived.
@@ -110,6 +114,10 @@ impl Pipeline {
             ..settings.top.clone()
         });
         let lifetimes = Lifetimes::new(settings.max_connected);
+        let nodes = TopClients::new(TopSettings {
+            capacity: TopSettings::capacity_for(settings.max_nodes + 1),
+            ..settings.top.clone()
+        });
         Pipeline {
             metrics,
             detector: Detector::new(settings.flapping.clone()),
@@ -122,6 +130,7 @@ impl Pipeline {
             untracked_reported: 0,
             top,
             networks,
+            nodes,
             network_buf: String::new(),
             lifetimes,
             snapshot: Arc::default(),
@@ -222,8 +231,19 @@ impl Pipeline {
             EventKind::Connack | EventKind::Unsubscribed | EventKind::Other => None,
         };
         if let Some(reason) = reason {
-            self.metrics
-                .disconnected(reason, event.node.as_deref(), self.settings.max_nodes);
+            let node =
+                self.metrics
+                    .disconnected(reason, event.node.as_deref(), self.settings.max_nodes);
+            if let Some(node) = node {
+                // as its label value, so the list and the series agree (a
+                // short name is its own, without allocating)
+                if node.len() <= MAX_LABEL_CHARS {
+                    self.nodes.observe(reason, node, None, arrival_ms);
+                } else {
+                    self.nodes
+                        .observe(reason, &label_value(node), None, arrival_ms);
+                }
+            }
             if tracked && event.kind == EventKind::Disconnected {
                 // the event's own two times are one clock: their difference
                 // is the lifetime, whatever the skew to ours
@@ -333,6 +353,18 @@ impl Pipeline {
         for entry in networks {
             if let Some(at) = reasons.iter_mut().find(|r| r.reason == entry.reason) {
                 at.networks = entry.clients.into_iter().map(TopNetwork::from).collect();
+            }
+        }
+        for entry in self.nodes.top(now_ms, self.settings.max_nodes + 1) {
+            if let Some(at) = reasons.iter_mut().find(|r| r.reason == entry.reason) {
+                at.nodes = entry
+                    .clients
+                    .into_iter()
+                    .map(|c| TopNode {
+                        node: c.clientid,
+                        count: c.count,
+                    })
+                    .collect();
             }
         }
         self.metrics.set_top(
@@ -683,6 +715,24 @@ mod tests {
             .sum::<usize>();
         // three node values, every reason of each
         assert_eq!(series, 3 * Reason::all().count());
+        // the window's split by node, in /api/v1/top: the nodes with 3 or
+        // more, exact, "other" holding the nodes past the cap
+        let top = p.tick(1000, 10).top.clone();
+        let keepalive = top
+            .reasons
+            .iter()
+            .find(|r| r.reason == Reason::KeepaliveTimeout)
+            .unwrap();
+        let nodes: Vec<(&str, u64)> = keepalive
+            .nodes
+            .iter()
+            .map(|n| (n.node.as_str(), n.count))
+            .collect();
+        assert_eq!(nodes, [("emqx@10.0.0.1", 3), ("other", 3)]);
+        assert!(top
+            .reasons
+            .iter()
+            .all(|r| r.reason == Reason::KeepaliveTimeout || r.nodes.is_empty()));
     }
 
     #[test]

@@ -136,6 +136,19 @@ pub struct TopReason {
     /// The source networks that stand out, most first (filled in by the
     /// pipeline from a second summary keyed by network).
     pub networks: Vec<TopNetwork>,
+    /// The broker nodes with 3 or more of these disconnects in the window,
+    /// most first (filled in by the pipeline; empty when no event names a
+    /// node). Nodes past `--node.max-nodes` are `other`.
+    pub nodes: Vec<TopNode>,
+}
+
+/// One broker node's share of a reason's disconnects in the window.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TopNode {
+    pub node: String,
+    /// Disconnects of this reason on it in the window (exact: the nodes
+    /// are few).
+    pub count: u64,
 }
 
 /// One source network among the top of a reason.
@@ -670,6 +683,7 @@ impl TopClients {
                 saturated || (clients.is_empty() && live.iter().any(|b| b.reasons[r].admitted > 0));
             out.push(TopReason {
                 reason,
+                nodes: Vec::new(),
                 devices,
                 saturated,
                 clients,

@@ -214,7 +214,9 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
     );
 
     // The storm: 40 keepalive timeouts a second, 24 of them from three bad
-    // gateways (12, 8 and 4 a second) and the rest from ever new devices,
+    // gateways (12, 8 and 4 a second) behind one site network and the rest
+    // from ever new devices, each on its own network, all on broker node
+    // mqtt-node-2 and each cut 350 s after it connected (an idle timeout),
     // and 2 too_many_connection refusals from one client, until both pages
     // arrive (bounded at 150 s).
     let start = Instant::now();
@@ -223,15 +225,23 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
     let pages = loop {
         let t = now_ms();
         let culprits = [("gw-a", 12), ("gw-b", 8), ("gw-c", 4)];
+        let storm = |d: common::Disconnect| {
+            d.at(t)
+                .field("node", "mqtt-node-2")
+                .field("connected_at", t - 350_000)
+        };
         let mut lines: Vec<String> = culprits
             .iter()
-            .flat_map(|&(id, n)| (0..n).map(move |_| id))
-            .map(|id| disconnect(id, "keepalive_timeout").at(t).json())
+            .enumerate()
+            .flat_map(|(k, &(id, n))| (0..n).map(move |_| (k, id)))
+            .map(|(k, id)| {
+                storm(disconnect(id, "keepalive_timeout").peer(&format!("203.0.113.{k}:1883")))
+                    .json()
+            })
             .collect();
         lines.extend((0..16).map(|i| {
-            disconnect(&format!("dev-{second}-{i}"), "keepalive_timeout")
-                .at(t)
-                .json()
+            let peer = format!("10.{}.{i}.1:1883", second % 250);
+            storm(disconnect(&format!("dev-{second}-{i}"), "keepalive_timeout").peer(&peer)).json()
         }));
         lines.extend((0..2).map(|_| {
             disconnect("bulk-provisioner", "too_many_connection")
@@ -340,6 +350,30 @@ fn storm_pages_with_the_recommended_action_and_dashboards_have_data() {
         // only the devices that stand out: never the one-off devices
         if reason == Reason::KeepaliveTimeout {
             assert_eq!(names, ["gw-a", "gw-b", "gw-c"], "{description}");
+            // where: the site network (the one-off devices' networks do not
+            // stand out), the node, the lifetime, and the exporter to ask
+            let networks = description
+                .split("Top source networks: ")
+                .nth(1)
+                .and_then(|n| n.split(". Broker nodes").next())
+                .unwrap_or_else(|| panic!("no network list: {description}"));
+            let networks: Vec<&str> = networks
+                .split(", ")
+                .map(|n| n.split(" (").next().unwrap_or(""))
+                .collect();
+            assert_eq!(networks, ["203.0.113.0/24"], "{description}");
+            assert!(
+                description.contains("Broker nodes: 100% on mqtt-node-2. "),
+                "{description}"
+            );
+            assert!(
+                description.contains("Connections that ended lived: median between 5m and 6m. "),
+                "{description}"
+            );
+            assert!(
+                description.contains("/api/v1/top?reason=keepalive_timeout"),
+                "{description}"
+            );
         } else {
             assert_eq!(names, ["bulk-provisioner"], "{description}");
         }

@@ -121,6 +121,7 @@ fn every_metric_is_in_the_readme_and_every_row_is_a_metric() {
                 clients: Vec::new(),
                 last_seen: 0,
             }],
+            nodes: Vec::new(),
         }],
         5,
         5,

@@ -46,7 +46,7 @@ fn every_panel_has_a_unit() {
             n += 1;
         }
     }
-    assert_eq!(n, 17);
+    assert_eq!(n, 20);
 }
 
 #[test]

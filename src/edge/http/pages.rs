@@ -103,6 +103,7 @@ fn top(query: Option<&str>, report: &TopReport) -> Response<Full<Bytes>> {
             saturated: false,
             clients: Vec::new(),
             networks: Vec::new(),
+            nodes: Vec::new(),
         }]
     } else {
         reasons
@@ -271,6 +272,17 @@ fn landing_page(telemetry_path: &str, snapshot: &Snapshot) -> String {
             "<tr><td colspan=\"4\">No source network with 3 or more disconnects of one reason in the window.</td></tr>",
         );
     }
+    let mut node_rows = String::new();
+    for entry in &top.reasons {
+        for n in &entry.nodes {
+            listed_row(&mut node_rows, entry.reason, &n.node, n.count, &[]);
+        }
+    }
+    if node_rows.is_empty() {
+        node_rows.push_str(
+            "<tr><td colspan=\"4\">No event in the window names a broker node (EMQX, TDMQ and EMQX's $SYS topics do).</td></tr>",
+        );
+    }
     let mut rows = String::new();
     for c in flapping.iter().take(100) {
         let _ = write!(
@@ -298,7 +310,9 @@ fn landing_page(telemetry_path: &str, snapshot: &Snapshot) -> String {
 <h2>Top clients per disconnect reason, last {window}s</h2>\n<table border=\"1\"><tr><th>reason</th><th>client ID</th><th>disconnects</th><th>peers</th></tr>\n\
 {top_rows}\n</table>\n\
 <h2>Top source networks per disconnect reason, last {window}s</h2>\n<table border=\"1\"><tr><th>reason</th><th>network</th><th>disconnects</th><th>some of its clients</th></tr>\n\
-{network_rows}\n</table>\n</body></html>\n",
+{network_rows}\n</table>\n\
+<h2>Broker nodes per disconnect reason, last {window}s</h2>\n<table border=\"1\"><tr><th>reason</th><th>node</th><th>disconnects</th><th></th></tr>\n\
+{node_rows}\n</table>\n</body></html>\n",
         version = env!("CARGO_PKG_VERSION"),
         window = top.window_seconds,
     )

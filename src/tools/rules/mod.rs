@@ -78,6 +78,8 @@ pub struct RulesOptions {
     pub runbook_url: String,
     /// Base URL of the disconnects dashboard, for `dashboard_url`.
     pub dashboard_url: Option<String>,
+    /// How a page links to the exporter that saw it (`http` or `https`).
+    pub exporter_scheme: String,
     pub critical: String,
     pub warning: String,
     pub info: String,
@@ -93,6 +95,7 @@ impl Default for RulesOptions {
             selector: DEFAULT_SELECTOR.parse().unwrap_or_default(),
             runbook_url: DEFAULT_RUNBOOK_URL.into(),
             dashboard_url: None,
+            exporter_scheme: "http".into(),
             critical: "critical".into(),
             warning: "warning".into(),
             info: "info".into(),
@@ -362,16 +365,28 @@ impl Alert {
         let networks = query(format!(
             "sort_desc(topk({TOP_PAGE}, mqtt_network_top_disconnects{{MATCHERS}}))"
         ));
-        let nodes = query(
-            "sort_desc(topk(3, sum by (node) (rate\
-             (mqtt_node_disconnects_total{MATCHERS}[5m])) * 60))"
+        // each node's share of the reason's disconnects (the job twice:
+        // once for the node's rate, once for the total), and how many nodes
+        // have any
+        let node_rate = "sum by (node) (rate(mqtt_node_disconnects_total{MATCHERS}[5m]))";
+        let nodes = query(format!(
+            "sort_desc(topk(3, {node_rate} / scalar(sum({node_rate}))))"
+        ));
+        let node_count = query(format!("count({node_rate} > 0) > 1"));
+        let lifetime = |q: &str| {
+            query(format!(
+                "histogram_quantile({q}, sum by (le) (rate\
+                 (mqtt_client_connection_duration_seconds_bucket{{MATCHERS}}[10m]))) > 0"
+            ))
+        };
+        let p50 = lifetime("0.5");
+        let median_bucket = median_bucket_template();
+        let instances = query(
+            "sort_desc(topk(2, sum by (instance) (rate\
+             (mqtt_client_disconnects_total{MATCHERS}[5m]))))"
                 .into(),
         );
-        let lifetime = query(
-            "histogram_quantile(0.5, sum by (le) (rate\
-             (mqtt_client_connection_duration_seconds_bucket{MATCHERS}[10m]))) > 0"
-                .into(),
-        );
+        let scheme = &o.exporter_scheme;
         let clients = query("sum(mqtt_client_disconnecting_clients{MATCHERS})".into());
         let saturated = query("max(mqtt_exporter_top_saturated{MATCHERS}) == 1".into());
         let devices = format!(
@@ -394,14 +409,21 @@ impl Alert {
              {{{{ if $i }}}}, {{{{ end }}}}\
              {{{{ $n.Labels.network }}}} ({{{{ $n.Value | printf \"%.0f\" }}}})\
              {{{{ else }}}}{NO_NETWORK}{{{{ end }}}}. Broker nodes: \
-             {{{{ range $i, $n := query (printf \"{nodes}\" $labels.job) }}}}\
+             {{{{ range $i, $n := query (printf \"{nodes}\" $labels.job $labels.job) }}}}\
              {{{{ if $i }}}}, {{{{ end }}}}\
-             {{{{ $n.Labels.node }}}} ({{{{ $n.Value | printf \"%.0f\" }}}} a minute)\
-             {{{{ else }}}}{NO_NODE}{{{{ end }}}}. Median lifetime of the connections that ended: \
-             {{{{ with query (printf \"{lifetime}\" $labels.job) }}}}{{\
-              {{ . | first | value | humanizeDuration }}}}\
-             {{{{ else }}}}{NO_LIFETIME}{{{{ end }}}}",
-            STANDOUT_MIN - 1
+             {{{{ $n.Value | humanizePercentage }}}} on {{{{ $n.Labels.node }}}}\
+             {{{{ else }}}}{NO_NODE}{{{{ end }}}}\
+             {{{{ with query (printf \"{node_count}\" $labels.job) }}}} \
+             (of {{{{ . | first | value | printf \"%.0f\" }}}} nodes){{{{ end }}}}. \
+             Connections that ended lived: \
+             {{{{ with query (printf \"{p50}\" $labels.job) }}}}\
+             {{{{ $m := . | first | value }}}}median {median_bucket}\
+             {{{{ else }}}}{NO_LIFETIME}{{{{ end }}}}. Details: \
+             {{{{ range $i, $e := query (printf \"{instances}\" $labels.job) }}}}\
+             {{{{ if $i }}}}, {{{{ end }}}}{scheme}://{{{{ $e.Labels.instance }}}}\
+             /api/v1/top?reason={reason}{{{{ end }}}}",
+            STANDOUT_MIN - 1,
+            reason = reason.as_str(),
         ))
     }
 
@@ -454,6 +476,37 @@ impl Alert {
 
 /// What a flapping ticket says before the exporter lists a client ID.
 pub const NO_FLAPPING_IDS: &str = "not listed yet: see /api/v1/flapping";
+
+/// The Go template that names the histogram bucket `$m` (an estimated
+/// median) falls in: "between 5m and 6m". An estimate interpolates within
+/// its bucket, so the true median is in the bucket named, whatever the
+/// estimate says inside it.
+fn median_bucket_template() -> String {
+    let name = |s: f64| {
+        if s >= 3600.0 {
+            format!("{}h", s / 3600.0)
+        } else if s >= 60.0 {
+            format!("{}m", s / 60.0)
+        } else {
+            format!("{s}s")
+        }
+    };
+    let mut out = String::new();
+    let mut lower = None;
+    for (i, le) in crate::core::lifetime::BUCKETS.iter().enumerate() {
+        let branch = if i == 0 { "if" } else { "else if" };
+        let text = match lower {
+            None => format!("under {}", name(*le)),
+            Some(lo) => format!("between {} and {}", name(lo), name(*le)),
+        };
+        out.push_str(&format!("{{{{ {branch} le $m {le:.1} }}}}{text}"));
+        lower = Some(*le);
+    }
+    if let Some(last) = lower {
+        out.push_str(&format!("{{{{ else }}}}over {}{{{{ end }}}}", name(last)));
+    }
+    out
+}
 
 /// What a page says when no event names its broker node.
 pub const NO_NODE: &str = "none named in the events";

@@ -137,16 +137,24 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
         }
         input
     };
+    let details = format!(
+        "Details: {}://exp:9883/api/v1/top?reason={}",
+        o.exporter_scheme,
+        a.reason.map(|r| r.as_str()).unwrap_or("")
+    );
+    // every connection lived 300-360 s: the median is in that bucket
     let shown = if a.names_devices {
-        "gw-1 (9), gw-2 (4). Top source networks: 198.51.100.0/24 (1250). \
-         Broker nodes: emqx@10.0.0.1 (600 a minute). \
-         Median lifetime of the connections that ended: 5m 30s"
+        format!(
+            "gw-1 (9), gw-2 (4). Top source networks: 198.51.100.0/24 (1250). \
+             Broker nodes: 100% on emqx@10.0.0.1. Connections that ended lived: \
+             median between 5m and 6m. {details}"
+        )
     } else {
-        ""
+        String::new()
     };
     let no_network = format!(
         ". Top source networks: {}. Broker nodes: {}. \
-        Median lifetime of the connections that ended: {}",
+        Connections that ended lived: {}. {details}",
         super::NO_NETWORK,
         super::NO_NODE,
         super::NO_LIFETIME
@@ -164,7 +172,7 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
         at,
         fires: Some(labels.clone()),
         value,
-        devices: shown.to_string(),
+        devices: shown.clone(),
     };
     let isolated = || vec![(series.clone(), "0x20 1x20 2x20 3x20".to_string())];
     let single = || vec![(series.clone(), "0x30 1x60".to_string())];
@@ -177,6 +185,44 @@ fn cases(a: &Alert, o: &RulesOptions) -> Vec<Case> {
                 &on_job,
                 "10",
             ),
+            Case {
+                // one node of two holds most of the storm: its share first
+                devices: if a.names_devices {
+                    format!(
+                        "no single device stands out: 0 devices, at most {} disconnects each. \
+                         Top source networks: {}. Broker nodes: 80% on emqx@n2, 20% on emqx@n1 \
+                         (of 2 nodes). Connections that ended lived: {}. {details}",
+                        crate::core::top::STANDOUT_MIN - 1,
+                        super::NO_NETWORK,
+                        super::NO_LIFETIME
+                    )
+                } else {
+                    String::new()
+                },
+                ..fires(
+                    "a storm on one node",
+                    vec![
+                        (series.clone(), "0+1x70 70+600x20".into()),
+                        (
+                            s(
+                                "mqtt_node_disconnects_total",
+                                &format!("reason=\"{reason}\",node=\"emqx@n2\""),
+                            ),
+                            "0+480x90".into(),
+                        ),
+                        (
+                            s(
+                                "mqtt_node_disconnects_total",
+                                &format!("reason=\"{reason}\",node=\"emqx@n1\""),
+                            ),
+                            "0+120x90".into(),
+                        ),
+                    ],
+                    "90m",
+                    &on_job,
+                    "10",
+                )
+            },
             Case {
                 devices: if a.names_devices {
                     format!(

@@ -29,11 +29,24 @@ fn confirm(reason: Reason) -> &'static str {
             kick operations at the time of the spike."
         }
         Reason::KeepaliveTimeout => {
-            "Dashboard \"MQTT disconnects\": is the spike on \
-            all nodes (network, broker overload) or one region/peer \
-            range? Check `mqtt_event_delay_seconds` and the \
-            broker's CPU. A broker restart (`go_away`) at \
-            the same time explains it."
+            "Read the page's answers in turn. **Devices**: a few \
+            named devices are weak links (their radio, power or \
+            firmware); \"no single device stands out\" with \
+            thousands of devices is a shared cause. **Networks**: \
+            one /24 or /48 holding most of the storm is one site, \
+            carrier or NAT pool losing its uplink; none standing out \
+            is fleet-wide (the broker, or the internet path to it). \
+            **Nodes**: one node with most of the share (\"80% on \
+            emqx@n2\") is that node's NIC, host or zone: check it and \
+            move its clients; a share close to each node's usual one \
+            is the clients' side. **Lifetime**: connections that \
+            lived minutes to hours before timing out were healthy \
+            until something changed; under 5 s is a client that \
+            connects and never pings (a keep-alive set too short, \
+            or an SDK bug). Dashboard \"MQTT disconnects\", row \
+            \"Where keepalive_timeout comes from\", shows all three. \
+            Check `mqtt_event_delay_seconds` and the broker's CPU; \
+            a broker restart (`go_away`) at the same time explains it."
         }
         Reason::NotAuthenticated => {
             "Broker authentication log for the client IDs and \
@@ -47,8 +60,17 @@ fn confirm(reason: Reason) -> &'static str {
             usual cause."
         }
         Reason::TcpClosed => {
-            "Peer addresses of the affected clients: one NAT \
-            gateway, carrier or region? Compare with `keepalive_timeout`."
+            "Read the lifetime first. Every connection cut at one \
+            lifetime is a timer, not a failure: 300-360 s is the idle \
+            timeout of AWS's NLB and NAT gateway (350 s), 240 s \
+            Azure's load balancer and NAT, 600 s Google Cloud's; set \
+            the clients' keep-alive below it (for example 60 s) or \
+            raise the timeout. 3600 s and its multiples are a token \
+            or certificate lifetime. Lifetimes spread over minutes to \
+            days are real losses: then read the **network** (one NAT \
+            gateway, carrier or region, seen as one /24 or /48) and \
+            the **node** (one broker node's host or zone). Compare with \
+            `keepalive_timeout`: the same storm in both is the network."
         }
         Reason::PingWithoutConnect => {
             "Which firmware version the clients run; the SDK \

@@ -6,13 +6,19 @@
 //! generator is seeded, so the same seed gives the same fleet. `demo` and
 //! `simulate` publish its output through a broker; tests read it directly.
 //!
+//! The fleet is spread over three broker nodes (`emqx@node-1` to `-3`, by
+//! client ID) and every device has its own /24. Every `tcp_closed`
+//! connection is cut at 350 s, a cloud load balancer's idle timeout, and
+//! says so with `connected_at`.
+//!
 //! What the traffic contains, by scenario:
 //! - **steady**: disconnects at the configured rate, reasons drawn with
 //!   realistic weights covering every row of the reference table, each
 //!   followed by a reconnect; a few subscriptions.
 //! - **storm**: steady, plus a keepalive-timeout storm of a tenth of the
 //!   fleet every 30 s, each storm the next tenth (so a device drops once
-//!   every 5 minutes, as one among thousands).
+//!   every 5 minutes, as one among thousands), all on broker node
+//!   `emqx@node-2` (the node that loses its network).
 //! - **conflict**: steady, plus ten client IDs each shared by two devices
 //!   (different peer addresses) that take it over from each other every 2 s.
 //! - **auth-expiry**: steady, plus a wave of `authentication_expired` across a
@@ -132,7 +138,8 @@ impl Fleet {
             let id = device(i);
             let reason = self.pick_reason();
             let p = peer(i as u32);
-            out.push(disconnect(&id, reason, &p, now));
+            let lived = (reason == "tcp_closed").then_some(IDLE_TIMEOUT_MS);
+            out.push(disconnect_on(&id, reason, &p, now, node_of(&id), lived));
             out.push(connected(&id, &p, now + 1));
             if self.rng.gen_ratio(1, 10) {
                 out.push(subscribed(&id, now + 2));
@@ -167,12 +174,16 @@ impl Fleet {
                 let t = self.next_storm_ms;
                 let size = (self.clients / 10).max(1);
                 let first = (self.storms % 10) * size;
+                // a storm is one node's: node-2 loses its network, and
+                // its clients time out
                 for i in (first..first + size).map(|i| i % self.clients) {
-                    out.push(disconnect(
+                    out.push(disconnect_on(
                         &device(i),
                         "keepalive_timeout",
                         &peer(i as u32),
                         t,
+                        NODES[1],
+                        None,
                     ));
                 }
                 self.storms += 1;
@@ -251,21 +262,59 @@ fn device(i: usize) -> String {
     format!("device-{i:06}")
 }
 
+/// A device's address: each device on its own /24 (two past 65,536
+/// devices), as a fleet spread over homes and carriers is, so no
+/// background network stands out.
 fn peer(i: u32) -> String {
     format!(
         "10.{}.{}.{}:{}",
-        (i >> 16) & 255,
         (i >> 8) & 255,
         i & 255,
+        ((i >> 16) & 255) + 1,
         1024 + i % 60000
     )
 }
 
+/// The broker nodes of the simulated cluster.
+const NODES: [&str; 3] = ["emqx@node-1", "emqx@node-2", "emqx@node-3"];
+
+/// The node a client is on: spread evenly by its ID.
+fn node_of(id: &str) -> &'static str {
+    let h = id
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    NODES[h as usize % NODES.len()]
+}
+
+/// How long a `tcp_closed` connection lived: an AWS NLB's or NAT gateway's
+/// idle timeout cuts every quiet connection at 350 s.
+const IDLE_TIMEOUT_MS: i64 = 350_000;
+
 fn disconnect(id: &str, reason: &'static str, peer: &str, t: i64) -> SimEvent {
+    disconnect_on(id, reason, peer, t, node_of(id), None)
+}
+
+/// A disconnect on `node`; with `lived_ms`, it carries `connected_at` as
+/// EMQX 5.8.6 and later do.
+fn disconnect_on(
+    id: &str,
+    reason: &'static str,
+    peer: &str,
+    t: i64,
+    node: &str,
+    lived_ms: Option<i64>,
+) -> SimEvent {
     let mut p = String::with_capacity(256);
     let _ = write!(
         p,
-        r#"{{"event":"client.disconnected","clientid":"{id}","username":"fleet","peername":"{peer}","proto_name":"MQTT","proto_ver":5,"reason":"{reason}","disconnected_at":{t},"timestamp":{t},"node":"sim@127.0.0.1"}}"#
+        r#"{{"event":"client.disconnected","clientid":"{id}","username":"fleet","peername":"{peer}","proto_name":"MQTT","proto_ver":5,"reason":"{reason}""#
+    );
+    if let Some(lived) = lived_ms {
+        let _ = write!(p, r#","connected_at":{}"#, t - lived);
+    }
+    let _ = write!(
+        p,
+        r#","disconnected_at":{t},"timestamp":{t},"node":"{node}"}}"#
     );
     SimEvent {
         kind: "client_disconnected",
@@ -278,7 +327,8 @@ fn connected(id: &str, peer: &str, t: i64) -> SimEvent {
     SimEvent {
         kind: "client_connected",
         payload: format!(
-            r#"{{"event":"client.connected","clientid":"{id}","username":"fleet","peername":"{peer}","proto_ver":5,"keepalive":60,"clean_start":true,"connected_at":{t},"timestamp":{t},"node":"sim@127.0.0.1"}}"#
+            r#"{{"event":"client.connected","clientid":"{id}","username":"fleet","peername":"{peer}","proto_ver":5,"keepalive":60,"clean_start":true,"connected_at":{t},"timestamp":{t},"node":"{}"}}"#,
+            node_of(id)
         ),
         reason: None,
     }
@@ -288,7 +338,8 @@ fn subscribed(id: &str, t: i64) -> SimEvent {
     SimEvent {
         kind: "session_subscribed",
         payload: format!(
-            r#"{{"event":"session.subscribed","clientid":"{id}","username":"fleet","topic":"fleet/{id}/cmd","qos":1,"timestamp":{t},"node":"sim@127.0.0.1"}}"#
+            r#"{{"event":"session.subscribed","clientid":"{id}","username":"fleet","topic":"fleet/{id}/cmd","qos":1,"timestamp":{t},"node":"{}"}}"#,
+            node_of(id)
         ),
         reason: None,
     }
@@ -343,6 +394,72 @@ mod tests {
         assert_eq!(takeover.clientid, "shared-id-00");
         assert_eq!(takeover.peers.len(), 2);
         assert!(!list.iter().any(|c| c.clientid == "self-repair-01"));
+    }
+
+    #[test]
+    fn the_demo_shows_the_node_the_network_and_the_lifetime_within_a_minute() {
+        let t0 = 1_700_000_000_000;
+        let mut fleet = Fleet::new(Scenario::Demo, 100_000, 7, t0);
+        let registry = prometheus::Registry::new();
+        let mut p = Pipeline::new(
+            Metrics::new(&registry).unwrap(),
+            PipelineSettings::default(),
+        );
+        let mut out = Vec::new();
+        for step in 0..60 {
+            let now = t0 + step * 1000;
+            out.clear();
+            fleet.tick(now, 20, &mut out);
+            for e in &out {
+                let topic = format!("demo/events/{}", e.kind);
+                p.handle(topic.as_bytes(), e.payload.as_bytes(), now);
+            }
+        }
+        let top = p.tick(t0 + 60_000, 1000).top.clone();
+        let keepalive = top
+            .reasons
+            .iter()
+            .find(|r| r.reason == Reason::KeepaliveTimeout)
+            .unwrap();
+        // the flaky site's /24 is the one network that stands out: the
+        // storms' devices each have their own
+        let nets: Vec<&str> = keepalive
+            .networks
+            .iter()
+            .map(|n| n.network.as_str())
+            .collect();
+        assert_eq!(nets, ["198.51.100.0/24"]);
+        // node-2 holds the storms: far more than a third
+        let on = |node: &str| {
+            keepalive
+                .nodes
+                .iter()
+                .find(|n| n.node == node)
+                .map_or(0, |n| n.count)
+        };
+        let all: u64 = keepalive.nodes.iter().map(|n| n.count).sum();
+        assert!(on("emqx@node-2") * 10 > all * 9, "{:?}", keepalive.nodes);
+        // tcp_closed connections were cut at 350 s: the 300-360 s bucket
+        // holds most of them (the reconnect loop's half-second ones the rest)
+        let h = prometheus::core::Metric::metric(p.metrics().lifetimes(Reason::TcpClosed));
+        let h = h.get_histogram();
+        let count = |le: f64| {
+            h.get_bucket()
+                .iter()
+                .find(|b| b.upper_bound() == le)
+                .map_or(0, |b| b.cumulative_count())
+        };
+        let in_bucket = count(360.0) - count(300.0);
+        assert!(
+            in_bucket * 2 > h.get_sample_count(),
+            "{in_bucket} of {}",
+            h.get_sample_count()
+        );
+        assert_eq!(
+            count(300.0) - count(1.0),
+            0,
+            "nothing between 1 s and 300 s"
+        );
     }
 
     #[test]
