@@ -17,7 +17,7 @@ use crate::core::metrics::Metrics;
 use crate::core::network::{self, Prefixes};
 use crate::core::reasons::{self, Aliases, Reason};
 use crate::core::snapshot::Snapshot;
-use crate::core::top::{TopClients, TopNetwork, TopNode, TopReport, TopSettings};
+use crate::core::top::{TopClients, TopNetwork, TopNode, TopReason, TopReport, TopSettings};
 
 /// Pipeline settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,10 @@ pub struct Pipeline {
     /// The broker nodes per reason in the window (few: at most
     /// `max_nodes` and `other`, so counts are exact).
     nodes: TopClients,
+    /// The address of the Mosquitto log line just handled, when it was a
+    /// `New connection from ADDR` line.
+    connection_peer: String,
+    connection_peer_set: bool,
     /// The network of the event at hand, written without allocating.
     network_buf: String,
     /// When each connected client connected, for how long it lived.
@@ -131,6 +135,8 @@ impl Pipeline {
             top,
             networks,
             nodes,
+            connection_peer: String::new(),
+            connection_peer_set: false,
             network_buf: String::new(),
             lifetimes,
             snapshot: Arc::default(),
@@ -168,7 +174,10 @@ impl Pipeline {
             return self.reject(EventError::TooLarge, topic, payload.len());
         }
         let parsed = match format {
-            Format::MosquittoLog => mosquitto_log::parse(payload).transpose(),
+            Format::MosquittoLog => {
+                let parsed = mosquitto_log::parse(payload).transpose();
+                self.carry_connection_peer(payload, parsed)
+            }
             Format::Event => Some(event::parse(topic, payload)),
         };
         let Some(parsed) = parsed else {
@@ -178,6 +187,40 @@ impl Pipeline {
         match parsed {
             Ok(event) => self.record(event, arrival_ms),
             Err(error) => self.reject(error, topic, payload.len()),
+        }
+    }
+
+    /// Mosquitto names a client refused before it had an ID only as
+    /// `<unknown>`, with no address; the address is on the `New connection
+    /// from ADDR` line it printed just before, where it printed one. Only
+    /// the line immediately before counts, so an interleaved connection's
+    /// address is never taken for it.
+    fn carry_connection_peer<'a>(
+        &mut self,
+        payload: &[u8],
+        parsed: Option<Result<Event<'a>, EventError>>,
+    ) -> Option<Result<Event<'a>, EventError>> {
+        // one buffer, reused: a connect storm allocates nothing here
+        let pending = std::mem::replace(&mut self.connection_peer_set, false);
+        match parsed {
+            Some(Ok(mut event)) => {
+                if pending
+                    && event.clientid == mosquitto_log::UNKNOWN_CLIENT
+                    && event.peer.is_none()
+                {
+                    event.peer = Some(std::borrow::Cow::Owned(self.connection_peer.clone()));
+                }
+                Some(Ok(event))
+            }
+            None => {
+                if let Some(addr) = mosquitto_log::new_connection(payload) {
+                    self.connection_peer.clear();
+                    self.connection_peer.push_str(addr);
+                    self.connection_peer_set = true;
+                }
+                None
+            }
+            other => other,
         }
     }
 
@@ -350,23 +393,40 @@ impl Pipeline {
         let networks = self
             .networks
             .top(now_ms, self.settings.top_networks.max(api));
+        // a reason whose disconnects name no client ID (clients refused
+        // before they had one) still lists its networks and nodes
+        fn entry_of(reasons: &mut Vec<TopReason>, reason: Reason) -> &mut TopReason {
+            let at = match reasons.iter().position(|r| r.reason == reason) {
+                Some(at) => at,
+                None => {
+                    reasons.push(TopReason {
+                        reason,
+                        devices: 0,
+                        saturated: false,
+                        clients: Vec::new(),
+                        networks: Vec::new(),
+                        nodes: Vec::new(),
+                    });
+                    reasons.len() - 1
+                }
+            };
+            &mut reasons[at]
+        }
         for entry in networks {
-            if let Some(at) = reasons.iter_mut().find(|r| r.reason == entry.reason) {
-                at.networks = entry.clients.into_iter().map(TopNetwork::from).collect();
-            }
+            entry_of(&mut reasons, entry.reason).networks =
+                entry.clients.into_iter().map(TopNetwork::from).collect();
         }
         for entry in self.nodes.top(now_ms, self.settings.max_nodes + 1) {
-            if let Some(at) = reasons.iter_mut().find(|r| r.reason == entry.reason) {
-                at.nodes = entry
-                    .clients
-                    .into_iter()
-                    .map(|c| TopNode {
-                        node: c.clientid,
-                        count: c.count,
-                    })
-                    .collect();
-            }
+            entry_of(&mut reasons, entry.reason).nodes = entry
+                .clients
+                .into_iter()
+                .map(|c| TopNode {
+                    node: c.clientid,
+                    count: c.count,
+                })
+                .collect();
         }
+        reasons.sort_by_key(|r| r.reason);
         self.metrics.set_top(
             &reasons,
             self.settings.top_clients,
@@ -929,6 +989,48 @@ mod tests {
             .map(|n| (n.network.as_str(), n.count))
             .collect();
         assert_eq!(nets, [("192.0.2.0/24", 3)]);
+    }
+
+    #[test]
+    fn a_refused_mosquitto_client_gets_the_address_of_the_line_before() {
+        let mut p = pipeline();
+        let t = 1_795_837_151_000;
+        let log = |p: &mut Pipeline, line: &str| p.handle(b"$SYS/broker/log/N", line.as_bytes(), t);
+        // a wrong-password storm from one site: each refusal right after
+        // its connection's line
+        for i in 0..5 {
+            log(
+                &mut p,
+                &format!("1795837151: New connection from 203.0.113.{i}:4100{i} on port 1883."),
+            );
+            log(
+                &mut p,
+                "1795837151: Client <unknown> disconnected, not authorised.",
+            );
+        }
+        // another line in between: the address is not carried over
+        log(
+            &mut p,
+            "1795837151: New connection from 198.51.100.9:1 on port 1883.",
+        );
+        log(&mut p, "1795837151: Client gw-1 closed its connection.");
+        log(
+            &mut p,
+            "1795837151: Client <unknown> disconnected, not authorised.",
+        );
+        assert_eq!(p.metrics().disconnects(Reason::NotAuthenticated), 6);
+        let top = p.tick(t + 1000, 10).top.clone();
+        let refused = top
+            .reasons
+            .iter()
+            .find(|r| r.reason == Reason::NotAuthenticated)
+            .unwrap();
+        let nets: Vec<(&str, u64)> = refused
+            .networks
+            .iter()
+            .map(|n| (n.network.as_str(), n.count))
+            .collect();
+        assert_eq!(nets, [("203.0.113.0/24", 5)]);
     }
 
     #[test]

@@ -226,6 +226,17 @@ pub fn is_log_topic(topic: &[u8]) -> bool {
     topic.starts_with(TOPIC_PREFIX.as_bytes())
 }
 
+/// The address of a `New connection from ADDR on port N.` line (as the
+/// line writes it, with its port), `None` for any other line.
+pub fn new_connection(payload: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let (_, line) = split_time(text.trim_end());
+    let (addr, _) = line
+        .strip_prefix("New connection from ")?
+        .rsplit_once(" on port ")?;
+    (!addr.is_empty() && !addr.contains(' ')).then_some(addr)
+}
+
 /// Reads one log line: `Ok(Some(event))` for a connection event,
 /// `Ok(None)` for any other line.
 pub fn parse(payload: &[u8]) -> Result<Option<Event<'_>>, EventError> {

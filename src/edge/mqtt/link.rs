@@ -30,6 +30,10 @@ pub enum Polled {
     Publish {
         topic: Bytes,
         payload: Bytes,
+        /// The packet identifier (0 at QoS 0) and the DUP flag, to count a
+        /// resend once.
+        pkid: u16,
+        dup: bool,
     },
     ConnAck {
         session_present: bool,
@@ -186,6 +190,8 @@ fn polled_v5(event: v5::Event) -> Polled {
         v5::Event::Incoming(Packet::Publish(p)) => Polled::Publish {
             topic: p.topic,
             payload: p.payload,
+            pkid: p.pkid,
+            dup: p.dup,
         },
         v5::Event::Incoming(Packet::ConnAck(ack)) => Polled::ConnAck {
             session_present: ack.session_present,
@@ -209,6 +215,8 @@ fn polled_v311(event: rumqttc::Event) -> Polled {
         rumqttc::Event::Incoming(Packet::Publish(p)) => Polled::Publish {
             topic: Bytes::from(p.topic),
             payload: p.payload,
+            pkid: p.pkid,
+            dup: p.dup,
         },
         rumqttc::Event::Incoming(Packet::ConnAck(ack)) => Polled::ConnAck {
             session_present: ack.session_present,

@@ -16,6 +16,8 @@ pub struct MqttMetrics {
     reconnects: IntCounter,
     /// `mqtt_exporter_session_takeovers_total`.
     takeovers: IntCounter,
+    /// `mqtt_exporter_broker_resends_total`.
+    resends: IntCounter,
     /// `mqtt_exporter_subscription_granted{topic}`, one per filter, in
     /// `--mqtt.topic` order.
     granted: Vec<IntGauge>,
@@ -49,6 +51,13 @@ impl MqttMetrics {
                 "Times another client took the exporter's own session (its client ID) over, or very likely did: give every replica its own --mqtt.client-id.",
             )?,
         )?;
+        let resends = registered(
+            registry,
+            IntCounter::new(
+                "mqtt_exporter_broker_resends_total",
+                "QoS 1 publishes the broker sent again after a cut (DUP set, a packet identifier the exporter had counted just before): acknowledged, not counted twice.",
+            )?,
+        )?;
         let granted_vec = registered(
             registry,
             IntGaugeVec::new(
@@ -73,6 +82,7 @@ impl MqttMetrics {
             up,
             reconnects,
             takeovers,
+            resends,
             granted: topics
                 .iter()
                 .map(|t| granted_vec.with_label_values(&[t.as_str()]))
@@ -91,6 +101,11 @@ impl MqttMetrics {
 
     pub fn taken_over(&self) {
         self.takeovers.inc();
+    }
+
+    /// A publish the broker resent after a cut, already counted.
+    pub fn resent(&self) {
+        self.resends.inc();
     }
 
     /// Filter `index` (in `--mqtt.topic` order) was granted or refused.

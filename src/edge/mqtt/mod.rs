@@ -19,6 +19,7 @@
 pub mod broker_tls;
 pub mod link;
 pub mod metrics;
+pub mod redelivery;
 pub mod session;
 pub mod settings;
 
@@ -36,6 +37,7 @@ use crate::edge::shutdown::Shutdown;
 pub use link::connect_options;
 use link::{Link, Polled};
 use metrics::MqttMetrics;
+use redelivery::Redelivery;
 use session::{Action, Input, Level, Session};
 
 /// How often the session is told the time while connected.
@@ -201,6 +203,7 @@ pub async fn run(
         },
         session,
         link,
+        redelivery: Redelivery::default(),
     };
     driver.apply(driver.session.start());
     let mut ticker = tokio::time::interval(TICK);
@@ -230,7 +233,18 @@ pub async fn run(
         match polled {
             // handled on this task: while the pipeline is busy rumqttc is
             // not polled, so the broker keeps what follows
-            Ok(Polled::Publish { topic, payload }) => inlet.deliver(&topic, &payload, now_ms()),
+            Ok(Polled::Publish {
+                topic,
+                payload,
+                pkid,
+                dup,
+            }) => {
+                if driver.redelivery.count(pkid, dup) {
+                    inlet.deliver(&topic, &payload, now_ms());
+                } else {
+                    metrics.resent();
+                }
+            }
             Ok(other) => driver.other(other),
             Err(failure) => {
                 if !driver.failed(failure, &mut shutdown).await {
@@ -254,6 +268,7 @@ struct Driver<'a> {
     effects: Effects<'a>,
     session: Session,
     link: Link,
+    redelivery: Redelivery,
 }
 
 impl Driver<'_> {
@@ -272,6 +287,7 @@ impl Driver<'_> {
     fn other(&mut self, polled: Polled) {
         match polled {
             Polled::ConnAck { session_present } => {
+                self.redelivery.connected(session_present);
                 self.handle(Input::Connected { session_present });
             }
             Polled::SubAck(granted) => {
