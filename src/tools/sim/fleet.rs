@@ -138,7 +138,7 @@ impl Fleet {
             let id = device(i);
             let reason = self.pick_reason();
             let p = peer(i as u32);
-            let lived = (reason == "tcp_closed").then_some(IDLE_TIMEOUT_MS);
+            let lived = matches!(reason, "tcp_closed" | "sock_closed").then_some(IDLE_TIMEOUT_MS);
             out.push(disconnect_on(&id, reason, &p, now, node_of(&id), lived));
             out.push(connected(&id, &p, now + 1));
             if self.rng.gen_ratio(1, 10) {
