@@ -399,14 +399,7 @@ impl Pipeline {
             let at = match reasons.iter().position(|r| r.reason == reason) {
                 Some(at) => at,
                 None => {
-                    reasons.push(TopReason {
-                        reason,
-                        devices: 0,
-                        saturated: false,
-                        clients: Vec::new(),
-                        networks: Vec::new(),
-                        nodes: Vec::new(),
-                    });
+                    reasons.push(TopReason::empty(reason));
                     reasons.len() - 1
                 }
             };

@@ -142,6 +142,20 @@ pub struct TopReason {
     pub nodes: Vec<TopNode>,
 }
 
+impl TopReason {
+    /// A reason with nothing listed: no device, network or node.
+    pub fn empty(reason: Reason) -> TopReason {
+        TopReason {
+            reason,
+            devices: 0,
+            saturated: false,
+            clients: Vec::new(),
+            networks: Vec::new(),
+            nodes: Vec::new(),
+        }
+    }
+}
+
 /// One broker node's share of a reason's disconnects in the window.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TopNode {

@@ -97,14 +97,7 @@ fn top(query: Option<&str>, report: &TopReport) -> Response<Full<Bytes>> {
         .cloned()
         .collect::<Vec<_>>();
     let reasons = if reasons.is_empty() {
-        vec![TopReason {
-            reason,
-            devices: 0,
-            saturated: false,
-            clients: Vec::new(),
-            networks: Vec::new(),
-            nodes: Vec::new(),
-        }]
+        vec![TopReason::empty(reason)]
     } else {
         reasons
     };

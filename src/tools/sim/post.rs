@@ -16,11 +16,11 @@ use tokio::sync::{mpsc, Mutex};
 
 use crate::core::event::eventgrid::snake_case;
 use crate::core::reasons::{self, Reason};
-use crate::edge::process::{init_tracing, run_until_signal, LogFormat, LogLevel};
+use crate::edge::process::{LogFormat, LogLevel};
 use crate::edge::shutdown::Shutdown;
 use crate::tools::sim::fleet::SimEvent;
 use crate::tools::sim::pace::{Paced, Plan};
-use crate::tools::sim::publish::{print, write_counts, Summary};
+use crate::tools::sim::publish::{simulate, write_counts, Summary};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -88,17 +88,12 @@ pub fn main(
     log_level: LogLevel,
     log_format: LogFormat,
 ) -> ExitCode {
-    init_tracing(log_level, log_format);
-    let Some(summary) = run_until_signal(|shutdown| async move {
-        Ok::<_, std::convert::Infallible>(run(plan, hook, shutdown).await)
-    }) else {
-        return ExitCode::FAILURE;
-    };
-    print(&summary, json, write_summary);
-    if summary.answers.get(&200).copied().unwrap_or(0) != summary.requests {
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    simulate(
+        (log_level, log_format, json),
+        |shutdown| run(plan, hook, shutdown),
+        write_summary,
+        |s: &PostSummary| s.answers.get(&200).copied().unwrap_or(0) == s.requests,
+    )
 }
 
 fn write_summary(s: &PostSummary, out: &mut dyn Write) -> std::io::Result<()> {

@@ -53,17 +53,39 @@ pub fn main(
     log_level: LogLevel,
     log_format: LogFormat,
 ) -> ExitCode {
+    simulate(
+        (log_level, log_format, json),
+        |shutdown| run(plan, target, shutdown),
+        write_summary,
+        |s: &Summary| s.acknowledged >= s.published,
+    )
+}
+
+/// A simulator's run to its end: logs set up, `run` until it ends or a
+/// signal, the summary printed (as JSON with `json`, else by `text`); exit
+/// 1 unless `ok` says the summary is a success.
+pub fn simulate<S, F>(
+    (log_level, log_format, json): (LogLevel, LogFormat, bool),
+    run: impl FnOnce(Shutdown) -> F,
+    text: fn(&S, &mut dyn Write) -> std::io::Result<()>,
+    ok: impl Fn(&S) -> bool,
+) -> ExitCode
+where
+    S: serde::Serialize,
+    F: std::future::Future<Output = S>,
+{
     init_tracing(log_level, log_format);
     let Some(summary) = run_until_signal(|shutdown| async move {
-        Ok::<_, std::convert::Infallible>(run(plan, target, shutdown).await)
+        Ok::<_, std::convert::Infallible>(run(shutdown).await)
     }) else {
         return ExitCode::FAILURE;
     };
-    print(&summary, json, write_summary);
-    if summary.acknowledged < summary.published {
-        return ExitCode::FAILURE;
+    print(&summary, json, text);
+    if ok(&summary) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
-    ExitCode::SUCCESS
 }
 
 /// Prints a simulator's summary on stdout: as JSON with `json`, else as
