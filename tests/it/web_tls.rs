@@ -385,3 +385,147 @@ fn a_bad_web_config_is_refused_at_start_naming_the_key() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One request on an open keep-alive connection: the status code.
+fn request_on(stream: &mut std::net::TcpStream, user: &str, password: &str) -> u16 {
+    use base64::Engine as _;
+    use std::io::{BufRead, BufReader, Read, Write};
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    write!(
+        stream,
+        "GET /-/healthy HTTP/1.1\r\nHost: exporter\r\nAuthorization: Basic {credentials}\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).unwrap();
+    status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_removed_user_is_refused_on_an_open_connection_without_traffic_to_notice() {
+    let dir = temp("revoked");
+    let hash = |pw: &str| bcrypt::hash(pw, 4).unwrap();
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        format!("basic_auth_users:\n  prom: '{}'\n", hash("goodpw")),
+    )
+    .unwrap();
+    let exporter = Exporter::start_listening(
+        &["--web.config.file", web.to_str().unwrap()],
+        &["127.0.0.1:0"],
+        1,
+    );
+    let mut open = std::net::TcpStream::connect(("127.0.0.1", exporter.web_port)).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(request_on(&mut open, "prom", "goodpw"), 200);
+    // prom is replaced by eve; nothing asks the exporter anything meanwhile
+    replace(
+        &web,
+        &format!("basic_auth_users:\n  eve: '{}'\n", hash("evepw")),
+    );
+    wait_for(
+        "the reload, with no request to notice it",
+        Duration::from_secs(20),
+        || {
+            let log = std::fs::read_to_string(&exporter.log).ok()?;
+            log.contains("web config reloaded").then_some(())
+        },
+    );
+    // the connection opened before the change: checked against the users
+    // in force now
+    assert_eq!(request_on(&mut open, "prom", "goodpw"), 401);
+    assert_eq!(request_on(&mut open, "eve", "evepw"), 200);
+}
+
+#[test]
+#[ignore = "needs curl and openssl; scripts/test.sh runs it"]
+fn a_reload_that_lowers_the_client_certificate_requirement_is_refused() {
+    let dir = temp("mtls-lowered");
+    tls::ca(&dir, "ca");
+    tls::issue(&dir, "ca", "server", tls::SERVER);
+    tls::issue(&dir, "ca", "client", tls::CLIENT);
+    let web = dir.join("web.yml");
+    let mtls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+                client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n";
+    std::fs::write(&web, mtls).unwrap();
+    let (exporter, url) = start(&web);
+    let metrics = format!("{url}/metrics");
+    let with_cert = || {
+        curl(
+            &dir,
+            &[
+                "--cacert",
+                "ca.pem",
+                "--cert",
+                "client.pem",
+                "--key",
+                "client.key",
+                &metrics,
+            ],
+        )
+    };
+    let without = || curl(&dir, &["--cacert", "ca.pem", &metrics]);
+    assert_eq!(code(&with_cert()), 200);
+    assert_eq!(code(&without()), 0);
+    // rewritten without client_auth_type, then half-written (a valid file
+    // without it) and left so: neither may let a client without a
+    // certificate in
+    replace(
+        &web,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
+    );
+    wait_for("the reload to be refused", Duration::from_secs(20), || {
+        let log = std::fs::read_to_string(&exporter.log).ok()?;
+        log.contains("it would lower the client-certificate requirement")
+            .then_some(())
+    });
+    assert_eq!(code(&without()), 0, "a client without a certificate got in");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_ca_file: ca.pem\n",
+    )
+    .unwrap();
+    wait_for(
+        "the half-written file to be refused",
+        Duration::from_secs(20),
+        || {
+            let log = std::fs::read_to_string(&exporter.log).ok()?;
+            log.contains("web config is invalid").then_some(())
+        },
+    );
+    assert_eq!(code(&without()), 0, "a client without a certificate got in");
+    assert_eq!(code(&with_cert()), 200);
+    let text = std::fs::read_to_string(dir.join("body.txt")).unwrap();
+    let reloads = |result: &str| {
+        common::metric(
+            &text,
+            &format!(r#"mqtt_exporter_web_config_reloads_total{{result="{result}"}}"#),
+        )
+    };
+    assert_eq!(
+        (reloads("refused"), reloads("invalid"), reloads("success")),
+        (Some(1.0), Some(1.0), Some(0.0)),
+        "{text}"
+    );
+}

@@ -55,8 +55,12 @@ pub struct Settings {
 struct Handler {
     status: Arc<Status>,
     path: Arc<str>,
-    /// The web config in force when the connection was accepted.
+    /// The web config in force when the connection was accepted: its TLS
+    /// served the handshake.
     web: Option<Arc<WebSettings>>,
+    /// The web config file: every request is checked against the users
+    /// and given the headers in force when it arrives.
+    source: Option<Arc<web_config::Source>>,
     auth: Arc<Auth>,
     /// Said once the connection sends a complete request.
     proof: Proof,
@@ -168,6 +172,7 @@ pub async fn run(
             status: Arc::clone(&status),
             path: Arc::clone(&path),
             web: source.as_ref().map(|s| s.settings()),
+            source: source.clone(),
             auth: Arc::clone(&auth),
             proof,
             ingest: ingest.clone(),
@@ -248,37 +253,68 @@ where
     }
 }
 
-/// Re-reads the web config at once on every SIGHUP.
+/// Re-reads the web config at once on every SIGHUP, and looks at its files
+/// every second, so a change is in force without any request to notice it
+/// (a removed user is refused from then on).
 async fn reload_on_sighup(source: Arc<web_config::Source>) {
+    let mut watch = tokio::time::interval(web_config::STABLE_FOR);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     #[cfg(unix)]
-    {
+    let mut hangup = {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-            return;
+        signal(SignalKind::hangup()).ok()
+    };
+    loop {
+        #[cfg(unix)]
+        let (now, ended) = match &mut hangup {
+            Some(signals) => tokio::select! {
+                got = signals.recv() => (got.is_some(), got.is_none()),
+                _ = watch.tick() => (false, false),
+            },
+            None => {
+                watch.tick().await;
+                (false, false)
+            }
         };
-        while hangup.recv().await.is_some() {
-            let source = Arc::clone(&source);
-            // reading certificates is file I/O
-            let _ = tokio::task::spawn_blocking(move || source.reload_now()).await;
+        #[cfg(unix)]
+        if ended {
+            // no more signals: watch the files alone
+            hangup = None;
         }
+        #[cfg(not(unix))]
+        let now = {
+            watch.tick().await;
+            false
+        };
+        let source = Arc::clone(&source);
+        // reading certificates is file I/O
+        let _ = tokio::task::spawn_blocking(move || {
+            if now {
+                source.reload_now();
+            } else {
+                source.settings();
+            }
+        })
+        .await;
     }
-    #[cfg(not(unix))]
-    let _ = source;
 }
 
 /// Basic auth and the configured headers around [`route`].
 async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Bytes>> {
     // a complete request: this connection can no longer be evicted
     handler.proof.proven();
+    // the users and headers in force now: a user removed by a reload is
+    // refused on a connection opened before it
+    let current = handler.source.as_ref().map(|s| s.settings());
     if let (Some(ingest), true) = (&handler.ingest, ingest::is_ingest(req.uri().path())) {
-        // a ingest token, never the scrape credentials, lets a sender in
+        // an ingest token, never the scrape credentials, lets a sender in
         let mut response = ingest.handle(req).await;
-        if let Some(web) = &handler.web {
+        if let Some(web) = &current {
             add_headers(&mut response, web);
         }
         return response;
     }
-    let Some(web) = &handler.web else {
+    let Some(web) = &current else {
         return route(&req, &handler.status, &handler.path);
     };
     let mut response = if web.users.is_empty() {

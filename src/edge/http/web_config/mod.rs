@@ -128,6 +128,33 @@ pub struct WebSettings {
     /// Files the settings were read from (the config itself first), to
     /// notice a change.
     files: Vec<PathBuf>,
+    /// How strongly clients are checked: a reload may not lower it.
+    pub strength: Strength,
+}
+
+/// What a reload may not lower: the client-certificate requirement and the
+/// least TLS version. Ordered, weakest first.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Strength {
+    /// 0: no client certificate; 1: verified if given
+    /// (`VerifyClientCertIfGiven`); 2: required and verified
+    /// (`RequireAndVerifyClientCert`).
+    pub client_cert: u8,
+    /// The least TLS version served (12 or 13), 0 without TLS.
+    pub min_tls: u8,
+}
+
+impl Strength {
+    /// What of `self` `new` would lower, in words; `None` if nothing.
+    pub fn lowered_by(&self, new: &Strength) -> Option<&'static str> {
+        if new.client_cert < self.client_cert {
+            Some("it would lower the client-certificate requirement (client_auth_type)")
+        } else if new.min_tls < self.min_tls {
+            Some("it would lower the least TLS version (min_version)")
+        } else {
+            None
+        }
+    }
 }
 
 /// Reads and checks the web config at `path` and every file it names. An
@@ -180,7 +207,22 @@ pub fn load(path: &Path) -> Result<WebSettings, WebConfigError> {
         settings.headers.push((name, value));
     }
     if let Some(tls) = file.tls_server_config {
+        let client_cert = match tls.client_auth_type.as_deref() {
+            Some("RequireAndVerifyClientCert") => 2,
+            Some("VerifyClientCertIfGiven") => 1,
+            _ => 0,
+        };
+        let min_tls = match tls.min_version.as_deref() {
+            Some("TLS13") => 13,
+            _ => 12,
+        };
         settings.tls = tls_config(tls, dir, &mut settings.files)?;
+        if settings.tls.is_some() {
+            settings.strength = Strength {
+                client_cert,
+                min_tls,
+            };
+        }
     }
     Ok(settings)
 }

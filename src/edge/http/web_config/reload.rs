@@ -139,6 +139,22 @@ impl Source {
                 self.counters.refused.inc();
                 current.rejected = Some(now);
             }
+            Ok(settings)
+                if current
+                    .settings
+                    .strength
+                    .lowered_by(&settings.strength)
+                    .is_some() =>
+            {
+                let what = current
+                    .settings
+                    .strength
+                    .lowered_by(&settings.strength)
+                    .unwrap_or_default();
+                tracing::error!(%file, trigger = why, "web config refused: {what}, which needs a restart; the last good one stays in force");
+                self.counters.refused.inc();
+                current.rejected = Some(now);
+            }
             Ok(settings) => {
                 tracing::info!(%file, trigger = why, tls = settings.tls.is_some(), users = settings.users.len(), "web config reloaded");
                 self.counters.success.inc();
