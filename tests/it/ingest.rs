@@ -712,3 +712,41 @@ fn a_sender_faster_than_the_pipeline_gets_503_with_retry_after() {
     );
     assert_eq!(requests(&exporter.metrics(), "json", 503), Some(1.0));
 }
+
+/// An upload that stalls (one byte, then nothing) is answered 408 and
+/// closed once it falls behind 64 KiB a second after its first 5 s, and
+/// counted; a whole body is served as before.
+#[test]
+#[ignore = "needs curl; scripts/test.sh runs it"]
+fn a_stalled_body_is_answered_408_and_closed() {
+    use std::io::{Read, Write};
+    let dir = temp("stalled");
+    let exporter = http_only(&dir, &[]);
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", exporter.web_port)).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stalled,
+        "POST /api/v1/ingest/json HTTP/1.1\r\nHost: x\r\n{}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        bearer()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stalled.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert_eq!(requests(&exporter.metrics(), "json", 408), Some(1.0));
+    let good =
+        String::from_utf8(fixture("tdmq/client_disconnected_keepalive_timeout.json")).unwrap();
+    assert_eq!(
+        post(
+            exporter.web_port,
+            "/api/v1/ingest/json",
+            good.trim().as_bytes(),
+            &["-H", &bearer()]
+        ),
+        200
+    );
+    assert_eq!(requests(&exporter.metrics(), "json", 200), Some(1.0));
+}

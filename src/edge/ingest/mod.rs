@@ -118,12 +118,13 @@ impl Label for Route {
     }
 }
 
-const CODES: [StatusCode; 7] = [
+const CODES: [StatusCode; 8] = [
     StatusCode::OK,
     StatusCode::BAD_REQUEST,
     StatusCode::UNAUTHORIZED,
     StatusCode::NOT_FOUND,
     StatusCode::METHOD_NOT_ALLOWED,
+    StatusCode::REQUEST_TIMEOUT,
     StatusCode::PAYLOAD_TOO_LARGE,
     StatusCode::SERVICE_UNAVAILABLE,
 ];
@@ -170,11 +171,30 @@ impl Buffers {
 enum BodyError {
     TooLarge,
     Broken,
+    /// It came slower than [`BODY_RATE`] after [`BODY_GRACE`].
+    Slow,
 }
 
-/// Reads a whole body into `buffer`, refusing more than `max` bytes.
+/// Time a body has before it must come at [`BODY_RATE`].
+pub const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// The slowest a body may come, in bytes a second, past [`BODY_GRACE`]: a
+/// 1 MiB batch has 21 s, and an upload that stalls holds its waiting slot
+/// for seconds, not for as long as it stalls.
+pub const BODY_RATE: u64 = 64 * 1024;
+
+/// Reads a whole body into `buffer`, refusing more than `max` bytes, and a
+/// body slower than [`BODY_RATE`] after [`BODY_GRACE`].
 async fn read_body(mut body: Incoming, max: usize, buffer: &mut Vec<u8>) -> Result<(), BodyError> {
-    while let Some(frame) = body.frame().await {
+    let start = tokio::time::Instant::now();
+    loop {
+        let allowed =
+            BODY_GRACE + std::time::Duration::from_millis(buffer.len() as u64 * 1000 / BODY_RATE);
+        let Ok(next) = tokio::time::timeout_at(start + allowed, body.frame()).await else {
+            return Err(BodyError::Slow);
+        };
+        let Some(frame) = next else {
+            return Ok(());
+        };
         let frame = frame.map_err(|_| BodyError::Broken)?;
         if let Ok(data) = frame.into_data() {
             if buffer.len() + data.len() > max {
@@ -183,7 +203,6 @@ async fn read_body(mut body: Incoming, max: usize, buffer: &mut Vec<u8>) -> Resu
             buffer.extend_from_slice(&data);
         }
     }
-    Ok(())
 }
 
 /// How long an Event Grid event `id` is remembered to drop its repeats.
@@ -329,6 +348,17 @@ impl Ingest {
             Err(BodyError::TooLarge) => too_large(self.max_body),
             Err(BodyError::Broken) => {
                 text(StatusCode::BAD_REQUEST, "The body could not be read.\n")
+            }
+            Err(BodyError::Slow) => {
+                tracing::debug!("an ingest body came too slowly; closing");
+                let mut response = text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "The body came too slowly (under 64 KiB a second after 5 s).\n",
+                );
+                response
+                    .headers_mut()
+                    .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                response
             }
         };
         self.buffers.put(buffer);
