@@ -393,6 +393,98 @@ fn slowloris_from_forty_addresses_cannot_starve_scrapes() {
     assert!(closed("evicted") >= 500.0, "evicted {}", closed("evicted"));
 }
 
+/// Holds answered keep-alive connections from `from`: each asks
+/// `/-/healthy`, then one request every 8 s, re-opened when closed, until
+/// `until`.
+async fn answered_keepalive(from: [u8; 4], port: u16, until: Instant) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while Instant::now() < until {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if socket.bind((from, 0).into()).is_ok() {
+            if let Ok(mut s) = socket.connect(([127, 0, 0, 1], port).into()).await {
+                let mut buf = [0u8; 1024];
+                loop {
+                    let asked = s
+                        .write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .await
+                        .is_ok();
+                    let left = until.saturating_duration_since(Instant::now());
+                    let read = tokio::time::timeout(left, s.read(&mut buf)).await;
+                    if !asked || !matches!(read, Ok(Ok(n)) if n > 0) || Instant::now() >= until {
+                        break;
+                    }
+                    let left = until.saturating_duration_since(Instant::now());
+                    tokio::time::sleep(left.min(Duration::from_secs(8))).await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// 34 addresses × 64 answered keep-alive connections (2,176, over the cap
+/// of 2,048), each asking again every 8 s: a scraper opening a new
+/// connection every 0.5 s is still served, because an answered connection
+/// that sits idle is as evictable as one never answered.
+#[test]
+fn answered_keepalive_connections_cannot_starve_scrapes() {
+    let exporter = Exporter::start(&[
+        "--mqtt.url",
+        "mqtt://127.0.0.1:1",
+        "--mqtt.client-id",
+        "it-keepalive",
+    ]);
+    let port = exporter.web_port;
+    let until = Instant::now() + Duration::from_secs(30);
+    let attacker = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut tasks = Vec::new();
+            for a in 0..34u8 {
+                for _ in 0..64 {
+                    tasks.push(tokio::spawn(answered_keepalive(
+                        [127, 0, 2, 1 + a],
+                        port,
+                        until,
+                    )));
+                }
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        });
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let scrapes = 40;
+    let mut ok = 0;
+    for _ in 0..scrapes {
+        if let Ok((200, body)) = get(port, "/metrics") {
+            if body.contains("mqtt_client_disconnects_total{reason=\"normal\"} 0") {
+                ok += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    attacker.join().unwrap();
+    let text = exporter.metrics();
+    let evicted = metric(
+        &text,
+        r#"mqtt_exporter_http_connections_closed_total{cause="evicted"}"#,
+    )
+    .unwrap_or(-1.0);
+    // before: 2 of 110 scrapes in the same attack
+    assert!(
+        ok * 100 >= scrapes * 95,
+        "only {ok} of {scrapes} scrapes succeeded (evicted {evicted}); {text}"
+    );
+    // the attack did reach the cap: answered connections were evicted
+    assert!(evicted >= 100.0, "evicted {evicted}");
+}
+
 #[test]
 fn sighup_rereads_now_and_sigusr1_and_sigusr2_are_ignored() {
     let dir = temp("signals");

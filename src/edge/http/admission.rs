@@ -1,14 +1,15 @@
 //! Who is let in: connection admission. Connections are capped in all
 //! ([`MAX_CONNECTIONS`]) and per peer address ([`MAX_CONNECTIONS_PER_PEER`],
 //! an IPv6 /64 as one address), so one host cannot starve Prometheus. At
-//! the overall cap the oldest connection that has not yet sent a complete
-//! request is closed to make room, so slow or idle connections from many
-//! addresses lose their slots, not the scraper; and a new connection must
-//! start its request within [`FIRST_REQUEST_TIMEOUT`].
+//! the overall cap the connection idle longest (no request in progress;
+//! answered before or not) is closed to make room, so slow, idle or
+//! kept-alive connections from many addresses lose their slots, not the
+//! scraper; and a new connection must start its request within
+//! [`FIRST_REQUEST_TIMEOUT`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,35 +25,36 @@ pub const MAX_CONNECTIONS_PER_PEER: usize = 64;
 /// Time a new connection has to send the first byte of its first request;
 /// a scraper sends it at once, so an idle socket is closed early.
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-/// Connections that have not yet sent a complete request, oldest first:
-/// the ones closed to make room at the connection limit.
+/// The connections idle now (none of their requests in progress), the one
+/// idle longest first: at the connection limit it is closed to make room,
+/// whether it has been answered before or not. A connection that sent
+/// nothing yet is idle from the start, so slow or idle connections from many
+/// addresses lose their slots, not the scraper; and one that was answered
+/// and then sits on its keep-alive slot is as evictable.
 #[derive(Default)]
-struct Unproven {
+struct Idle {
     waiting: Mutex<BTreeMap<u64, oneshot::Sender<()>>>,
     next: AtomicU64,
 }
 
-impl Unproven {
-    /// Enters a new connection; the receiver fires when it is evicted.
-    fn enter(&self) -> (u64, oneshot::Receiver<()>) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.insert(id, tx);
-        }
-        (id, rx)
+impl Idle {
+    /// A key later than every key given before.
+    fn key(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The connection sent a complete request, or ended.
-    fn leave(&self, id: u64) {
+    fn put(&self, key: u64, tx: oneshot::Sender<()>) {
         if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.remove(&id);
+            waiting.insert(key, tx);
         }
     }
 
-    /// Tells the oldest connection without a complete request to close;
-    /// false if there is none.
-    fn evict_oldest(&self) -> bool {
+    fn take(&self, key: u64) -> Option<oneshot::Sender<()>> {
+        self.waiting.lock().ok()?.remove(&key)
+    }
+
+    /// Tells the connection idle longest to close; false if none is idle.
+    fn evict_longest_idle(&self) -> bool {
         let Ok(mut waiting) = self.waiting.lock() else {
             return false;
         };
@@ -65,12 +67,13 @@ impl Unproven {
     }
 }
 
-/// Leaves [`Unproven`] when the connection's task ends, however it ends.
-struct Leave(Arc<Unproven>, u64);
+/// Takes the connection out of [`Idle`] when its task ends, however it ends.
+struct Leave(Arc<Proof>);
 
 impl Drop for Leave {
     fn drop(&mut self) {
-        self.0.leave(self.1);
+        let key = self.0.key.load(Ordering::Relaxed);
+        self.0.idle.take(key);
     }
 }
 
@@ -84,11 +87,11 @@ pub enum Refused {
 }
 
 /// Who is let in: the connection slots in all and per peer, and the
-/// connections that have not yet sent a complete request.
+/// connections idle now.
 pub struct Admission {
     permits: Arc<Semaphore>,
     peers: Arc<Peers>,
-    unproven: Arc<Unproven>,
+    idle: Arc<Idle>,
 }
 
 /// An admitted connection's slots, given back when dropped.
@@ -98,19 +101,34 @@ pub struct Slot {
     _leave: Leave,
 }
 
-/// An admitted connection's way to say it sent a complete request, after
-/// which it can no longer be evicted.
+/// An admitted connection's way to say when it is busy with a request (it
+/// cannot be evicted then) and when it is idle again.
 pub struct Proof {
-    unproven: Arc<Unproven>,
-    id: u64,
-    proven: AtomicBool,
+    idle: Arc<Idle>,
+    /// Its key in [`Idle`] while it is idle.
+    key: AtomicU64,
+    /// Its eviction sender while it is busy.
+    held: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl Proof {
-    /// The connection sent a complete request.
-    pub fn proven(&self) {
-        if !self.proven.swap(true, Ordering::Relaxed) {
-            self.unproven.leave(self.id);
+    /// A request started: not evictable until it is answered.
+    pub fn busy(&self) {
+        let key = self.key.load(Ordering::Relaxed);
+        if let Some(tx) = self.idle.take(key) {
+            if let Ok(mut held) = self.held.lock() {
+                *held = Some(tx);
+            }
+        }
+    }
+
+    /// The request was answered: idle again, the most recently idle.
+    pub fn idle(&self) {
+        let tx = self.held.lock().ok().and_then(|mut held| held.take());
+        if let Some(tx) = tx {
+            let key = self.idle.key();
+            self.key.store(key, Ordering::Relaxed);
+            self.idle.put(key, tx);
         }
     }
 }
@@ -120,22 +138,25 @@ impl Default for Admission {
         Admission {
             permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             peers: Arc::default(),
-            unproven: Arc::default(),
+            idle: Arc::default(),
         }
     }
 }
 
 impl Admission {
-    /// Admits a connection from `ip`, closing the oldest connection without
-    /// a complete request to make room at the limit. Returns its slots, a
+    /// Admits a connection from `ip`, closing the connection idle longest
+    /// to make room at the limit. Returns its slots, a
     /// receiver that fires if it is evicted in turn, and its [`Proof`].
-    pub async fn admit(&self, ip: IpAddr) -> Result<(Slot, oneshot::Receiver<()>, Proof), Refused> {
+    pub async fn admit(
+        &self,
+        ip: IpAddr,
+    ) -> Result<(Slot, oneshot::Receiver<()>, Arc<Proof>), Refused> {
         let peer = Peers::admit(&self.peers, ip).ok_or(Refused::PeerLimit)?;
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
-            // at the limit: the oldest connection without a complete request
-            // makes room, if there is one
-            Err(_) if self.unproven.evict_oldest() => {
+            // at the limit: the connection idle longest makes room, if
+            // one is idle
+            Err(_) if self.idle.evict_longest_idle() => {
                 let wait = Arc::clone(&self.permits).acquire_owned();
                 match tokio::time::timeout(Duration::from_millis(500), wait).await {
                     Ok(Ok(permit)) => permit,
@@ -144,16 +165,18 @@ impl Admission {
             }
             Err(_) => return Err(Refused::ConnectionLimit),
         };
-        let (id, evicted) = self.unproven.enter();
+        let (tx, evicted) = oneshot::channel();
+        let key = self.idle.key();
+        self.idle.put(key, tx);
+        let proof = Arc::new(Proof {
+            idle: Arc::clone(&self.idle),
+            key: AtomicU64::new(key),
+            held: Mutex::new(None),
+        });
         let slot = Slot {
             _permit: permit,
             _peer: peer,
-            _leave: Leave(Arc::clone(&self.unproven), id),
-        };
-        let proof = Proof {
-            unproven: Arc::clone(&self.unproven),
-            id,
-            proven: AtomicBool::new(false),
+            _leave: Leave(Arc::clone(&proof)),
         };
         Ok((slot, evicted, proof))
     }

@@ -23,7 +23,7 @@ pub enum Close {
     /// The TLS handshake failed (plain HTTP to the HTTPS port, an
     /// untrusted or missing client certificate, ...).
     TlsHandshake,
-    /// The oldest connection without a complete request, closed to make
+    /// The connection idle longest (answered before or not), closed to make
     /// room for a new one at the connection limit.
     Evicted,
 }

@@ -1,7 +1,7 @@
 //! The HTTP edge: the exporter's web side, one concern a file, as
 //! Prometheus's exporter-toolkit keeps them:
 //! - [`admission`]: who is let in (connection caps in all and per peer,
-//!   eviction of connections without a complete request, the first-request
+//!   eviction of the connection idle longest, the first-request
 //!   timeout);
 //! - `server`: accepting, TLS, basic auth, headers and the drain at
 //!   shutdown;

@@ -62,8 +62,8 @@ struct Handler {
     /// and given the headers in force when it arrives.
     source: Option<Arc<web_config::Source>>,
     auth: Arc<Auth>,
-    /// Said once the connection sends a complete request.
-    proof: Proof,
+    /// Told when a request starts and when it is answered.
+    proof: Arc<Proof>,
     ingest: Option<Arc<Ingest>>,
 }
 
@@ -212,7 +212,7 @@ pub async fn run(
                 evict = evicted => match evict {
                     Ok(()) => {
                         evictions.inc();
-                        tracing::debug!(%peer, "closed without a complete request to make room");
+                        tracing::debug!(%peer, "closed while idle to make room");
                     }
                     // it sent a complete request: serve on
                     Err(_) => work.await,
@@ -299,10 +299,17 @@ async fn reload_on_sighup(source: Arc<web_config::Source>) {
     }
 }
 
-/// Basic auth and the configured headers around [`route`].
+/// One request: the connection is busy (not evictable) until it is
+/// answered.
 async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    // a complete request: this connection can no longer be evicted
-    handler.proof.proven();
+    handler.proof.busy();
+    let response = answer(handler, req).await;
+    handler.proof.idle();
+    response
+}
+
+/// Basic auth and the configured headers around [`route`].
+async fn answer(handler: &Handler, req: Request<Incoming>) -> Response<Full<Bytes>> {
     // the users and headers in force now: a user removed by a reload is
     // refused on a connection opened before it
     let current = handler.source.as_ref().map(|s| s.settings());
