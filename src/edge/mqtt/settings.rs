@@ -19,9 +19,9 @@ pub struct BrokerUrl {
     pub host: String,
     pub port: u16,
     pub tls: bool,
-    /// The URL carried a user name or password: refused by
-    /// [`crate::config`], which can say so without echoing them (clap's
-    /// own error would quote the whole value).
+    /// The URL carried a user name or password: refused when the flags are
+    /// read (`cli/settings.rs`), which can say so without echoing them
+    /// (clap's own error would quote the whole value).
     pub has_credentials: bool,
 }
 
