@@ -342,41 +342,16 @@ fn slowloris_from_forty_addresses_cannot_starve_scrapes() {
     ]);
     let port = exporter.web_port;
     let until = Instant::now() + Duration::from_secs(25);
-    let attacker = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let mut tasks = Vec::new();
-            for a in 0..40u8 {
-                for _ in 0..64 {
-                    tasks.push(tokio::spawn(common::slowloris(
-                        [127, 0, 1, 1 + a],
-                        port,
-                        until,
-                    )));
-                }
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-        });
+    let attack = common::Attack::start(move || {
+        (0..40u8)
+            .flat_map(|a| (0..64).map(move |_| common::slowloris([127, 0, 1, 1 + a], port, until)))
+            .collect()
     });
     // 40 × 64 = 2,560 connections wanted, 2,048 allowed
     std::thread::sleep(Duration::from_secs(4));
     let scrapes = 36;
-    let mut ok = 0;
-    for _ in 0..scrapes {
-        if let Ok((200, body)) = get(port, "/metrics") {
-            if body.contains("mqtt_client_disconnects_total{reason=\"normal\"} 0") {
-                ok += 1;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(400));
-    }
-    attacker.join().unwrap();
+    let ok = common::scrapes_served(port, scrapes, Duration::from_millis(400));
+    attack.join();
     let text = exporter.metrics();
     let closed = |cause: &str| {
         metric(
@@ -436,40 +411,15 @@ fn answered_keepalive_connections_cannot_starve_scrapes() {
     ]);
     let port = exporter.web_port;
     let until = Instant::now() + Duration::from_secs(30);
-    let attacker = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let mut tasks = Vec::new();
-            for a in 0..34u8 {
-                for _ in 0..64 {
-                    tasks.push(tokio::spawn(answered_keepalive(
-                        [127, 0, 2, 1 + a],
-                        port,
-                        until,
-                    )));
-                }
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-        });
+    let attack = common::Attack::start(move || {
+        (0..34u8)
+            .flat_map(|a| (0..64).map(move |_| answered_keepalive([127, 0, 2, 1 + a], port, until)))
+            .collect()
     });
     std::thread::sleep(Duration::from_secs(5));
     let scrapes = 40;
-    let mut ok = 0;
-    for _ in 0..scrapes {
-        if let Ok((200, body)) = get(port, "/metrics") {
-            if body.contains("mqtt_client_disconnects_total{reason=\"normal\"} 0") {
-                ok += 1;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    attacker.join().unwrap();
+    let ok = common::scrapes_served(port, scrapes, Duration::from_millis(500));
+    attack.join();
     let text = exporter.metrics();
     let evicted = metric(
         &text,

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{get, metric, Broker, Exporter};
+use common::{metric, Broker, Exporter};
 use tokio::io::AsyncReadExt;
 
 const IDLE: usize = 2_000;
@@ -42,39 +42,23 @@ fn one_host_holding_thousands_of_connections_cannot_starve_scrapes() {
     let port = exporter.web_port;
 
     let until = Instant::now() + ATTACK;
-    let attacker = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let mut tasks = Vec::new();
-            for _ in 0..IDLE {
-                tasks.push(tokio::spawn(idle(port, until)));
-            }
-            for _ in 0..SLOWLORIS {
-                tasks.push(tokio::spawn(common::slowloris([127, 0, 0, 2], port, until)));
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-        });
+    let attack = common::Attack::start(move || {
+        let mut tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+            Vec::new();
+        for _ in 0..IDLE {
+            tasks.push(Box::pin(idle(port, until)));
+        }
+        for _ in 0..SLOWLORIS {
+            tasks.push(Box::pin(common::slowloris([127, 0, 0, 2], port, until)));
+        }
+        tasks
     });
 
     // give the attacker a head start, then scrape as Prometheus would
     std::thread::sleep(Duration::from_secs(2));
-    let mut ok = 0;
     let scrapes = 30;
-    for _ in 0..scrapes {
-        if let Ok((200, body)) = get(port, "/metrics") {
-            if body.contains("mqtt_client_disconnects_total{reason=\"normal\"} 0") {
-                ok += 1;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    attacker.join().unwrap();
+    let ok = common::scrapes_served(port, scrapes, Duration::from_millis(500));
+    attack.join();
     assert!(
         ok * 100 >= scrapes * 95,
         "only {ok} of {scrapes} scrapes succeeded"

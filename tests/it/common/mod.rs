@@ -618,6 +618,51 @@ pub async fn slowloris(from: [u8; 4], port: u16, until: Instant) {
     }
 }
 
+/// An attack: the tasks `attackers` makes, run on a runtime of their own
+/// thread; joined by [`Attack::join`].
+pub struct Attack(std::thread::JoinHandle<()>);
+
+impl Attack {
+    /// Starts `attackers()`'s tasks, each bounded by its own deadline.
+    pub fn start<F>(attackers: impl FnOnce() -> Vec<F> + Send + 'static) -> Attack
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Attack(std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let tasks: Vec<_> = attackers().into_iter().map(tokio::spawn).collect();
+                for t in tasks {
+                    let _ = t.await;
+                }
+            });
+        }))
+    }
+
+    pub fn join(self) {
+        self.0.join().unwrap();
+    }
+}
+
+/// Scrapes `/metrics` of the exporter on `port` `scrapes` times, every
+/// `every`, as Prometheus would: how many were answered whole.
+pub fn scrapes_served(port: u16, scrapes: usize, every: Duration) -> usize {
+    let mut ok = 0;
+    for _ in 0..scrapes {
+        if let Ok((200, body)) = get(port, "/metrics") {
+            if body.contains("mqtt_client_disconnects_total{reason=\"normal\"} 0") {
+                ok += 1;
+            }
+        }
+        std::thread::sleep(every);
+    }
+    ok
+}
+
 /// `/metrics` of the exporter on `port`, which must answer 200.
 pub fn scrape(port: u16) -> String {
     let (code, body) = get(port, "/metrics").expect("scrape");
