@@ -539,6 +539,13 @@ impl Detector {
                     self.clients.remove(key);
                     self.expired += 1;
                 }
+                // live only by a takeover, which the longer takeover window
+                // keeps: to the back, so the clients seen after it, stale by
+                // the reconnect window, are not held behind it
+                Some(state) if state.is_stale(reconnect_floor, i64::MAX) => {
+                    self.queue.pop_front();
+                    self.queue.push_back((key, seq));
+                }
                 Some(_) => break, // the least recently seen client is live
                 None => {
                     self.queue.pop_front();
@@ -772,6 +779,25 @@ mod tests {
             .map(|c| (c.clientid, c.kind))
             .collect();
         assert_eq!(listed, [("shared".to_string(), FlapKind::Reconnect)]);
+    }
+
+    #[test]
+    fn a_takeover_does_not_hold_back_the_states_seen_after_it() {
+        let mut d = detector();
+        let skew = Settings::default().max_skew_ms;
+        // one takeover first, then 16 clients with a disconnect each
+        d.observe_disconnect("taken-over", true, None, 0);
+        for i in 0..16 {
+            d.observe_disconnect(&format!("dev-{i}"), false, None, 1000 + i);
+        }
+        assert_eq!(d.tracked(), 17);
+        // past the reconnect window and the skew: the 16 are given back,
+        // the takeover's state stays for its longer window
+        d.advance(MIN + skew + 2000);
+        assert_eq!(d.tracked(), 1);
+        d.advance(5 * MIN + skew + 2000);
+        assert_eq!(d.tracked(), 0);
+        assert_eq!(d.expired(), 17);
     }
 
     #[test]
