@@ -169,6 +169,18 @@ pub struct IngestArgs {
         value_parser = at_least_1
     )]
     pub max_body_size: usize,
+
+    /// Time an ingest request body has before it must come at 64 KiB a
+    /// second at least; a slower one is answered 408 and its connection
+    /// closed, so stalled uploads cannot hold the 64 waiting slots.
+    #[arg(
+        long = "ingest.body-grace",
+        env = "MQTT_EXPORTER_INGEST_BODY_GRACE",
+        default_value = "5s",
+        value_name = "DURATION",
+        value_parser = positive_duration
+    )]
+    pub body_grace: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

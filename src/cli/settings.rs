@@ -57,6 +57,7 @@ impl ServeArgs {
         let ingest = token_file.map(|token_file| IngestSettings {
             token_file,
             max_body_size: args.ingest.max_body_size,
+            body_grace: args.ingest.body_grace,
         });
         if let Some(ingest) = &ingest {
             // read now: a file without a token fails at start

@@ -635,7 +635,10 @@ fn connect_from(from: [u8; 4], port: u16) -> std::net::TcpStream {
 fn a_sender_faster_than_the_pipeline_gets_503_with_retry_after() {
     use std::io::{Read, Write};
     let dir = temp("busy");
-    let exporter = http_only(&dir, &[]);
+    // the 64 half-sent uploads below stand for senders the pipeline keeps
+    // waiting: a grace longer than the test, or the body deadline frees
+    // their slots (a_stalled_body_is_answered_408_and_closed)
+    let exporter = http_only(&dir, &["--ingest.body-grace", "10m"]);
     let port = exporter.web_port;
     let good =
         String::from_utf8(fixture("tdmq/client_disconnected_keepalive_timeout.json")).unwrap();

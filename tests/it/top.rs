@@ -104,7 +104,7 @@ fn the_devices_behind_a_spike_are_named_three_ways() {
         (code, body.as_str()),
         (
             200,
-            r#"{"window_seconds":300.0,"reasons":[{"reason":"kicked","devices":0,"saturated":false,"clients":[],"networks":[]}]}"#
+            r#"{"window_seconds":300.0,"reasons":[{"reason":"kicked","devices":0,"saturated":false,"clients":[],"networks":[],"nodes":[]}]}"#
         )
     );
     let (code, _) = get(exporter.web_port, "/api/v1/top?reason=no_such").unwrap();

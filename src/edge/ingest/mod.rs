@@ -63,6 +63,8 @@ pub const PREFIX: &str = "/api/v1/ingest/";
 pub struct Settings {
     pub token_file: PathBuf,
     pub max_body_size: usize,
+    /// `--ingest.body-grace`: time before a body must come at [`BODY_RATE`].
+    pub body_grace: std::time::Duration,
 }
 
 /// The routes, a closed set (the `route` label).
@@ -139,6 +141,7 @@ pub struct Ingest {
     inlet: Inlet,
     tokens: Tokens,
     max_body: usize,
+    body_grace: std::time::Duration,
     waiting: Semaphore,
     metrics: IngestMetrics,
     confirmation_said: AtomicBool,
@@ -171,24 +174,28 @@ impl Buffers {
 enum BodyError {
     TooLarge,
     Broken,
-    /// It came slower than [`BODY_RATE`] after [`BODY_GRACE`].
+    /// It came slower than [`BODY_RATE`] after its grace.
     Slow,
 }
 
-/// Time a body has before it must come at [`BODY_RATE`].
-pub const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
-/// The slowest a body may come, in bytes a second, past [`BODY_GRACE`]: a
-/// 1 MiB batch has 21 s, and an upload that stalls holds its waiting slot
-/// for seconds, not for as long as it stalls.
+/// The slowest a body may come, in bytes a second, past its grace
+/// (`--ingest.body-grace`, 5 s): a 1 MiB batch has 21 s, and an upload
+/// that stalls holds its waiting slot for seconds, not for as long as it
+/// stalls.
 pub const BODY_RATE: u64 = 64 * 1024;
 
 /// Reads a whole body into `buffer`, refusing more than `max` bytes, and a
-/// body slower than [`BODY_RATE`] after [`BODY_GRACE`].
-async fn read_body(mut body: Incoming, max: usize, buffer: &mut Vec<u8>) -> Result<(), BodyError> {
+/// body slower than [`BODY_RATE`] after `grace`.
+async fn read_body(
+    mut body: Incoming,
+    max: usize,
+    grace: std::time::Duration,
+    buffer: &mut Vec<u8>,
+) -> Result<(), BodyError> {
     let start = tokio::time::Instant::now();
     loop {
         let allowed =
-            BODY_GRACE + std::time::Duration::from_millis(buffer.len() as u64 * 1000 / BODY_RATE);
+            grace + std::time::Duration::from_millis(buffer.len() as u64 * 1000 / BODY_RATE);
         let Ok(next) = tokio::time::timeout_at(start + allowed, body.frame()).await else {
             return Err(BodyError::Slow);
         };
@@ -271,6 +278,7 @@ impl Ingest {
             inlet,
             tokens: Tokens::load(&settings.token_file)?,
             max_body: settings.max_body_size,
+            body_grace: settings.body_grace,
             waiting: Semaphore::new(WAITING),
             metrics: IngestMetrics::new(registry)?,
             confirmation_said: AtomicBool::new(false),
@@ -342,7 +350,7 @@ impl Ingest {
                         .eq_ignore_ascii_case(b"DestinationConfirmation")
                 });
         let mut buffer = self.buffers.take();
-        let read = read_body(req.into_body(), self.max_body, &mut buffer).await;
+        let read = read_body(req.into_body(), self.max_body, self.body_grace, &mut buffer).await;
         let response = match read {
             Ok(()) => self.handle_body(route, confirmation, &buffer),
             Err(BodyError::TooLarge) => too_large(self.max_body),
@@ -353,7 +361,7 @@ impl Ingest {
                 tracing::debug!("an ingest body came too slowly; closing");
                 let mut response = text(
                     StatusCode::REQUEST_TIMEOUT,
-                    "The body came too slowly (under 64 KiB a second after 5 s).\n",
+                    "The body came too slowly (under 64 KiB a second after --ingest.body-grace).\n",
                 );
                 response
                     .headers_mut()
