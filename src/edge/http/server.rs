@@ -311,8 +311,9 @@ async fn handle(handler: &Handler, req: Request<Incoming>) -> Response<Full<Byte
 /// Basic auth and the configured headers around [`route`].
 async fn answer(handler: &Handler, req: Request<Incoming>) -> Response<Full<Bytes>> {
     // the users and headers in force now: a user removed by a reload is
-    // refused on a connection opened before it
-    let current = handler.source.as_ref().map(|s| s.settings());
+    // refused on a connection opened before it (the watcher reads the
+    // files; a request only takes what it read)
+    let current = handler.source.as_ref().map(|s| s.current());
     if let (Some(ingest), true) = (&handler.ingest, ingest::is_ingest(req.uri().path())) {
         // an ingest token, never the scrape credentials, lets a sender in
         let mut response = ingest.handle(req).await;

@@ -115,6 +115,15 @@ impl Source {
         Arc::clone(&current.settings)
     }
 
+    /// The settings in force, without looking at the files: for each
+    /// request, since the watcher looks at them every second.
+    pub fn current(&self) -> Arc<WebSettings> {
+        match self.current.lock() {
+            Ok(current) => Arc::clone(&current.settings),
+            Err(_) => Arc::new(WebSettings::closed()),
+        }
+    }
+
     /// Re-reads the file now (SIGHUP), whatever its stamps say; logs what
     /// was read and whether it is in force.
     pub fn reload_now(&self) {
